@@ -1,0 +1,39 @@
+"""The dataset registry. Names resolve lazily; a path ending in ``.csv`` is a user's manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.datasets.base import Clip, Dataset, Split, VerifyReport
+from bench.registry import Registry
+
+__all__ = ["Clip", "Dataset", "Split", "VerifyReport", "REGISTRY", "create", "names"]
+
+REGISTRY = Registry("dataset", "bench.datasets")
+
+REGISTRY.register("synth", "bench.datasets.synth:SynthDataset",
+                  "procedural environmental sounds, 12 classes x 40 clips, 5 folds (no download)",
+                  clips_per_class=40)
+REGISTRY.register("synth-mini", "bench.datasets.synth:SynthDataset",
+                  "synth at 12 classes x 10 clips (tests, quick checks)", clips_per_class=10)
+REGISTRY.register("synth-large", "bench.datasets.synth:SynthDataset",
+                  "synth at 12 classes x 100 clips", clips_per_class=100)
+
+
+def names() -> list[str]:
+    """Every known dataset name."""
+    return REGISTRY.names()
+
+
+def create(name: str, *, data_dir: Path, download: bool = True) -> Dataset:
+    """Build the dataset called ``name``; a path to a ``.csv`` file is read as a manifest."""
+    from bench.errors import ConfigError
+
+    if name.endswith(".csv"):
+        cls, kwargs = REGISTRY.resolve("bench.datasets.manifest:ManifestDataset")
+        kwargs["manifest"] = Path(name)
+    else:
+        cls, kwargs = REGISTRY.resolve(name)
+    if not (isinstance(cls, type) and issubclass(cls, Dataset)):
+        raise ConfigError(f"{name!r} resolves to {cls!r}, which is not a bench Dataset subclass")
+    return cls(data_dir, download=download, **kwargs)

@@ -1,0 +1,146 @@
+"""The dataset contract.
+
+A dataset yields :class:`Clip` records, its class list and its official evaluation splits. The
+official folds are part of the contract: ESC-50 5 folds, UrbanSound8K 10, DCASE 2013 train =
+development set, test = evaluation set. A dataset never invents random folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+Fold = Union[int, str]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One labelled audio file.
+
+    Attributes
+    ----------
+    id : str
+        Unique within the dataset (the file name for the official datasets).
+    path : Path
+        Absolute path of the audio file.
+    label : str
+        Class name.
+    fold : int or str
+        Official fold (``1``..``5`` for ESC-50; ``"train"``/``"test"`` for DCASE 2013).
+    source : str or None
+        Source recording the clip was cut from, when known (leakage checks).
+    """
+
+    id: str
+    path: Path
+    label: str
+    fold: Fold
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Split:
+    """One official train/test split: test on ``test_fold``, train on ``train_folds``."""
+
+    test_fold: Fold
+    train_folds: tuple[Fold, ...]
+
+
+@dataclass
+class VerifyReport:
+    """What :meth:`Dataset.verify` found."""
+
+    dataset: str
+    root: Path | None
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.damaged
+
+
+class Dataset:
+    """Base class of every dataset.
+
+    Parameters
+    ----------
+    data_dir : Path
+        The data directory (``--data-dir``/``BENCH_DATA_DIR``); a dataset locates its folder in it,
+        or accepts ``data_dir`` pointing straight at its own folder.
+    download : bool
+        Whether :meth:`prepare` may fetch a missing dataset.
+
+    Notes
+    -----
+    Subclasses set ``name``, ``default_repeats`` and ``version`` and implement :meth:`prepare`
+    and :meth:`clips`; the folds, classes and leave-one-fold-out splits derive from the clips.
+    """
+
+    name: str = "dataset"
+    #: trials per fold when the protocol does not say (DESIGN.md section 3)
+    default_repeats: int = 1
+    #: identifies the data release; recorded with every result
+    version: str = "1"
+
+    def __init__(self, data_dir: Path, *, download: bool = True, **options: Any):
+        self.data_dir = Path(data_dir).expanduser()
+        self.download = download
+        if options:
+            from bench.errors import ConfigError
+
+            raise ConfigError(f"dataset {self.name} takes no options, found {sorted(options)}")
+
+    # -- to implement -------------------------------------------------------------------------
+    def prepare(self, progress: bool = True) -> None:
+        """Make the files available (download, extract, generate); raise DatasetError if not."""
+        raise NotImplementedError
+
+    def clips(self) -> list[Clip]:
+        """All clips, in a stable order."""
+        raise NotImplementedError
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names, sorted; the class index of a clip is its position here."""
+        return tuple(sorted({c.label for c in self.clips()}))
+
+    def folds(self) -> list[Fold]:
+        """Distinct folds in their natural order."""
+        return sorted({c.fold for c in self.clips()}, key=_fold_order)
+
+    def splits(self) -> list[Split]:
+        """Leave-one-fold-out over the official folds (overridden where the split is fixed)."""
+        folds = self.folds()
+        return [Split(f, tuple(g for g in folds if g != f)) for f in folds]
+
+    def verify(self) -> VerifyReport:
+        """Check that every expected file is present and readable."""
+        from bench.audio import probe
+        from bench.errors import AudioError
+
+        report = VerifyReport(self.name, getattr(self, "root", None))
+        for clip in self.clips():
+            report.checked += 1
+            if not clip.path.exists():
+                report.missing.append(str(clip.path))
+                continue
+            try:
+                probe(clip.path)
+            except AudioError as exc:
+                report.damaged.append((str(clip.path), exc.message))
+        return report
+
+    def describe(self) -> dict[str, Any]:
+        """A short record of this dataset for results files."""
+        return {"name": self.name, "version": self.version}
+
+
+def _fold_order(fold: Fold) -> tuple[int, Any]:
+    # ints in numeric order first, then names ("train" before "test" is not alphabetical, so
+    # datasets with named folds override splits() themselves)
+    return (0, fold) if isinstance(fold, int) else (1, str(fold))

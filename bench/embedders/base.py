@@ -1,0 +1,160 @@
+"""The embedder contract.
+
+An embedder is a frozen :class:`EmbedderSpec` plus a batch function. Two kinds exist:
+
+* windowed (``spec.window_s`` set): the core decodes, resamples to ``spec.sample_rate``, cuts
+  windows of ``window_s`` every ``hop_s`` (DESIGN.md section 3) and calls
+  :meth:`Embedder.embed_windows` on batches of windows gathered across clips;
+* sequence (``spec.window_s is None``): the embedder sees a whole clip at its native rate and
+  returns its own frames and their timestamps from :meth:`Embedder.embed_sequence` (SoundNet).
+
+Decoding, resampling, framing and batching live once in the core (``bench.embed``), never in an
+adapter. Heavy work (weights, networks) happens in :meth:`Embedder.prepare`, not in ``__init__``,
+so listing and describing embedders stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """Everything that identifies an embedder's numbers.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``l3-m256-music``) or import path.
+    sample_rate : int
+        Native sample rate the batch function expects.
+    dim : int
+        Embedding dimension.
+    window_s : float or None
+        Window length in seconds for windowed embedders; ``None`` for sequence embedders.
+    hop_s : float
+        Hop between frames in seconds (for sequence embedders: the nominal frame period).
+    version : str
+        Version of this adapter's frontend and network code; bump it whenever a change alters
+        the numbers, which invalidates cached embeddings.
+    weights_url : str or None
+        Where the official weights come from.
+    weights_sha256 : str or None
+        sha256 of the weights file actually used (set once the file is located).
+    options : tuple of (str, object)
+        Anything else that changes the numbers (layer, output transform, precision).
+    """
+
+    name: str
+    sample_rate: int
+    dim: int
+    window_s: float | None
+    hop_s: float
+    version: str
+    weights_url: str | None = None
+    weights_sha256: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def windowed(self) -> bool:
+        return self.window_s is not None
+
+    @property
+    def window_samples(self) -> int:
+        if self.window_s is None:
+            raise ValueError(f"embedder {self.name} is not windowed")
+        return int(round(self.window_s * self.sample_rate))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.hop_s * self.sample_rate))
+
+    def replace(self, **changes: Any) -> "EmbedderSpec":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["options"] = {k: v for k, v in self.options}
+        return d
+
+
+class Embedder:
+    """Base class of every embedder; a user's own embedder subclasses it too.
+
+    Parameters
+    ----------
+    device : str
+        ``cpu`` or ``cuda[:N]``.
+    weights_dir : Path, optional
+        Where weights files are looked up and stored.
+    download : bool
+        Whether a missing weights file may be fetched.
+
+    Notes
+    -----
+    Subclasses set :attr:`spec` (a class attribute or in ``__init__``), implement
+    :meth:`embed_windows` (windowed) or :meth:`embed_sequence` (sequence), and load weights in
+    :meth:`prepare`, returning the spec with ``weights_sha256`` filled in when weights are used.
+    """
+
+    spec: EmbedderSpec
+    #: windows per call that suits this network on a CPU
+    default_batch_size: int = 64
+    #: approximate cost of one window (or one second, for sequence embedders), for estimates
+    gflop_per_window: float | None = None
+
+    def __init__(self, *, device: str = "cpu", weights_dir: Path | None = None,
+                 download: bool = True):
+        self.device = device
+        self.weights_dir = Path(weights_dir) if weights_dir is not None else None
+        self.download = download
+
+    def prepare(self) -> EmbedderSpec:
+        """Load weights and build the network; return the final spec. Called once before use."""
+        return self.spec
+
+    def embed_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Embed a batch of windows.
+
+        Parameters
+        ----------
+        windows : ndarray, shape (n, spec.window_samples), float32
+            Mono audio at ``spec.sample_rate`` in [-1, 1].
+
+        Returns
+        -------
+        ndarray, shape (n, spec.dim), float32
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not a windowed embedder")
+
+    def embed_sequence(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embed one whole clip (sequence embedders).
+
+        Parameters
+        ----------
+        waveform : ndarray, shape (n_samples,), float32
+            Mono audio at ``spec.sample_rate`` in [-1, 1].
+
+        Returns
+        -------
+        embeddings : ndarray, shape (n_frames, spec.dim), float32
+        timestamps : ndarray, shape (n_frames,), float64
+            Start time of each frame in seconds.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not a sequence embedder")
+
+
+def frame_count(n_samples: int, window: int, hop: int) -> int:
+    """Number of windows: starts at 0, every ``hop``, the tail dropped, at least one.
+
+    A clip shorter than one window is zero-padded to one window (DESIGN.md section 3), so a
+    5 s clip at a 0.1 s hop with 1 s windows gives 41 windows and a 0.05 s clip gives 1.
+    """
+    if n_samples <= window:
+        return 1
+    return 1 + (n_samples - window) // hop

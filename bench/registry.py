@@ -1,0 +1,110 @@
+"""A lazy name -> "module:Class" registry, shared by embedders and datasets.
+
+Names map to import strings and keyword arguments; nothing is imported until a name is used, so
+listing names (and ``bench --help``) never loads torch. Besides registered names, a registry
+resolves a user's own class given as ``package.module:Class`` and classes announced by installed
+packages through an entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import ConfigError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered name: where its class lives and the keyword arguments it is built with."""
+
+    name: str
+    target: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+def import_target(target: str) -> Any:
+    """Import ``"package.module:Attr"`` and return the attribute.
+
+    Raises
+    ------
+    ConfigError
+        When the string is not of that form, or the module or attribute cannot be imported.
+    """
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"expected an import path of the form 'package.module:Class', found {target!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r} for {target!r}: {exc}",
+                          hint="check that the package is installed in this environment") from exc
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError as exc:
+        raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from exc
+    return obj
+
+
+class Registry:
+    """Names of one kind of thing (``"embedder"``, ``"dataset"``) and how to build them.
+
+    Parameters
+    ----------
+    kind : str
+        Used in messages ("unknown embedder 'x'").
+    entry_point_group : str
+        Entry-point group scanned for plugins (``bench.embedders``).
+    """
+
+    def __init__(self, kind: str, entry_point_group: str):
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._entries: dict[str, Entry] = {}
+        self._plugins_loaded = False
+
+    def register(self, name: str, target: str, summary: str = "", **kwargs: Any) -> None:
+        """Register ``name`` to be built as ``target(**kwargs, **options)``."""
+        self._entries[name] = Entry(name, target, dict(kwargs), summary)
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=self.entry_point_group):
+            if ep.name not in self._entries:
+                self._entries[ep.name] = Entry(ep.name, ep.value, {}, "plugin")
+
+    def names(self) -> list[str]:
+        """All known names, registered ones first in registration order, then plugins."""
+        self._load_plugins()
+        return list(self._entries)
+
+    def entries(self) -> list[Entry]:
+        self._load_plugins()
+        return list(self._entries.values())
+
+    def entry(self, name: str) -> Entry:
+        """The entry for ``name``; an import path ``pkg.mod:Class`` is an entry of its own."""
+        if name in self._entries:
+            return self._entries[name]
+        if ":" in name and not name.startswith(("/", ".")):
+            return Entry(name, name, {}, "import path")
+        self._load_plugins()
+        if name in self._entries:
+            return self._entries[name]
+        raise UnknownNameError(
+            self.kind, name, self.names(),
+            hint=f"or give your own {self.kind} as an import path 'package.module:Class'")
+
+    def resolve(self, name: str) -> tuple[type, dict[str, Any]]:
+        """Import the class for ``name`` and return it with its registered keyword arguments."""
+        entry = self.entry(name)
+        cls = import_target(entry.target)
+        return cls, dict(entry.kwargs)
