@@ -16,6 +16,11 @@ from bench.errors import AudioError
 
 RESAMPLER_VERSION = "resampy-0.4"
 
+#: what to do about a file that cannot be used (shown under every AudioError)
+BAD_FILE_HINT = ("restore the file from the original archive (`bench data verify` lists every "
+                 "damaged file), or pass --skip-bad to leave unreadable files out; skipped "
+                 "files are listed in results.json")
+
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -38,11 +43,13 @@ def probe(path: Path) -> AudioInfo:
 
     path = Path(path)
     if not path.exists():
-        raise AudioError(f"audio file not found: {path}")
+        raise AudioError(f"audio file not found: {path}", hint=BAD_FILE_HINT)
+    _check_structure(path)
     try:
         info = sf.info(str(path))
     except Exception as exc:  # libsndfile raises its own error types, RuntimeError on old versions
-        raise AudioError(f"cannot read audio file {path}: {_reason(exc)}") from exc
+        raise AudioError(f"cannot read audio file {path}: {_reason(exc)}",
+                         hint=BAD_FILE_HINT) from exc
     return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames), info.format,
                      info.subtype)
 
@@ -64,16 +71,20 @@ def load(path: Path) -> tuple[np.ndarray, int]:
 
     path = Path(path)
     if not path.exists():
-        raise AudioError(f"audio file not found: {path}")
+        raise AudioError(f"audio file not found: {path}", hint=BAD_FILE_HINT)
+    # libsndfile reads a truncated WAV without complaint (it returns the samples that are
+    # there), so a damaged file would silently become a shorter clip: check the header first.
+    _check_structure(path)
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"cannot decode audio file {path}: {_reason(exc)}") from exc
+        raise AudioError(f"cannot decode audio file {path}: {_reason(exc)}",
+                         hint=BAD_FILE_HINT) from exc
     if data.shape[0] == 0:
-        raise AudioError(f"audio file {path} holds no samples")
+        raise AudioError(f"audio file {path} holds no samples", hint=BAD_FILE_HINT)
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(mono).all():
-        raise AudioError(f"audio file {path} holds NaN or infinite samples")
+        raise AudioError(f"audio file {path} holds NaN or infinite samples", hint=BAD_FILE_HINT)
     return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
 
 
@@ -119,6 +130,70 @@ def frame_windows(y: np.ndarray, window: int, hop: int) -> np.ndarray:
 def frame_times(n_frames: int, hop_s: float) -> np.ndarray:
     """Start time in seconds of each window."""
     return np.arange(n_frames, dtype=np.float64) * hop_s
+
+
+def wav_problem(path: Path) -> str | None:
+    """What is structurally wrong with a RIFF/WAVE file, or ``None`` when nothing is.
+
+    Reads only the chunk headers (a few small reads, no samples). Catches what libsndfile
+    forgives silently: a file cut short, whose ``data`` chunk declares more bytes than the file
+    holds, and a file that ends before its ``data`` chunk. Files that are not RIFF/WAVE (FLAC,
+    RF64, ...) are not judged here and give ``None``. Sizes written as 0 or 0xFFFFFFFF, which
+    streaming writers leave when they cannot seek back, are accepted.
+
+    Parameters
+    ----------
+    path : Path
+        The file to look at.
+
+    Returns
+    -------
+    str or None
+        A one-line reason, or ``None``.
+    """
+    import struct
+
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos, block_align = 12, 1
+        for _ in range(10_000):  # a real file has a handful of chunks
+            fh.seek(pos)
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return (f"file ends after {size} bytes, before its 'data' chunk "
+                        "(truncated or not a complete WAV file)")
+            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                fmt = fh.read(min(csize, 16))
+                if len(fmt) >= 14:
+                    block_align = max(1, struct.unpack("<H", fmt[12:14])[0])
+            elif cid == b"data":
+                available = size - (pos + 8)
+                if csize in (0, 0xFFFFFFFF):
+                    return None
+                if csize - available >= block_align:
+                    return (f"truncated: the header declares {csize} bytes of samples, the file "
+                            f"holds {available} ({100.0 * available / csize:.1f} %)")
+                return None
+            pos += 8 + csize + (csize & 1)  # chunks are padded to an even size
+            if pos > size:
+                return (f"truncated: chunk {cid.decode('latin-1')!r} runs past the end of the "
+                        f"file ({size} bytes) before the 'data' chunk")
+    return "too many chunks before the 'data' chunk (not a valid WAV file)"
+
+
+def _check_structure(path: Path) -> None:
+    try:
+        problem = wav_problem(path)
+    except OSError as exc:
+        raise AudioError(f"cannot read audio file {path}: {_reason(exc)}",
+                         hint=BAD_FILE_HINT) from exc
+    if problem:
+        raise AudioError(f"audio file {path} is damaged: {problem}", hint=BAD_FILE_HINT)
 
 
 def _reason(exc: Exception) -> str:
