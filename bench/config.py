@@ -17,6 +17,11 @@ from bench.errors import ConfigError, UnknownNameError
 PAPER_GRID = (1e-5, 1e-4, 1e-3)
 
 
+def _check_choice(field_name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{field_name} must be one of {list(choices)}, found {value!r}")
+
+
 @dataclass(frozen=True)
 class ProtocolConfig:
     """Every choice of the downstream evaluation protocol (DESIGN.md section 3).
@@ -135,11 +140,6 @@ def protocol_preset(name: str) -> ProtocolConfig:
         return PROTOCOL_PRESETS[name]
     except KeyError:
         raise UnknownNameError("protocol", name, list(PROTOCOL_PRESETS)) from None
-
-
-def _check_choice(field_name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{field_name} must be one of {list(choices)}, found {value!r}")
 
 
 def _user_cache_root() -> Path:
