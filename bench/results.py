@@ -29,6 +29,7 @@ SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.csv"
 PARTIAL_DIR = "partial"
+_SKIP_DIRS = frozenset({PARTIAL_DIR, "mlartifacts", "mlruns"})
 
 REQUIRED_FIELDS = ("schema_version", "run_id", "created", "bench_version", "git_sha", "embedder",
                    "dataset", "protocol", "environment", "accuracy", "folds", "timings")
@@ -181,7 +182,10 @@ def find_results(paths: Iterable[Path]) -> list[Path]:
         if p.is_file():
             found.append(p)
         elif p.is_dir():
-            hits = sorted(q for q in p.rglob(RESULTS_FILE) if PARTIAL_DIR not in q.parts)
+            # partial/ holds per-fold pieces; MLflow's artifact store (bench.tracking keeps it
+            # in the results directory) holds copies of results.json that are not runs
+            hits = sorted(q for q in p.rglob(RESULTS_FILE)
+                          if not _SKIP_DIRS.intersection(q.relative_to(p).parts))
             if not hits:
                 raise ResultsError(f"no {RESULTS_FILE} under {p}")
             found.extend(hits)
