@@ -71,8 +71,22 @@ def check_file(path: Path, remote: Remote) -> list[str]:
     return problems
 
 
-def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: float = 60.0) -> Path:
+def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: float = 60.0,
+          retries: int = 2) -> Path:
     """Download ``remote`` into ``dest_dir`` (resuming a partial download) and verify it.
+
+    Parameters
+    ----------
+    remote : Remote
+        What to fetch and what it must be.
+    dest_dir : Path
+        Folder to store it in (created when missing).
+    progress : bool
+        Show a bar with rate and ETA on stderr.
+    timeout : float
+        Seconds to wait for the server to answer or send more bytes.
+    retries : int
+        How many times an interrupted transfer is resumed automatically before giving up.
 
     Returns
     -------
@@ -85,7 +99,7 @@ def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: flo
         When the server cannot be reached, answers with an error, or the file does not match
         its size or checksum (the bad file is removed; a partial one is kept for resuming).
     """
-    from bench.progress import bar
+    import time
 
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -93,51 +107,16 @@ def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: flo
     if dest.exists():
         return dest
     part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    if remote.size is not None and have > remote.size:
-        part.unlink()
-        have = 0
-
-    request = urllib.request.Request(remote.url, headers={"User-Agent": "bench"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http(s) only)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
-            response = None
-        else:
-            raise DownloadError(f"downloading {remote.url} failed: HTTP {exc.code} {exc.reason}",
-                                hint=_by_hand(remote, dest)) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise DownloadError(f"cannot reach {remote.url}: {getattr(exc, 'reason', exc)}",
-                            hint=_by_hand(remote, dest)) from exc
-
-    if response is not None:
-        with response:
-            status = getattr(response, "status", 200)
-            if have and status != 206:  # server ignored Range: start over
-                have = 0
-            length = response.headers.get("Content-Length")
-            total = (have + int(length)) if length is not None else remote.size
-            mode = "ab" if have else "wb"
-            try:
-                with open(part, mode) as fh, bar(total=total, desc=remote.filename, unit="B",
-                                                 unit_scale=True, enabled_=progress) as pbar:
-                    pbar.update(have)
-                    while True:
-                        chunk = response.read(CHUNK)
-                        if not chunk:
-                            break
-                        fh.write(chunk)
-                        pbar.update(len(chunk))
-            except OSError as exc:
-                raise DownloadError(f"writing {part} failed: {exc}",
-                                    hint="free some disk space and run the same command again; "
-                                         "the download resumes") from exc
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-                raise DownloadError(f"download of {remote.url} interrupted: {exc}",
+    for attempt in range(retries + 1):
+        try:
+            _transfer(remote, part, dest, progress=progress, timeout=timeout)
+            break
+        except _Interrupted as exc:
+            if attempt == retries:
+                raise DownloadError(f"download of {remote.url} interrupted: {exc} "
+                                    f"({_size_of(part)} bytes kept in {part})",
                                     hint="run the same command again; it resumes") from exc
+            time.sleep(min(2.0 ** attempt, 10.0))
 
     problems = check_file(part, remote)
     if problems:
@@ -151,6 +130,90 @@ def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: flo
                                  "hand: " + _by_hand(remote, dest))
     os.replace(part, dest)
     return dest
+
+
+class _Interrupted(Exception):
+    """The transfer stopped part-way; what arrived is in the ``.part`` file."""
+
+
+def _size_of(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _transfer(remote: Remote, part: Path, dest: Path, *, progress: bool, timeout: float) -> None:
+    """One attempt: append what the server sends to ``part`` (from its current size on)."""
+    import http.client
+
+    from bench.progress import bar
+
+    have = _size_of(part)
+    if remote.size is not None and have > remote.size:
+        part.unlink()
+        have = 0
+    if remote.size is not None and have == remote.size:
+        return  # complete already; the caller checks it
+
+    request = urllib.request.Request(remote.url, headers={"User-Agent": "bench"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http(s) only)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
+            return
+        raise DownloadError(f"downloading {remote.url} failed: HTTP {exc.code} {exc.reason}",
+                            hint=_by_hand(remote, dest)) from exc
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise DownloadError(f"cannot reach {remote.url}: {getattr(exc, 'reason', exc)}",
+                            hint=_by_hand(remote, dest)) from exc
+
+    with response:
+        status = getattr(response, "status", 200)
+        if have and status == 206 and not _range_starts_at(response, have):
+            part.unlink()  # another range than asked for: appending it would corrupt the file
+            raise _Interrupted("the server answered with another byte range; starting over")
+        if have and status != 206:  # server ignored Range and sends everything: start over
+            have = 0
+        length = response.headers.get("Content-Length")
+        expected = int(length) if length is not None and length.isdigit() else None
+        total = (have + expected) if expected is not None else remote.size
+        received = 0
+        try:
+            fh = open(part, "ab" if have else "wb")
+        except OSError as exc:
+            raise DownloadError(f"cannot write {part}: {exc}",
+                                hint="check that the folder is writable and has free space") from exc
+        with fh, bar(total=total, desc=remote.filename, unit="B", unit_scale=True,
+                     enabled_=progress) as pbar:
+            pbar.update(have)
+            while True:
+                try:
+                    chunk = response.read(CHUNK)
+                except (http.client.HTTPException, OSError) as exc:  # resets, timeouts
+                    raise _Interrupted(str(exc) or type(exc).__name__) from exc
+                if not chunk:
+                    break
+                try:
+                    fh.write(chunk)
+                except OSError as exc:
+                    raise DownloadError(f"writing {part} failed: {exc}",
+                                        hint="free some disk space and run the same command "
+                                             "again; the download resumes") from exc
+                received += len(chunk)
+                pbar.update(len(chunk))
+        # urllib returns an empty read, not an error, when the server closes the connection
+        # early; only the announced length tells a complete body from a cut one
+        if expected is not None and received < expected:
+            raise _Interrupted(f"the server closed the connection after {received} of "
+                               f"{expected} bytes")
+
+
+def _range_starts_at(response, offset: int) -> bool:
+    rng = response.headers.get("Content-Range", "")  # "bytes 100-199/200"
+    try:
+        return int(rng.split()[1].split("-")[0]) == offset
+    except (IndexError, ValueError):
+        return False
 
 
 def install_local_copy(source: Path, remote: Remote, dest_dir: Path, *, verify: bool = True) -> Path:
@@ -170,6 +233,11 @@ def install_local_copy(source: Path, remote: Remote, dest_dir: Path, *, verify: 
     shutil.copyfile(source, tmp)
     os.replace(tmp, dest)
     return dest
+
+
+def manual_hint(remote: Remote, dest: Path) -> str:
+    """A sentence telling the user how to fetch ``remote`` by hand and where to put it."""
+    return _by_hand(remote, dest)
 
 
 def _by_hand(remote: Remote, dest: Path) -> str:

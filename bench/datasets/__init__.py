@@ -18,6 +18,13 @@ REGISTRY.register("synth-mini", "bench.datasets.synth:SynthDataset",
                   "synth at 12 classes x 10 clips (tests, quick checks)", clips_per_class=10)
 REGISTRY.register("synth-large", "bench.datasets.synth:SynthDataset",
                   "synth at 12 classes x 100 clips", clips_per_class=100)
+REGISTRY.register("esc50", "bench.datasets.esc50:ESC50",
+                  "ESC-50: 2000 clips of 5 s, 50 classes, 5 official folds")
+REGISTRY.register("us8k", "bench.datasets.us8k:UrbanSound8K",
+                  "UrbanSound8K: 8732 clips up to 4 s, 10 classes, 10 official folds")
+REGISTRY.register("urbansound8k", "bench.datasets.us8k:UrbanSound8K", "alias of us8k")
+REGISTRY.register("dcase2013", "bench.datasets.dcase2013:DCASE2013",
+                  "DCASE 2013 scenes: 10 classes, train = development set, test = evaluation set")
 
 
 def names() -> list[str]:

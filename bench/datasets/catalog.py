@@ -1,0 +1,73 @@
+"""What `bench data` works on: every registered dataset, opened by name, with its status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.datasets import REGISTRY, Dataset, create
+from bench.datasets.official import OfficialDataset
+from bench.errors import ConfigError
+
+
+def open_dataset(name: str, data_dir: Path, *, mirror: str | None = None,
+                 download: bool = True) -> Dataset:
+    """The dataset called ``name`` (or a manifest path), with a download mirror if given."""
+    if mirror and not name.endswith(".csv"):
+        cls, kwargs = REGISTRY.resolve(name)
+        if isinstance(cls, type) and issubclass(cls, OfficialDataset):
+            return cls(data_dir, download=download, mirror=mirror, **kwargs)
+    return create(name, data_dir=data_dir, download=download)
+
+
+def official(name: str, data_dir: Path, *, mirror: str | None = None) -> OfficialDataset:
+    """Like :func:`open_dataset`, for datasets that have a download; others are an error."""
+    ds = open_dataset(name, data_dir, mirror=mirror)
+    if not isinstance(ds, OfficialDataset):
+        raise ConfigError(f"dataset {name!r} has nothing to download: it is generated or "
+                          "described by your own manifest",
+                          hint="`bench data download` takes esc50, us8k or dcase2013")
+    return ds
+
+
+def catalog(data_dir: Path) -> list[dict[str, Any]]:
+    """One row per dataset (aliases folded into their target): facts, presence and place."""
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in REGISTRY.entries():
+        ident = (entry.target, repr(sorted(entry.kwargs.items())))
+        if ident in seen:
+            seen[ident]["aliases"].append(entry.name)
+            continue
+        row: dict[str, Any]
+        try:
+            cls, kwargs = REGISTRY.resolve(entry.name)
+        except ConfigError as exc:  # a broken plugin must not break the listing
+            row = {"name": entry.name, "clips": None, "classes": None, "size": "-",
+                   "present": f"error: {exc.message}", "where": "-"}
+        else:
+            if isinstance(cls, type) and issubclass(cls, OfficialDataset):
+                row = cls(data_dir, download=False, **kwargs).status()
+                row["name"] = entry.name
+            else:
+                row = _generated_row(entry.name, data_dir)
+        row["summary"] = entry.summary
+        row["aliases"] = []
+        seen[ident] = row
+        rows.append(row)
+    return rows
+
+
+def _generated_row(name: str, data_dir: Path) -> dict[str, Any]:
+    """A dataset without a download (generated, or a plugin): where its files are, if known."""
+    row: dict[str, Any] = {"name": name, "clips": None, "classes": None, "size": "-",
+                           "present": "no download needed", "where": "-"}
+    try:
+        ds = create(name, data_dir=data_dir, download=False)
+    except Exception:  # noqa: BLE001 (a plugin that cannot even be built is listed, not fatal)
+        return row
+    root = getattr(ds, "root", None)
+    if isinstance(root, Path):
+        row["where"] = str(root)
+        row["present"] = "generated" if root.exists() else "generated on first use"
+    return row
