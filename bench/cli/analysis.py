@@ -1,0 +1,197 @@
+"""``bench stats``, ``bench plot``, ``bench report``, ``bench check``: analysis across runs.
+
+Options are parsed here into one config object each; the work happens in bench.stats,
+bench.plots, bench.report and bench.check (imported inside the commands, so that ``bench --help``
+stays light).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+RESULTS_ARG = click.argument("results", nargs=-1, required=True,
+                             type=click.Path(exists=True, path_type=Path))
+L3_VARIANT = click.option("--l3-variant", default="l3-m256-music", show_default=True,
+                          help="The L3 variant that stands for L3 in the embedding-type "
+                               "comparison and Figure 5; 'all' keeps every variant.")
+
+
+def _stats_options(f):
+    f = click.option("--seed", default=0, show_default=True, type=int,
+                     help="Seed of the bootstrap CIs.")(f)
+    f = click.option("--n-boot", default=10000, show_default=True, type=int,
+                     help="Bootstrap resamples per CI.")(f)
+    f = click.option("--ci", "ci_level", default=0.95, show_default=True, type=float,
+                     help="Coverage of the bootstrap CIs.")(f)
+    f = click.option("--method", type=click.Choice(["auto", "exact", "approx"]), default="auto",
+                     show_default=True,
+                     help="scipy's Wilcoxon method; 'approx' = the normal approximation the "
+                          "paper's scipy used.")(f)
+    f = click.option("--alpha", default=0.05, show_default=True, type=float,
+                     help="Significance level.")(f)
+    f = L3_VARIANT(f)
+    return f
+
+
+def _reference(spec: str | None):
+    from bench.check import load_reference
+
+    if spec is None or spec == "none":
+        return None
+    return load_reference(spec)
+
+
+def _load(paths):
+    from bench.results import load_runs
+
+    return load_runs(paths)
+
+
+def _variant(name: str) -> str | None:
+    return None if name == "all" else name
+
+
+@click.command()
+@RESULTS_ARG
+@click.option("--compare", type=click.Choice(["factors", "runs"]), default="factors",
+              show_default=True,
+              help="factors: the paper's design-factor comparisons (pooled over the other "
+                   "factors); runs: every pair of runs on one dataset.")
+@click.option("--factor", "factors", multiple=True,
+              type=click.Choice(["representation", "subset", "dim", "embedding"]),
+              help="Factor(s) to test (repeatable; default: all that the runs vary).")
+@_stats_options
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")
+def stats(results, compare, factors, l3_variant, alpha, method, ci_level, n_boot, seed, fmt,
+          output):
+    """Paired Wilcoxon tests between runs (RESULTS: run directories or results.json files).
+
+    \b
+    bench stats results/runs/                      the paper's factor comparisons
+    bench stats RUN_A RUN_B --compare runs         one run against another
+    bench stats results/runs/ --format csv -o stats.csv
+    """
+    from bench.errors import ProtocolError
+    from bench.results import atomic_write_text
+    from bench.stats import FACTOR_NAMES, StatsConfig, analyse, format_result
+
+    cfg = StatsConfig(compare=compare, factors=tuple(factors) or FACTOR_NAMES,
+                      l3_variant=_variant(l3_variant), alpha=alpha, method=method,
+                      n_boot=n_boot, ci_level=ci_level, seed=seed)
+    result = analyse(_load(results), cfg)
+    if not result.comparisons:
+        why = "; ".join(result.skipped) or ("each dataset needs runs of at least two embedders "
+                                           "(or two levels of an L3 design factor)")
+        raise ProtocolError(f"no comparison could be made: {why}",
+                            hint="pass more runs, or --compare runs for run-vs-run tests")
+    text = format_result(result, fmt)
+    if output:
+        atomic_write_text(output, text if text.endswith("\n") else text + "\n")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text.rstrip("\n"))
+
+
+@click.command()
+@click.option("--figure", "figures", multiple=True, required=True,
+              type=click.Choice(["2", "3", "4", "5", "all"]),
+              help="Figure number (repeatable) or 'all'.")
+@RESULTS_ARG
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: <results dir>/figures).")
+@click.option("--reference", default="paper", show_default=True,
+              help="Reference values to mark: 'paper', a CSV, a results file, or 'none'.")
+@L3_VARIANT
+@click.option("--format", "formats", multiple=True, type=click.Choice(["png", "pdf", "svg"]),
+              help="File format(s) (repeatable; default png and pdf).")
+def plot(figures, results, out_dir, reference, l3_variant, formats):
+    """Figure 2-5 style plots: one panel per dataset, (fold, repeat) points, box and mean.
+
+    \b
+    2: accuracy vs input representation     3: vs training subset
+    4: vs samples used to train the embedding (runs tagged train_samples=N)
+    5: embedding type (L3 vs VGGish vs SoundNet; other embedders as their own category)
+    """
+    from bench.config import default_dir
+    from bench.errors import ProtocolError
+    from bench.plots import plot as make
+
+    numbers = [2, 3, 4, 5] if "all" in figures else sorted({int(f) for f in figures})
+    out_dir = out_dir or default_dir("results") / "figures"
+    records = _load(results)
+    ref = _reference(reference)
+    made = 0
+    for n in numbers:
+        try:
+            paths, fd = make(records, n, out_dir, reference=ref, l3_variant=_variant(l3_variant),
+                             formats=formats or ("png", "pdf"))
+        except ProtocolError as exc:
+            if len(numbers) == 1:
+                raise
+            click.echo(f"figure {n}: not drawn: {exc.message}", err=True)
+            continue
+        made += 1
+        for note in fd.notes:
+            click.echo(f"figure {n}: note: {note}", err=True)
+        for p in paths:
+            click.echo(str(p))
+    if not made:
+        raise ProtocolError("none of the figures asked for could be drawn from these runs")
+
+
+@click.command()
+@RESULTS_ARG
+@click.option("--reference", default="paper", show_default=True,
+              help="'paper', a CSV like the paper's reference.csv, a results file, or 'none'.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: <results dir>/report).")
+@click.option("--title", default="bench report", show_default=True)
+@click.option("--figure", "figures", multiple=True, type=click.Choice(["2", "3", "4", "5"]),
+              help="Figures to include (repeatable; default: every one the runs allow).")
+@_stats_options
+def report(results, reference, out_dir, title, figures, l3_variant, alpha, method, ci_level,
+           n_boot, seed):
+    """Markdown and self-contained HTML report: Table 2 vs the reference, paired tests, figures,
+    and the protocol and environment of each run."""
+    from bench.config import default_dir
+    from bench.report import ReportConfig, write_report
+    from bench.stats import StatsConfig
+
+    cfg = ReportConfig(out_dir=out_dir or default_dir("results") / "report",
+                       figures=tuple(sorted({int(f) for f in figures})) or (2, 3, 4, 5),
+                       stats=StatsConfig(l3_variant=_variant(l3_variant), alpha=alpha,
+                                         method=method, n_boot=n_boot, ci_level=ci_level,
+                                         seed=seed),
+                       title=title)
+    paths = write_report(_load(results), _reference(reference), cfg)
+    for kind, p in paths.items():
+        click.echo(f"{kind}: {p}")
+
+
+@click.command()
+@RESULTS_ARG
+@click.option("--reference", required=True,
+              help="'paper', a CSV like the paper's reference.csv (percent), or a results.json "
+                   "/ run directory (then per-fold values are checked too).")
+@click.option("--tolerance", default=None, type=float,
+              help="Allowed |ours - reference| of the mean accuracy, in points [default: 2].")
+@click.option("--fold-tolerance", default=None, type=float,
+              help="Allowed mean |ours - reference| over (fold, repeat), in points, for a "
+                   "results reference [default: 2 x --tolerance].")
+def check(results, reference, tolerance, fold_tolerance):
+    """Compare runs with reference accuracies. Exit 0: all within tolerance; 1: some outside
+    (table printed); 2: nothing comparable."""
+    from bench.check import DEFAULT_TOLERANCE, check as run_check, format_check, load_reference
+
+    ref = load_reference(reference)
+    result = run_check(_load(results), ref,
+                       tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+                       fold_tolerance=fold_tolerance)
+    click.echo(format_check(result, ref))
+    sys.exit(result.exit_code)

@@ -1,0 +1,300 @@
+"""The paper's design factors, read from embedder names, and a light view of one run for analysis.
+
+Cramer et al. vary three things in L3-Net: the input representation (linear, Mel-128, Mel-256),
+the AudioSet subset the embedding was trained on (music, environmental) and, in the authors' code
+though not in the paper, the embedding size (6144 or 512). The registry names carry them:
+``l3-{linear,m128,m256}-{music,env}[-512]``. Everything else (``vggish``, ``soundnet-conv6``,
+``mfcc``, ``mypkg.mod:MyEmbedder``) is an embedding type of its own.
+
+Statistics and figures both group runs through this module, so a figure and the test printed under
+it always see the same runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from bench.errors import ProtocolError
+
+_L3 = re.compile(r"^l3-(linear|m128|m256)-(music|env)(?:-(512|6144))?$")
+
+#: Default L3 variant for the embedding-type comparison (the paper's Figure 5: "our best overall
+#: L3-Net embedding model variant (M256 trained on Music)").
+PAPER_L3_VARIANT = "l3-m256-music"
+
+FAMILY_ORDER = {"l3": 0, "vggish": 1, "soundnet": 2, "other": 3}
+
+
+@dataclass(frozen=True)
+class Design:
+    """What an embedder name says about the paper's design factors.
+
+    Attributes
+    ----------
+    name : str
+        The embedder name as recorded.
+    family : {"l3", "vggish", "soundnet", "other"}
+    representation, subset, dim : str or None
+        L3 only: ``linear|m128|m256``, ``music|env``, ``6144|512``.
+    """
+
+    name: str
+    family: str
+    representation: str | None = None
+    subset: str | None = None
+    dim: str | None = None
+
+    def level(self, factor: str) -> str | None:
+        """This embedder's level of an L3 factor, or ``None`` (not an L3 name)."""
+        return getattr(self, factor) if factor in L3_FACTORS else None
+
+
+def parse_embedder(name: str) -> Design:
+    """Read the design factors from an embedder name.
+
+    >>> parse_embedder("l3-m256-music-512")
+    Design(name='l3-m256-music-512', family='l3', representation='m256', subset='music', dim='512')
+    """
+    m = _L3.match(name)
+    if m:
+        return Design(name, "l3", m.group(1), m.group(2), m.group(3) or "6144")
+    if name == "vggish" or name.startswith("vggish-"):
+        return Design(name, "vggish")
+    if name == "soundnet" or name.startswith("soundnet-"):
+        return Design(name, "soundnet")
+    return Design(name, "other")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One L3 design factor: its levels in display order and their printed labels."""
+
+    name: str
+    title: str
+    levels: tuple[str, ...]
+    labels: dict[str, str]
+
+    def label(self, level: str) -> str:
+        return self.labels.get(level, level)
+
+
+L3_FACTORS: dict[str, Factor] = {
+    "representation": Factor("representation", "input representation", ("linear", "m128", "m256"),
+                             {"linear": "Linear", "m128": "Mel-128", "m256": "Mel-256"}),
+    "subset": Factor("subset", "training subset", ("env", "music"),
+                     {"env": "Env.", "music": "Music"}),
+    "dim": Factor("dim", "embedding size", ("6144", "512"), {"6144": "6144-d", "512": "512-d"}),
+}
+#: every factor a comparison can be asked for; ``embedding`` is the embedding type (Figure 5)
+FACTOR_NAMES = ("representation", "subset", "dim", "embedding")
+
+
+def fold_sort_key(fold: str) -> tuple[int, Any]:
+    """Folds in natural order: numbers numerically, then names alphabetically."""
+    try:
+        return (0, float(fold))
+    except ValueError:
+        return (1, fold)
+
+
+def key_sort(key: tuple[str, int]) -> tuple[Any, ...]:
+    return (fold_sort_key(key[0]), key[1])
+
+
+def key_label(key: tuple[str, int]) -> str:
+    return f"fold {key[0]} repeat {key[1]}"
+
+
+@dataclass
+class RunView:
+    """What analysis needs from one results record.
+
+    Attributes
+    ----------
+    record : dict
+        The full results record (schema v1).
+    accuracy : dict of (str, int) -> float
+        Test accuracy (fraction) per ``(test_fold, repeat)``; ``test_fold`` as a string so that
+        runs written by different tools pair.
+    """
+
+    record: dict[str, Any]
+    run_id: str
+    embedder: str
+    dataset: str
+    preset: str
+    seed: Any
+    tags: dict[str, str]
+    created: str
+    path: str
+    design: Design
+    accuracy: dict[tuple[str, int], float] = field(default_factory=dict)
+    #: a label that tells this run apart from others of the same embedder (run-vs-run tables)
+    display: str | None = None
+
+    @property
+    def keys(self) -> list[tuple[str, int]]:
+        return sorted(self.accuracy, key=key_sort)
+
+    def values(self, keys: Iterable[tuple[str, int]] | None = None) -> list[float]:
+        """Accuracies in ``keys`` order (default: natural fold, then repeat order)."""
+        return [self.accuracy[k] for k in (self.keys if keys is None else keys)]
+
+    @property
+    def label(self) -> str:
+        return self.display or self.embedder
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """Runs are only ever compared within one dataset and protocol preset."""
+        return (self.dataset, self.preset)
+
+
+def _name(obj: Any) -> str:
+    return str(obj.get("name")) if isinstance(obj, dict) else str(obj)
+
+
+def view(record: dict[str, Any]) -> RunView:
+    """A :class:`RunView` of one validated results record."""
+    accuracy: dict[tuple[str, int], float] = {}
+    source = record.get("_path", record.get("run_id", "?"))
+    for f in record["folds"]:
+        key = (str(f["test_fold"]), int(f["repeat"]))
+        if key in accuracy:
+            raise ProtocolError(f"{source}: {key_label(key)} appears twice in folds",
+                                hint="the results file is damaged; rerun the run")
+        accuracy[key] = float(f["accuracy"])
+    embedder = _name(record["embedder"])
+    tags = {str(k): str(v) for k, v in (record.get("tags") or
+                                        (record.get("config") or {}).get("tags") or {}).items()}
+    return RunView(record=record, run_id=str(record.get("run_id", "")), embedder=embedder,
+                   dataset=_name(record["dataset"]),
+                   preset=str((record.get("protocol") or {}).get("preset", "?")),
+                   seed=record.get("seed", (record.get("config") or {}).get("seed")),
+                   tags=tags, created=str(record.get("created", "")), path=str(source),
+                   design=parse_embedder(embedder), accuracy=accuracy)
+
+
+def parse_count(text: str) -> float:
+    """A sample count from a tag: ``13e6``, ``13000000``, ``13M``, ``2.6m``, ``500k``."""
+    t = str(text).strip().replace("_", "").replace(",", "")
+    scale = 1.0
+    if t[-1:].lower() in ("k", "m", "g", "b"):
+        scale = {"k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9}[t[-1].lower()]
+        t = t[:-1]
+    value = float(t) * scale
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)
+    return value
+
+
+def train_samples(run: RunView) -> float | None:
+    """The run's ``train_samples`` tag as a number, ``None`` when untagged.
+
+    Raises
+    ------
+    ProtocolError
+        When the tag is present but not a number.
+    """
+    raw = run.tags.get("train_samples")
+    if raw is None:
+        return None
+    try:
+        return parse_count(raw)
+    except ValueError:
+        raise ProtocolError(f"{run.path}: tag train_samples={raw!r} is not a sample count",
+                            hint="tag runs like `--tag train_samples=13e6` (or 13M)") from None
+
+
+def select_one_per_embedder(runs: Iterable[RunView]) -> tuple[list[RunView], list[str]]:
+    """One run per (dataset, preset, embedder) for the design-factor comparisons and Figures 2, 3, 5.
+
+    Among several runs of one embedder, runs without a ``train_samples`` tag (not Figure 4
+    checkpoints) come first; if all are tagged, the largest ``train_samples`` (the final
+    checkpoint); then the newest ``created``. Every run left out is named in the returned notes.
+    """
+    by: dict[tuple[str, str, str], list[RunView]] = {}
+    for r in runs:
+        by.setdefault((r.dataset, r.preset, r.embedder), []).append(r)
+    chosen, notes = [], []
+    for (dataset, preset, embedder), group in by.items():
+        if len(group) == 1:
+            chosen.append(group[0])
+            continue
+
+        def rank(r: RunView) -> tuple[Any, ...]:
+            ts = train_samples(r)
+            return (ts is None, ts if ts is not None else 0.0, r.created, r.run_id)
+
+        group = sorted(group, key=rank, reverse=True)
+        chosen.append(group[0])
+        left = ", ".join(r.run_id or r.path for r in group[1:])
+        notes.append(f"{embedder} on {dataset} ({preset}): {len(group)} runs; used {group[0].run_id}"
+                     f" ({'untagged, ' if train_samples(group[0]) is None else ''}newest), "
+                     f"left out of the comparisons: {left}")
+    return chosen, notes
+
+
+def by_group(runs: Iterable[RunView]) -> dict[tuple[str, str], list[RunView]]:
+    """Runs grouped by (dataset, preset), groups and runs in a stable order."""
+    out: dict[tuple[str, str], list[RunView]] = {}
+    for r in sorted(runs, key=lambda r: (r.dataset, r.preset, embedding_sort_key(r.embedder),
+                                         r.created, r.run_id)):
+        out.setdefault(r.group, []).append(r)
+    return out
+
+
+def embedding_sort_key(name: str) -> tuple[Any, ...]:
+    """L3 variants (by representation, subset, size), then VGGish, SoundNet, the others by name."""
+    d = parse_embedder(name)
+    if d.family == "l3":
+        f = L3_FACTORS
+        return (0, f["representation"].levels.index(d.representation),
+                f["subset"].levels.index(d.subset), f["dim"].levels.index(d.dim), name)
+    return (FAMILY_ORDER[d.family], 0, 0, 0, name)
+
+
+def embedding_categories(runs: list[RunView], l3_variant: str | None = PAPER_L3_VARIANT
+                         ) -> tuple[list[RunView], list[str]]:
+    """The runs that stand for the embedding types in one group (Figure 5, ``embedding`` factor).
+
+    Every non-L3 embedder is its own category. Of the L3 variants only ``l3_variant`` is kept when
+    it is among the runs (the paper compares its best variant, M256/Music); when it is not, or
+    when ``l3_variant`` is ``None`` or ``"all"``, every L3 variant is a category of its own.
+    """
+    notes: list[str] = []
+    names = {r.embedder for r in runs}
+    keep_all_l3 = l3_variant in (None, "all") or l3_variant not in names
+    out = []
+    dropped = []
+    for r in sorted(runs, key=lambda r: embedding_sort_key(r.embedder)):
+        if r.design.family == "l3" and not keep_all_l3 and r.embedder != l3_variant:
+            dropped.append(r.embedder)
+            continue
+        out.append(r)
+    if dropped:
+        notes.append(f"embedding type: L3 stands for {l3_variant} (as the paper's Figure 5); "
+                     f"other L3 variants not in this comparison: {', '.join(dropped)}")
+    return out, notes
+
+
+def l3_runs(runs: Iterable[RunView]) -> list[RunView]:
+    return [r for r in runs if r.design.family == "l3"]
+
+
+def other_levels_key(factor: str) -> Callable[[RunView], tuple[int, ...]]:
+    """Sort key of an L3 run by its levels of the factors other than ``factor`` (declared order)."""
+    others = [f for f in L3_FACTORS.values() if f.name != factor]
+
+    def key(r: RunView) -> tuple[int, ...]:
+        return tuple(f.levels.index(r.design.level(f.name)) for f in others)
+
+    return key
+
+
+def other_levels_label(run: RunView, factor: str) -> str:
+    return "/".join(f.label(run.design.level(f.name)) for f in L3_FACTORS.values()
+                    if f.name != factor)

@@ -1,0 +1,553 @@
+"""Paired comparisons between runs, as the paper made them, and a little beyond.
+
+The paper's test: ``scipy.stats.wilcoxon`` on test accuracies paired by (test fold, repeat),
+p < 0.05, each design factor "averaged over all other design variations not relevant to the
+comparison". The authors' code pooled the other factors' levels and paired the pooled lists by
+position within each fold; :func:`pool_pairs` does the same with a fixed, documented order (see
+docs/analysis.md). Beyond the paper: the median paired difference and the matched-pairs
+rank-biserial correlation as effect sizes, a seeded percentile bootstrap interval for each mean
+accuracy, and Holm's correction over the comparisons of one factor on one dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from bench import tables
+from bench.design import (FACTOR_NAMES, L3_FACTORS, PAPER_L3_VARIANT, RunView, by_group,
+                          embedding_categories, key_label, key_sort, l3_runs, other_levels_key,
+                          other_levels_label, select_one_per_embedder, view)
+from bench.errors import ConfigError, ProtocolError
+
+WILCOXON_METHODS = ("auto", "exact", "approx")
+# Accuracies are ratios of clip counts; their differences are rounded to this many decimals so
+# that equal differences tie (0.85 - 0.80 and 0.80 - 0.75 differ in the 17th digit otherwise).
+DIFF_DECIMALS = 12
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """Every choice of ``bench stats`` (one object from the command line to the core).
+
+    Attributes
+    ----------
+    compare : {"factors", "runs"}
+        ``factors``: the paper's design-factor comparisons (pooled); ``runs``: every pair of runs
+        on one dataset, paired by (fold, repeat).
+    factors : tuple of str
+        Which of ``representation``, ``subset``, ``dim``, ``embedding`` to test.
+    l3_variant : str or None
+        The L3 variant that stands for L3 in the ``embedding`` comparison (``all``: every variant).
+    alpha : float
+        Significance level for the ``sig`` columns (paper: 0.05).
+    method : {"auto", "exact", "approx"}
+        ``scipy.stats.wilcoxon``'s method. The paper's scipy (2018) always used the normal
+        approximation without continuity correction: ``approx`` reproduces that.
+    n_boot, ci_level, seed : int, float, int
+        Percentile bootstrap of each mean accuracy: resamples, coverage, generator seed.
+    """
+
+    compare: str = "factors"
+    factors: tuple[str, ...] = FACTOR_NAMES
+    l3_variant: str | None = PAPER_L3_VARIANT
+    alpha: float = 0.05
+    method: str = "auto"
+    n_boot: int = 10000
+    ci_level: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.compare not in ("factors", "runs"):
+            raise ConfigError(f"compare must be 'factors' or 'runs', found {self.compare!r}")
+        unknown = [f for f in self.factors if f not in FACTOR_NAMES]
+        if unknown:
+            raise ConfigError(f"unknown factor(s) {unknown}; known: {list(FACTOR_NAMES)}")
+        if self.method not in WILCOXON_METHODS:
+            raise ConfigError(f"Wilcoxon method must be one of {list(WILCOXON_METHODS)}, "
+                              f"found {self.method!r}")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"alpha must be in (0, 1), found {self.alpha}")
+        if not 0 < self.ci_level < 1:
+            raise ConfigError(f"the CI level must be in (0, 1), found {self.ci_level}")
+        if self.n_boot < 100:
+            raise ConfigError(f"use at least 100 bootstrap resamples, found {self.n_boot}")
+        object.__setattr__(self, "factors", tuple(self.factors))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["factors"] = list(self.factors)
+        return d
+
+
+# --------------------------------------------------------------------------- the numbers
+
+def wilcoxon(a: Sequence[float], b: Sequence[float], method: str = "auto") -> tuple[float, float]:
+    """Two-sided Wilcoxon signed-rank test of ``a - b`` as ``scipy.stats.wilcoxon`` computes it
+    (``zero_method='wilcox'``: zero differences dropped; no continuity correction).
+
+    Returns
+    -------
+    statistic, pvalue : float
+        ``statistic`` is scipy's: the smaller of the positive- and negative-rank sums.
+        When every difference is zero there is nothing to test: ``(0.0, 1.0)``.
+    """
+    from scipy.stats import wilcoxon as _wilcoxon
+
+    d = _differences(a, b)
+    if d.size == 0:
+        raise ProtocolError("no paired values to test")
+    if not np.any(d):
+        return 0.0, 1.0
+    with warnings.catch_warnings():
+        # scipy warns that n is small for the normal approximation; the table shows n
+        warnings.simplefilter("ignore")
+        res = _wilcoxon(d, zero_method="wilcox", correction=False, alternative="two-sided",
+                        method=method)
+    return float(res.statistic), float(res.pvalue)
+
+
+def _differences(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ProtocolError(f"paired values must be two lists of one length, found {a.shape} "
+                            f"and {b.shape}")
+    return np.round(a - b, DIFF_DECIMALS)
+
+
+def rank_biserial(a: Sequence[float], b: Sequence[float]) -> float:
+    """Matched-pairs rank-biserial correlation of ``a - b`` (Kerby 2014): ``(R+ - R-) / (R+ + R-)``
+    over the ranks of the non-zero ``|a - b|`` (average ranks for ties); 0 when all are zero.
+    +1: ``a`` wins every pair; -1: ``b`` wins every pair."""
+    from scipy.stats import rankdata
+
+    d = _differences(a, b)
+    d = d[d != 0]
+    if d.size == 0:
+        return 0.0
+    ranks = rankdata(np.abs(d))
+    r_plus, r_minus = ranks[d > 0].sum(), ranks[d < 0].sum()
+    return float((r_plus - r_minus) / (r_plus + r_minus))
+
+
+def bootstrap_ci(values: Sequence[float], *, n_boot: int = 10000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values``.
+
+    ``n_boot`` resamples of ``len(values)`` indices drawn with replacement by
+    ``numpy.random.default_rng(seed).integers(0, n, size=(n_boot, n))``; the interval is the
+    ``(1-level)/2`` and ``(1+level)/2`` quantiles (numpy's default linear interpolation) of the
+    resampled means. Each call seeds its own generator, so an interval depends only on its values
+    and the seed.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return float("nan"), float("nan")
+    if x.size == 1:
+        return float(x[0]), float(x[0])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(n_boot, x.size))
+    means = x[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order.
+
+    With the m p-values sorted ascending, ``p_adj(i) = max_{k<=i} min(1, (m - k + 1) p(k))``.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    m = p.size
+    if m == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.maximum.accumulate(adjusted)
+    out = np.empty(m)
+    out[order] = adjusted
+    return [float(x) for x in out]
+
+
+# --------------------------------------------------------------------------- pairing
+
+def pool_pairs(level_a: list[RunView], level_b: list[RunView], factor: str | None = None
+               ) -> tuple[list[float], list[float], list[str]]:
+    """The paired accuracy vectors of two levels, pooled over the other design factors.
+
+    Rule (the authors' pooling, made deterministic): all runs of both levels must hold the same
+    set of (fold, repeat) keys, and both levels the same number of runs. Within a level the runs
+    are ordered by their levels of the other L3 factors (declared order: subset env, music; size
+    6144, 512; representation linear, m128, m256). For every key in natural (fold, repeat) order,
+    the i-th run of ``level_a`` is paired with the i-th run of ``level_b``. When both levels hold
+    the same other-factor combinations this pairs identical designs; when they do not, runs are
+    still paired by position (as the authors' lists were) and a note says so.
+
+    Returns
+    -------
+    a, b : list of float
+        Paired accuracies.
+    notes : list of str
+    """
+    def what(runs: list[RunView]) -> str:
+        return ", ".join(r.label for r in runs)
+
+    if not level_a or not level_b:
+        raise ProtocolError("a level of the comparison has no runs")
+    if len(level_a) != len(level_b):
+        raise ProtocolError(
+            f"the levels hold different numbers of runs ({len(level_a)}: {what(level_a)}; "
+            f"{len(level_b)}: {what(level_b)}); pooled runs are paired by position and need "
+            f"equal numbers", hint="run the missing variants, or compare fewer runs")
+    everyone = level_a + level_b
+    ref = set(everyone[0].accuracy)
+    for r in everyone[1:]:
+        if set(r.accuracy) != ref:
+            missing = sorted(ref - set(r.accuracy), key=key_sort)
+            extra = sorted(set(r.accuracy) - ref, key=key_sort)
+            detail = "; ".join(filter(None, [
+                ("lacks " + ", ".join(key_label(k) for k in missing[:4])
+                 + (" ..." if len(missing) > 4 else "")) if missing else "",
+                ("has extra " + ", ".join(key_label(k) for k in extra[:4])
+                 + (" ..." if len(extra) > 4 else "")) if extra else ""]))
+            raise ProtocolError(
+                f"runs do not pair: {r.label} ({r.path}) {detail} compared with "
+                f"{everyone[0].label} ({everyone[0].path})",
+                hint="paired tests need the same folds and repeats in every run: rerun with "
+                     "the same dataset and --repeats")
+    notes: list[str] = []
+    if factor in L3_FACTORS:
+        order = other_levels_key(factor)
+        level_a = sorted(level_a, key=order)
+        level_b = sorted(level_b, key=order)
+        combos_a = [other_levels_label(r, factor) for r in level_a]
+        combos_b = [other_levels_label(r, factor) for r in level_b]
+        if combos_a != combos_b:
+            notes.append(f"unmatched designs paired by position: {', '.join(combos_a)} with "
+                         f"{', '.join(combos_b)}")
+    keys = sorted(ref, key=key_sort)
+    a = [r.accuracy[k] for k in keys for r in level_a]
+    b = [r.accuracy[k] for k in keys for r in level_b]
+    return a, b, notes
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass
+class Level:
+    """One level (or run) of a comparison family, with its mean accuracy and bootstrap CI."""
+
+    dataset: str
+    preset: str
+    factor: str
+    level: str
+    runs: list[str]
+    n: int
+    mean: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass
+class Comparison:
+    """One paired test ``a`` vs ``b``; differences are ``a - b`` in accuracy (fractions)."""
+
+    dataset: str
+    preset: str
+    factor: str
+    a: str
+    b: str
+    runs_a: list[str]
+    runs_b: list[str]
+    n: int
+    n_nonzero: int
+    mean_a: float
+    mean_b: float
+    mean_diff: float
+    median_diff: float
+    rank_biserial: float
+    statistic: float
+    p: float
+    p_holm: float = float("nan")
+    family_size: int = 1
+    notes: list[str] = field(default_factory=list)
+    alpha: float = 0.05
+
+    @property
+    def significant(self) -> bool:
+        """The paper's rule: uncorrected p < alpha."""
+        return self.p < self.alpha
+
+    @property
+    def significant_holm(self) -> bool:
+        return self.p_holm < self.alpha
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["significant"] = self.significant
+        d["significant_holm"] = self.significant_holm
+        return d
+
+
+@dataclass
+class StatsResult:
+    """Everything ``bench stats`` found: levels, comparisons, what was skipped and why."""
+
+    config: StatsConfig
+    levels: list[Level] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        import scipy
+
+        return {"settings": {**self.config.to_dict(), "test": "wilcoxon signed-rank, two-sided, "
+                             "zero_method=wilcox, no continuity correction",
+                             "correction": "holm within (dataset, preset, factor)",
+                             "bootstrap": "percentile, resampling (fold, repeat) accuracies",
+                             "scipy": scipy.__version__},
+                "levels": [dataclasses.asdict(x) for x in self.levels],
+                "comparisons": [c.to_dict() for c in self.comparisons],
+                "skipped": list(self.skipped), "notes": list(self.notes)}
+
+
+def compare(a: Sequence[float], b: Sequence[float], method: str = "auto") -> dict[str, float]:
+    """All paired numbers for ``a`` vs ``b``: Wilcoxon statistic and p, effect sizes, means."""
+    a_arr, b_arr = np.asarray(a, float), np.asarray(b, float)
+    d = _differences(a_arr, b_arr)
+    stat, p = wilcoxon(a_arr, b_arr, method)
+    return {"n": int(d.size), "n_nonzero": int(np.count_nonzero(d)),
+            "mean_a": float(a_arr.mean()), "mean_b": float(b_arr.mean()),
+            "mean_diff": float(a_arr.mean() - b_arr.mean()), "median_diff": float(np.median(d)),
+            "rank_biserial": rank_biserial(a_arr, b_arr), "statistic": stat, "p": p}
+
+
+def _family(result: StatsResult, dataset: str, preset: str, factor: str,
+            levels: list[tuple[str, list[RunView]]], cfg: StatsConfig,
+            pairs: list[tuple[int, int]], strict: bool = False) -> None:
+    """Test every pair of ``levels`` (indices in ``pairs``, ``a`` first), Holm over the family."""
+    for name, runs in levels:
+        values = [v for r in runs for v in r.values()]
+        lo, hi = bootstrap_ci(values, n_boot=cfg.n_boot, level=cfg.ci_level, seed=cfg.seed)
+        result.levels.append(Level(dataset, preset, factor, name, [r.label for r in runs],
+                                   len(values), float(np.mean(values)), lo, hi))
+    family: list[Comparison] = []
+    for i, j in pairs:
+        (name_a, runs_a), (name_b, runs_b) = levels[i], levels[j]
+        try:
+            a, b, notes = pool_pairs(runs_a, runs_b, factor if factor in L3_FACTORS else None)
+        except ProtocolError as exc:
+            if strict:
+                raise ProtocolError(f"{dataset}: {name_a} vs {name_b}: {exc.message}",
+                                    hint=exc.hint) from None
+            result.skipped.append(f"{dataset} ({preset}) {factor}: {name_a} vs {name_b}: "
+                                  f"{exc.message}")
+            continue
+        nums = compare(a, b, cfg.method)
+        if nums["n_nonzero"] < 6:
+            notes.append(f"only {nums['n_nonzero']} non-zero differences: the exact two-sided "
+                         f"test cannot reach p < 0.05 with fewer than 6")
+        family.append(Comparison(dataset, preset, factor, name_a, name_b,
+                                 [r.label for r in runs_a], [r.label for r in runs_b],
+                                 notes=notes, alpha=cfg.alpha, **nums))
+    for c, p_adj in zip(family, holm([c.p for c in family])):
+        c.p_holm = p_adj
+        c.family_size = len(family)
+    result.comparisons.extend(family)
+
+
+def analyse(records: Iterable[dict[str, Any]], config: StatsConfig | None = None) -> StatsResult:
+    """Run the comparisons ``config`` asks for over results records.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Results records (``bench.results.load_runs``).
+    config : StatsConfig, optional
+
+    Returns
+    -------
+    StatsResult
+        Comparisons that could not be paired are listed in ``skipped`` with the reason (factor
+        mode); in run mode they raise.
+
+    Raises
+    ------
+    ProtocolError
+        In ``runs`` mode, when runs of one dataset do not share their (fold, repeat) keys.
+    """
+    cfg = config or StatsConfig()
+    runs = [view(r) for r in records]
+    result = StatsResult(cfg)
+    if cfg.compare == "runs":
+        _run_pairs(result, runs, cfg)
+        return result
+    chosen, notes = select_one_per_embedder(runs)
+    result.notes.extend(notes)
+    for (dataset, preset), group in by_group(chosen).items():
+        for factor in cfg.factors:
+            if factor == "embedding":
+                if all(r.design.family == "l3" for r in group):
+                    continue  # only L3 variants: the L3 factors are the comparisons
+                cats, cat_notes = embedding_categories(group, cfg.l3_variant)
+                if len(cats) < 2:
+                    continue
+                result.notes.extend(f"{dataset} ({preset}): {n}" for n in cat_notes)
+                levels = [(r.embedder, [r]) for r in cats]
+                pairs = list(combinations(range(len(levels)), 2))
+            else:
+                f = L3_FACTORS[factor]
+                l3 = l3_runs(group)
+                levels = [(f.label(lv), [r for r in l3 if r.design.level(factor) == lv])
+                          for lv in f.levels]
+                levels = [x for x in levels if x[1]]
+                if len(levels) < 2:
+                    continue
+                # later level first: Mel-256 vs Linear, Music vs Env., 512-d vs 6144-d
+                pairs = [(j, i) for i, j in combinations(range(len(levels)), 2)]
+            _family(result, dataset, preset, factor, levels, cfg, pairs)
+    return result
+
+
+def run_labels(runs: list[RunView]) -> list[str]:
+    """Labels that tell runs apart: the embedder, then preset, seed, tags, run id as needed."""
+    labels = [r.embedder for r in runs]
+    for extra in (lambda r: r.preset, lambda r: f"seed {r.seed}",
+                  lambda r: ",".join(f"{k}={v}" for k, v in sorted(r.tags.items())),
+                  lambda r: r.run_id):
+        dup = {lab for lab in labels if labels.count(lab) > 1}
+        if not dup:
+            break
+        values = {}
+        for i, r in enumerate(runs):
+            if labels[i] in dup:
+                values.setdefault(labels[i], set()).add(extra(r))
+        labels = [f"{lab} [{extra(r)}]" if lab in dup and len(values[lab]) > 1 else lab
+                  for lab, r in zip(labels, runs)]
+    return labels
+
+
+def _run_pairs(result: StatsResult, runs: list[RunView], cfg: StatsConfig) -> None:
+    by_dataset: dict[str, list[RunView]] = {}
+    for r in by_group(runs).values():
+        for x in r:
+            by_dataset.setdefault(x.dataset, []).append(x)
+    for dataset, group in by_dataset.items():
+        if len(group) < 2:
+            result.skipped.append(f"{dataset}: only one run ({group[0].label}); nothing to pair")
+            continue
+        group = [dataclasses.replace(r, display=lab) for r, lab in zip(group, run_labels(group))]
+        levels = [(r.label, [r]) for r in group]
+        presets = sorted({r.preset for r in group})
+        _family(result, dataset, "+".join(presets), "runs", levels, cfg,
+                list(combinations(range(len(levels)), 2)), strict=True)
+    if not result.comparisons:
+        raise ProtocolError("no two runs on the same dataset to compare",
+                            hint="pass at least two runs of one dataset")
+
+
+# --------------------------------------------------------------------------- output
+
+FACTOR_TITLES = {"representation": "input representation", "subset": "training subset",
+                 "dim": "embedding size", "embedding": "embedding type", "runs": "run vs run"}
+
+COMPARISON_HEADERS = ["dataset", "preset", "factor", "A", "B", "n", "mean A %", "mean B %",
+                      "delta (pts)", "median delta", "r_rb", "W", "p", "p Holm", "sig"]
+
+
+def _sig(c: Comparison) -> str:
+    if c.significant_holm:
+        return "yes"
+    if c.significant:
+        return "p only"
+    return "no"
+
+
+def comparison_rows(result: StatsResult) -> list[list[Any]]:
+    """One row per comparison; accuracy differences in percentage points."""
+    return [[c.dataset, c.preset, c.factor, c.a, c.b, c.n, tables.pct(c.mean_a),
+             tables.pct(c.mean_b), tables.signed(100 * c.mean_diff),
+             tables.signed(100 * c.median_diff), f"{c.rank_biserial:+.2f}", f"{c.statistic:g}",
+             tables.pvalue(c.p), tables.pvalue(c.p_holm), _sig(c)] for c in result.comparisons]
+
+
+def level_rows(result: StatsResult, dataset: str, preset: str, factor: str) -> list[list[Any]]:
+    return [[x.level, len(x.runs), x.n, tables.pct(x.mean),
+             f"[{tables.pct(x.ci_low)}, {tables.pct(x.ci_high)}]"]
+            for x in result.levels if (x.dataset, x.preset, x.factor) == (dataset, preset, factor)]
+
+
+def families(result: StatsResult) -> list[tuple[str, str, str]]:
+    seen: list[tuple[str, str, str]] = []
+    for x in result.levels:
+        k = (x.dataset, x.preset, x.factor)
+        if k not in seen:
+            seen.append(k)
+    return seen
+
+
+def format_text(result: StatsResult) -> str:
+    """The readable table: per (dataset, factor), the levels with their CI, then the tests."""
+    cfg = result.config
+    ci = int(round(100 * cfg.ci_level))
+    out = [f"Wilcoxon signed-rank (two-sided, scipy method {cfg.method}), paired by (fold, "
+           f"repeat); sig: 'yes' = Holm-adjusted p < {cfg.alpha}, 'p only' = uncorrected p < "
+           f"{cfg.alpha} (the paper's rule). Deltas: A - B in accuracy points. "
+           f"{ci}% CI: percentile bootstrap, {cfg.n_boot} resamples, seed {cfg.seed}."]
+    for dataset, preset, factor in families(result):
+        comps = [c for c in result.comparisons
+                 if (c.dataset, c.preset, c.factor) == (dataset, preset, factor)]
+        out.append("")
+        out.append(f"== {dataset} ({preset}): {FACTOR_TITLES[factor]}"
+                   + (f", Holm over {len(comps)}" if len(comps) > 1 else ""))
+        out.append(tables.text(["level", "runs", "n", "mean %", f"{ci}% CI"],
+                               level_rows(result, dataset, preset, factor)))
+        if comps:
+            out.append("")
+            rows = [[f"{c.a} vs {c.b}", c.n, tables.signed(100 * c.mean_diff),
+                     tables.signed(100 * c.median_diff), f"{c.rank_biserial:+.2f}",
+                     f"{c.statistic:g}", tables.pvalue(c.p), tables.pvalue(c.p_holm), _sig(c)]
+                    for c in comps]
+            out.append(tables.text(["comparison", "n", "delta", "median d", "r_rb", "W", "p",
+                                    "p Holm", "sig"], rows))
+            for c in comps:
+                for note in c.notes:
+                    out.append(f"  note ({c.a} vs {c.b}): {note}")
+    for s in result.skipped:
+        out.append(f"skipped: {s}")
+    for n in result.notes:
+        out.append(f"note: {n}")
+    return "\n".join(out)
+
+
+def format_result(result: StatsResult, fmt: str = "table") -> str:
+    """``table`` (readable text), ``csv`` (one row per comparison) or ``json`` (everything)."""
+    if fmt == "table":
+        return format_text(result)
+    if fmt == "csv":
+        headers = ["dataset", "preset", "factor", "a", "b", "n", "n_nonzero", "mean_a",
+                   "ci_a_low", "ci_a_high", "mean_b", "ci_b_low", "ci_b_high", "mean_diff",
+                   "median_diff", "rank_biserial", "statistic", "p", "p_holm", "family_size",
+                   "significant", "significant_holm", "notes"]
+        lv = {(x.dataset, x.preset, x.factor, x.level): x for x in result.levels}
+        rows = []
+        for c in result.comparisons:
+            la, lb = lv[(c.dataset, c.preset, c.factor, c.a)], lv[(c.dataset, c.preset, c.factor,
+                                                                   c.b)]
+            rows.append([c.dataset, c.preset, c.factor, c.a, c.b, c.n, c.n_nonzero,
+                         repr(c.mean_a), repr(la.ci_low), repr(la.ci_high), repr(c.mean_b),
+                         repr(lb.ci_low), repr(lb.ci_high), repr(c.mean_diff),
+                         repr(c.median_diff), repr(c.rank_biserial), repr(c.statistic),
+                         repr(c.p), repr(c.p_holm), c.family_size, c.significant,
+                         c.significant_holm, " | ".join(c.notes)])
+        return tables.csv_text(headers, rows)
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2)
+    raise ConfigError(f"format must be table, csv or json, found {fmt!r}")
