@@ -1,0 +1,181 @@
+"""Logging runs to a real MLflow tracking server on 127.0.0.1 (SQLite backend) and reading them
+back with MlflowClient. One server for the module; the last test stops and restarts it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from tracking_fixtures import make_record, mlflow_server, write_run  # noqa: F401 - fixture
+
+from bench.cli import main
+from bench.results import write_results
+from bench.tracking import log_run
+
+pytestmark = pytest.mark.slow
+
+SHA = "ab" * 32
+
+
+def _client(url):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=url)
+
+
+def _active_runs(client, exp_id, filt=""):
+    return client.search_runs([exp_id], filter_string=filt, max_results=1000)
+
+
+def _record(**kw):
+    rec = make_record(tags={"train_samples": "13e6"}, **kw)
+    rec["embedder"]["weights_sha256"] = SHA
+    return rec
+
+
+def test_run_params_metrics_artifacts_read_back(mlflow_server, tmp_path):
+    rec = _record(run_id="run-readback")
+    run_dir = write_run(tmp_path / "runs", rec)
+    logged = log_run(rec, run_dir, tracking_uri=mlflow_server.url, strict=True)
+    assert logged.status == "logged" and logged.n_children == 6
+
+    client = _client(mlflow_server.url)
+    exp = client.get_experiment_by_name("bench-synth-mini")
+    assert exp is not None and exp.experiment_id == logged.experiment_id
+    parents = _active_runs(client, exp.experiment_id, "tags.`bench.run_id` = 'run-readback'")
+    assert [p.info.run_id for p in parents] == [logged.mlflow_run_id]
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+
+    p = parent.data.params
+    assert p["protocol.preset"] == "paper"
+    assert p["protocol.repeats"] == "2"
+    assert p["protocol.learning_rates"] == "[0.0001,0.001]"
+    assert p["protocol.hidden_sizes"] == "[512,128]"
+    assert p["protocol.patience"] == "20" and p["protocol.val_unit"] == "clip"
+    assert {f"protocol.{k}" for k in rec["protocol"]} <= set(p)
+    assert p["embedder.name"] == "mfcc" and p["embedder.weights_sha256"] == SHA
+    assert p["embedder.options.n_mfcc"] == "20" and p["embedder.dim"] == "40"
+    assert p["dataset.name"] == "synth-mini" and p["dataset.version"] == "1"
+    assert p["dataset.n_clips"] == "36" and p["seed"] == "0"
+
+    # the numbers, recomputed from the confusion matrices
+    confs = [np.asarray(f["confusion"]) for f in rec["folds"]]
+    accs = [np.trace(c) / c.sum() for c in confs]
+    m = parent.data.metrics
+    assert m["accuracy_mean"] == pytest.approx(np.mean(accs), abs=1e-12)
+    assert m["accuracy_std"] == pytest.approx(np.std(accs, ddof=1), abs=1e-12)
+    assert m["class_accuracy/rain"] == pytest.approx(np.mean([c[1, 1] / c[1].sum()
+                                                              for c in confs]))
+    assert m["time/embed_s"] == 1.5 and m["time/total_s"] == 3.75
+    history = client.get_metric_history(parent.info.run_id, "fold_test_accuracy")
+    assert [h.value for h in sorted(history, key=lambda h: h.step)] == pytest.approx(accs)
+
+    t = parent.data.tags
+    assert t["bench.version"] == rec["bench_version"] and t["bench.git_sha"] == rec["git_sha"]
+    assert t["mlflow.source.git.commit"] == rec["git_sha"]
+    assert t["train_samples"] == "13e6" and t["bench.logged"] == "complete"
+
+    children = _active_runs(client, exp.experiment_id,
+                            f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == 6
+    by_key = {(int(c.data.params["test_fold"]), int(c.data.params["repeat"])): c
+              for c in children}
+    for f in rec["folds"]:
+        c = by_key[(f["test_fold"], f["repeat"])]
+        conf = np.asarray(f["confusion"])
+        assert c.data.metrics["test_accuracy"] == pytest.approx(np.trace(conf) / conf.sum())
+        best = max(f["grid"], key=lambda g: g["val_accuracy"])
+        assert float(c.data.params["chosen.lr"]) == best["lr"]
+        assert c.data.metrics["val_accuracy"] == pytest.approx(best["val_accuracy"])
+        assert c.data.metrics["epochs"] == best["epochs"]
+        assert c.data.metrics[f"grid/lr{best['lr']:g}_wd0.0001/val_accuracy"] == \
+            pytest.approx(best["val_accuracy"])
+
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert names == {"results.json", "predictions.csv", "confusion_matrix.png"}
+    dst = tmp_path / "dl"
+    dst.mkdir()
+    got = client.download_artifacts(parent.info.run_id, "results.json", str(dst))
+    assert json.loads(open(got).read()) == json.loads((run_dir / "results.json").read_text())
+    png = client.download_artifacts(parent.info.run_id, "confusion_matrix.png", str(dst))
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    pred = client.download_artifacts(parent.info.run_id, "predictions.csv", str(dst))
+    assert sum(1 for _ in open(pred)) == 1 + sum(int(c.sum()) for c in confs)
+
+
+def test_logging_twice_is_idempotent_and_a_rerun_replaces(mlflow_server, tmp_path):
+    rec = _record(run_id="run-idem", dataset="synth-idem")
+    run_dir = write_run(tmp_path / "runs", rec)
+    first = log_run(rec, run_dir, tracking_uri=mlflow_server.url, strict=True)
+    again = log_run(rec, run_dir, tracking_uri=mlflow_server.url, strict=True)
+    assert again.status == "unchanged" and again.mlflow_run_id == first.mlflow_run_id
+    client = _client(mlflow_server.url)
+    assert len(_active_runs(client, first.experiment_id)) == 7  # 1 parent + 6 nested
+
+    # the same run recomputed (bench run --rerun): same run_id, new numbers
+    rec2 = json.loads((run_dir / "results.json").read_text())
+    rec2["timings"]["embed_s"] = 9.0
+    write_results(run_dir, rec2)
+    third = log_run(rec2, run_dir, tracking_uri=mlflow_server.url, strict=True)
+    assert third.status == "replaced" and third.mlflow_run_id != first.mlflow_run_id
+    runs = _active_runs(client, first.experiment_id)
+    assert len(runs) == 7
+    parent = client.get_run(third.mlflow_run_id)
+    assert parent.data.metrics["time/embed_s"] == 9.0
+
+
+def test_interrupted_logging_is_redone(mlflow_server, tmp_path, monkeypatch, capsys):
+    import bench.tracking as tracking
+
+    rec = _record(run_id="run-broken", dataset="synth-broken")
+    run_dir = write_run(tmp_path / "runs", rec)
+
+    def boom(*a, **k):
+        raise RuntimeError("artifact store went away")
+
+    with monkeypatch.context() as m:
+        m.setattr(tracking, "_log_artifacts", boom)
+        assert log_run(rec, run_dir, tracking_uri=mlflow_server.url) is None
+    err = capsys.readouterr().err
+    assert f"bench track {run_dir}" in err and "artifact store went away" in err
+
+    client = _client(mlflow_server.url)
+    exp = client.get_experiment_by_name("bench-synth-broken")
+    broken = _active_runs(client, exp.experiment_id, "tags.`bench.run_id` = 'run-broken'")
+    assert len(broken) == 1 and broken[0].info.status == "FAILED"
+    assert "bench.logged" not in broken[0].data.tags
+
+    fixed = log_run(rec, run_dir, tracking_uri=mlflow_server.url, strict=True)
+    assert fixed.status == "replaced"
+    assert len(_active_runs(client, exp.experiment_id)) == 7
+
+
+def test_server_down_keeps_the_run_and_bench_track_logs_it_later(mlflow_server, tmp_path,
+                                                                  capsys):
+    rec = _record(run_id="run-offline", dataset="synth-offline")
+    run_dir = write_run(tmp_path / "runs", rec)
+    before = (run_dir / "results.json").read_bytes()
+    mlflow_server.stop()
+    t0 = time.perf_counter()
+    assert log_run(rec, run_dir, tracking_uri=mlflow_server.url) is None
+    assert time.perf_counter() - t0 < 15  # fails fast, no minutes of retries
+    assert f"bench track {run_dir}" in capsys.readouterr().err
+    assert (run_dir / "results.json").read_bytes() == before
+
+    runner = CliRunner()
+    res = runner.invoke(main, ["track", str(run_dir), "--tracking-uri", mlflow_server.url])
+    assert res.exit_code != 0
+
+    mlflow_server.start()
+    res = runner.invoke(main, ["track", str(tmp_path / "runs"), "--tracking-uri",
+                               mlflow_server.url])
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("logged")
+    client = _client(mlflow_server.url)
+    exp = client.get_experiment_by_name("bench-synth-offline")
+    runs = _active_runs(client, exp.experiment_id, "tags.`bench.run_id` = 'run-offline'")
+    assert len(runs) == 1 and runs[0].data.metrics["accuracy_mean"] == rec["accuracy"]["mean"]
