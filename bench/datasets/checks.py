@@ -119,8 +119,17 @@ def check_files(clips: Sequence[Clip], report: VerifyReport, *, deep: bool = Fal
             if deep:
                 load(clip.path)
         except AudioError as exc:
-            report.damaged.append((str(clip.path), exc.message))
+            report.damaged.append((str(clip.path), _without_path(exc.message, clip.path)))
     return report
+
+
+def _without_path(message: str, path: Path) -> str:
+    # the report already names the file; keep only the reason
+    for prefix in (f"cannot decode audio file {path}: ", f"cannot read audio file {path}: ",
+                   f"audio file {path} is damaged: ", f"audio file {path} "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
 
 
 def leakage_into_report(clips: Sequence[Clip], report: VerifyReport) -> VerifyReport:
