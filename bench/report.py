@@ -197,8 +197,9 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
         try:
             fd = plots.figure_data(records, number, reference, s.l3_variant)
         except BenchError as exc:
+            hint = f" ({exc.hint})" if exc.hint else ""
             blocks.append(Block("p", f"Figure {number} ({plots.FIGURES[number].lower()}): not "
-                                f"drawn: {exc.message}"))
+                                f"drawn: {exc.message}{hint}"))
             continue
         fig = plots.draw(fd)
         paths = plots.save(fig, fig_dir, f"figure{number}")
