@@ -165,8 +165,8 @@ def _extract_zip(archive: Path, dest: Path, progress: bool) -> int:
         members = zf.infolist()
         for m in members:  # check every name before writing anything
             safe_member_path(m.filename, archive)
-            mode = m.external_attr >> 16
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kind = stat.S_IFMT(m.external_attr >> 16)  # 0 when the zip gives no Unix mode
+            if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise DownloadError(f"{archive.name} holds {m.filename!r}, which is a link or "
                                     "a special file; nothing was extracted",
                                     hint="do not use this archive; download it again")

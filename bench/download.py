@@ -19,6 +19,8 @@ from pathlib import Path
 from bench.errors import DownloadError
 
 CHUNK = 1 << 20
+#: first pause before an interrupted transfer is resumed; doubles with each further attempt
+RETRY_DELAY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: flo
                 raise DownloadError(f"download of {remote.url} interrupted: {exc} "
                                     f"({_size_of(part)} bytes kept in {part})",
                                     hint="run the same command again; it resumes") from exc
-            time.sleep(min(2.0 ** attempt, 10.0))
+            time.sleep(min(RETRY_DELAY_S * 2.0 ** attempt, 30.0))
 
     problems = check_file(part, remote)
     if problems:

@@ -268,7 +268,8 @@ class LocalServer:
         self.state = ServerState()
         handler = type("Handler", (_Handler,), {"state": self.state})
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
 
     def __enter__(self) -> "LocalServer":
         self.thread.start()
