@@ -14,6 +14,24 @@ REGISTRY = Registry("embedder", "bench.embedders")
 REGISTRY.register("mfcc", "bench.embedders.mfcc:MFCCEmbedder",
                   "MFCC statistics per 1 s window (non-learned baseline, no weights)")
 
+for _repr, _short in (("linear", "linear"), ("mel128", "m128"), ("mel256", "m256")):
+    for _content in ("music", "env"):
+        for _dim, _suffix in ((6144, ""), (512, "-512")):
+            REGISTRY.register(f"l3-{_short}-{_content}{_suffix}", "bench.embedders.l3:L3Embedder",
+                              f"L3-Net audio ({_repr}, trained on {_content}), {_dim}-d, 1 s "
+                              f"windows at 48 kHz", input_repr=_repr, content_type=_content,
+                              dim=_dim)
+REGISTRY.register("vggish", "bench.embedders.vggish:VGGishEmbedder",
+                  "VGGish 128-d, PCA-whitened and 8-bit quantised as in the paper", postprocess=True)
+REGISTRY.register("vggish-raw", "bench.embedders.vggish:VGGishEmbedder",
+                  "VGGish 128-d embedding layer before PCA", postprocess=False)
+REGISTRY.register("soundnet", "bench.embedders.soundnet:SoundNetEmbedder",
+                  "SoundNet-8 conv6, 512-d, 1.35 frames/s (the paper's frame rate)",
+                  layer="conv6", spec_name="soundnet")
+for _layer, _dim in (("conv5", 256), ("pool5", 256), ("conv6", 512), ("conv7", 1024)):
+    REGISTRY.register(f"soundnet-{_layer}", "bench.embedders.soundnet:SoundNetEmbedder",
+                      f"SoundNet-8 {_layer}, {_dim}-d", layer=_layer)
+
 
 def names() -> list[str]:
     """Every known embedder name."""

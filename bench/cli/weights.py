@@ -1,0 +1,76 @@
+"""``bench weights list | fetch NAME | import NAME PATH``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_DIR = click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path),
+                    default=None, help="Weights directory (default: $BENCH_WEIGHTS_DIR or the "
+                                       "user cache).")
+
+
+@click.group()
+def weights() -> None:
+    """List, fetch and import the official weights of the embedders."""
+
+
+@weights.command("list")
+@_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
+def list_(weights_dir: Path | None, as_json: bool) -> None:
+    """Every embedder with weights: dims, sample rate, file, source, presence, sha256."""
+    import json
+
+    from bench import weights as core
+
+    rows = core.rows(weights_dir)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"weights directory: {core.weights_dir(weights_dir)}")
+    header = ("name", "dim", "sr", "file", "present", "sha256")
+    table = [header] + [
+        (r["name"], str(r["dim"]), str(r["sample_rate"]), r["file"],
+         "yes" + ("" if r["official"] is not False else " (unofficial)") if r["present"] else "no",
+         (r["sha256"] or "-")[:16]) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    sources = dict.fromkeys((r["file"], r["url"]) for r in rows)
+    click.echo("\nsources:")
+    for file, url in sources:
+        click.echo(f"  {file}: {url}")
+
+
+@weights.command()
+@click.argument("name")
+@_DIR
+@click.option("--version", default=None,
+              help="Release where there are several (OpenL3: v0_4_0, the default, or v0_2_0).")
+@click.option("--mirror", default=None, metavar="URL",
+              help="Base URL of a mirror holding the files under their published names "
+                   "(also $BENCH_WEIGHTS_MIRROR).")
+def fetch(name: str, weights_dir: Path | None, version: str | None, mirror: str | None) -> None:
+    """Download the weights embedder NAME needs (checked; resumes)."""
+    from bench import weights as core
+
+    for r in core.fetch(name, weights_dir, version=version, mirror=mirror):
+        click.echo(f"{r.entry.filename}: {r.path} (sha256 {r.sha256})")
+
+
+@weights.command("import")
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_DIR
+@click.option("--force", is_flag=True,
+              help="Accept a file whose checksum differs from the published one (its sha256 is "
+                   "recorded with every result).")
+def import_(name: str, path: Path, weights_dir: Path | None, force: bool) -> None:
+    """Install a copy of a weights file you have (checked) for embedder NAME."""
+    from bench import weights as core
+
+    r = core.import_weights(name, path, weights_dir, force=force)
+    note = {True: "official", False: "NOT the official file", None: "structure checked"}
+    click.echo(f"{r.entry.filename}: {r.path} (sha256 {r.sha256}; {note[r.official]})")

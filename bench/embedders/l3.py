@@ -1,0 +1,141 @@
+"""L3-Net (OpenL3) audio embeddings: twelve registry names, one class.
+
+``l3-{linear,m128,m256}-{music,env}`` give 6144-d embeddings and the same names with ``-512``
+give 512-d ones (the same network, another final max-pool). Windows are 1 s at 48 kHz every
+0.1 s (the core cuts them, DESIGN.md section 3). Weights are the official OpenL3 Keras files;
+see :mod:`bench.weights` for where they come from and :mod:`bench.embedders.l3_net` for the
+network and frontend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.embedders.base import Embedder, EmbedderSpec
+from bench.embedders.l3_frontend import REPRS, SR, output_shape
+from bench.embedders.l3_keras import POOL_SIZES, conv_gflop
+from bench.errors import ConfigError
+
+#: bump when a change alters the numbers (invalidates stored embeddings)
+VERSION = "l3-torch-1/kapre-0.1.4-frontend"
+SHORT = {"linear": "linear", "mel128": "m128", "mel256": "m256"}
+
+
+class L3Embedder(Embedder):
+    """One L3-Net audio model.
+
+    Parameters
+    ----------
+    input_repr : {"linear", "mel128", "mel256"}
+    content_type : {"music", "env"}
+        The AudioSet subset the model was trained on.
+    dim : {6144, 512}
+    weights_path : Path, optional
+        An OpenL3 audio weights file (``.h5`` or ``.h5.gz``) to use instead of the weights
+        directory's.
+    precision : {"float32", "bfloat16", "float16"}
+        Network precision (recorded in the spec).
+    device, weights_dir, download
+        See :class:`~bench.embedders.base.Embedder`.
+    """
+
+    default_batch_size = 32
+
+    def __init__(self, *, input_repr: str = "mel256", content_type: str = "music",
+                 dim: int = 6144, weights_path: Path | None = None, precision: str = "float32",
+                 **base: Any):
+        from bench.embedders.torch_util import check_precision
+
+        super().__init__(**base)
+        if input_repr not in REPRS:
+            raise ConfigError(f"input_repr must be one of {sorted(REPRS)}, found {input_repr!r}")
+        if content_type not in ("music", "env"):
+            raise ConfigError(f"content_type must be 'music' or 'env', found {content_type!r}")
+        if dim not in (6144, 512):
+            raise ConfigError(f"dim must be 6144 or 512, found {dim!r}")
+        self.input_repr, self.content_type = input_repr, content_type
+        self.precision = check_precision(precision, self.device)
+        self.weights_path = Path(weights_path) if weights_path is not None else None
+        self.pool_size = POOL_SIZES[input_repr][dim]
+        name = f"l3-{SHORT[input_repr]}-{content_type}" + ("-512" if dim == 512 else "")
+        from bench.weights import requirements
+
+        url = requirements(name)["network"][0].url
+        self.spec = EmbedderSpec(
+            name=name, sample_rate=SR, dim=dim, window_s=1.0, hop_s=0.1, version=VERSION,
+            weights_url=url,
+            options=(("input_repr", input_repr), ("content_type", content_type),
+                     ("pool", self.pool_size), ("precision", precision)))
+        self.gflop_per_window = conv_gflop(*output_shape(input_repr))
+        self._frontend = self._net = None
+
+    def prepare(self) -> EmbedderSpec:
+        """Locate (or fetch) the weights, check them, build the frontend and network."""
+        from bench import weights
+        from bench.embedders import l3_frontend, l3_keras, l3_net
+        from bench.embedders.torch_util import place
+
+        resolved = weights.resolve(self.spec.name, self.weights_dir, download=self.download,
+                                   explicit={"network": self.weights_path})["network"]
+        w = l3_keras.load(resolved.path)
+        dft = mel = None
+        frontend_source = "computed"
+        if w.frontend is not None:
+            same = l3_frontend.matches_file(self.input_repr, w.frontend)
+            if not all(same.values()):
+                n_fft = w.frontend["real"].shape[0]
+                if n_fft != REPRS[self.input_repr][0]:
+                    from bench.errors import WeightsError
+
+                    raise WeightsError(f"{resolved.path} was trained on an n_fft={n_fft} frontend, "
+                                       f"not {self.input_repr}", hint="import the matching file")
+                if not same["dft"]:
+                    dft = (w.frontend["real"].reshape(n_fft, -1), w.frontend["imag"].reshape(n_fft, -1))
+                if not same.get("mel", True):
+                    mel = w.frontend["mel"]
+                frontend_source = "file"
+        self._frontend = place(l3_net.KapreFrontend(self.input_repr, dft=dft, mel=mel),
+                               self.device, channels_last=False)
+        net = l3_net.L3AudioNet(self.pool_size).load_keras(w)
+        self._net = place(net, self.device, channels_last=True)
+        options = self.spec.options + ((("frontend_arrays", "file"),) if frontend_source == "file"
+                                       else ())
+        self.spec = self.spec.replace(weights_sha256=resolved.sha256, options=options)
+        return self.spec
+
+    def embed_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Embed ``(n, 48000)`` windows -> ``(n, dim)`` float32."""
+        import torch
+
+        from bench.embedders.torch_util import autocast
+
+        if self._net is None:
+            self.prepare()
+        windows = np.asarray(windows, dtype=np.float32)
+        if windows.ndim != 2 or windows.shape[1] != self.spec.window_samples:
+            raise ValueError(f"{self.spec.name} expects windows of shape (n, "
+                             f"{self.spec.window_samples}), found {windows.shape}")
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(windows)).to(self._device())
+            image = self._frontend(x).contiguous(memory_format=torch.channels_last)
+            with autocast(self.device, self.precision):
+                out = self._net(image)
+            return out.float().cpu().numpy()
+
+    def spectrogram(self, windows: np.ndarray) -> np.ndarray:
+        """The frontend's dB images ``(n, freq, time)`` for inspection and tests."""
+        import torch
+
+        if self._frontend is None:
+            self.prepare()
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self._device())
+            return self._frontend(x)[:, 0].cpu().numpy()
+
+    def _device(self):
+        from bench.embedders.torch_util import torch_device
+
+        return torch_device(self.device)
