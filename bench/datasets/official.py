@@ -236,8 +236,8 @@ class OfficialDataset(Dataset):
             except DownloadError as exc:
                 raise DownloadError(
                     exc.message,
-                    hint=f"{exc.hint}; or place the extracted folders by hand "
-                         f"({self.hand_layout()})") from exc
+                    hint=f"{exc.hint}, then run the same command again; or place the extracted "
+                         f"copy by hand ({self.hand_layout()})") from exc
             if package.unpack:
                 extract(archive, self.data_dir, expect=package.expect, wrap=package.wrap,
                         replace=force, progress=progress)
@@ -313,8 +313,9 @@ class OfficialDataset(Dataset):
 
     # -- describing ---------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
+        # no path here: the runner derives the run's identity from this, and moving a copy
+        # of the same release does not change the numbers
         d = super().describe()
-        d["root"] = str(self._root) if self._root else None
         d["official_checks"] = dict(self.file_md5)
         return d
 
