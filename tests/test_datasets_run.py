@@ -76,3 +76,21 @@ def test_unreadable_file_stops_the_run_or_is_skipped_and_listed(tmp_path):
     predictions = (tmp_path / "runs" / record["run_id"] / "predictions.csv").read_text()
     assert "1051-8-0-5.wav" not in predictions
     assert len(predictions.strip().splitlines()) == 1 + 19
+
+
+def test_run_on_a_manifest_with_a_fixed_split(tmp_path):
+    root = make_us8k(tmp_path / "data")
+    rows = ["split,label,path"]
+    for wav in sorted((root / "audio").rglob("*.wav")):
+        fold = int(wav.parent.name[4:])
+        label = "siren" if "-8-" in wav.name else "dog_bark"
+        rows.append(f"{'test' if fold > 7 else 'train'},{label},{wav.relative_to(root)}")
+    manifest = root / "mine.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    result = _run(tmp_path, str(manifest), tmp_path / "unused")
+    assert result.exit_code == 0, result.output
+    record = _record(tmp_path)
+    assert [f["test_fold"] for f in record["folds"]] == ["test"]
+    assert record["dataset"]["name"] == "mine"
+    predictions = (tmp_path / "runs" / record["run_id"] / "predictions.csv").read_text()
+    assert len(predictions.strip().splitlines()) == 1 + 6  # folds 8-10, two clips each
