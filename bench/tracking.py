@@ -32,6 +32,7 @@ from typing import Any, Iterator
 
 from bench.errors import TrackingError
 from bench.results import PREDICTIONS_FILE, RESULTS_FILE
+from bench.study import STUDY_TAG  # a run tagged study=NAME goes to experiment NAME
 from bench.tracking_record import (DIGEST_TAG, RUN_ID_TAG, RunPlan, confusion_figure, key,
                                    name_of, plan_runs)
 
@@ -39,8 +40,6 @@ TRACKING_DB = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 #: set last, once everything (children, artifacts) is logged: an interrupted log is redone
 COMPLETE_TAG = "bench.logged"
-#: a run tag ``study=NAME`` (set by ``bench sweep``) puts the run into experiment NAME
-STUDY_TAG = "study"
 
 # Talking to a server that went away must fail in seconds, not after MLflow's default retry
 # schedule (minutes). The user's own settings of these variables win.
@@ -282,7 +281,8 @@ def _log_plan(client: Any, run_id: str, plan: RunPlan) -> None:
     # one request per batch: MLflow caps a batch at 100 params and 1000 metrics
     while metrics or params:
         p, params = params[:_MAX_PARAMS_PER_BATCH], params[_MAX_PARAMS_PER_BATCH:]
-        m, metrics = metrics[:_MAX_METRICS_PER_BATCH - len(p)], metrics[_MAX_METRICS_PER_BATCH - len(p):]
+        room = _MAX_METRICS_PER_BATCH - len(p)  # the cap counts params and metrics together
+        m, metrics = metrics[:room], metrics[room:]
         client.log_batch(run_id, metrics=m, params=p)
 
 

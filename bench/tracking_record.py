@@ -91,7 +91,11 @@ def plan_runs(record: dict[str, Any], digest: str = "") -> tuple[RunPlan, list[R
         metrics[f"class_accuracy/{key(cls)}"] = a
     for k, v in (record.get("timings") or {}).items():
         metrics[f"time/{key(k)}"] = v
+    for k in ("n_clips", "n_cached", "n_computed", "n_windows", "windows_per_s"):
+        if k in (record.get("embedding") or {}):
+            metrics[f"embedding/{k}"] = record["embedding"][k]
     metrics["n_skipped"] = len(record.get("skipped") or [])
+    metrics["n_warnings"] = len(record.get("warnings") or [])
 
     run_id = str(record["run_id"])
     tags: dict[str, Any] = {
@@ -126,7 +130,8 @@ def _plan_fold(fold: dict[str, Any], run_id: str) -> RunPlan:
               "chosen.lr": chosen.get("lr"), "chosen.weight_decay": chosen.get("weight_decay")}
     metrics: dict[str, Any] = {"test_accuracy": fold["accuracy"],
                                "val_accuracy": fold["val_accuracy"]}
-    for k in ("val_loss", "n_train_clips", "n_val_clips", "n_test_clips"):
+    for k in ("val_loss", "n_train_clips", "n_val_clips", "n_test_clips", "n_train_frames",
+              "n_val_frames", "n_test_frames", "classify_s"):
         if k in fold:
             metrics[k] = fold[k]
     point = _chosen_point(fold)

@@ -1,0 +1,71 @@
+"""``bench sweep``: a whole study (embedders x datasets x protocols x seeds), resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("study_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--preset", type=click.Choice(["paper"]), default=None,
+              help="A built-in study: paper = the 6 L3 variants, VGGish and SoundNet on ESC-50, "
+                   "UrbanSound8K and DCASE 2013 with each dataset's repeats.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan, what is done, and the compute it needs; run nothing.")
+@click.option("--keep-going", is_flag=True,
+              help="Record a failing run and go on with the others (exit 1 at the end).")
+@click.option("--gflops", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Per-core GFLOP/s for the --dry-run estimate [default: measured].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Results root [study out_dir, env BENCH_RESULTS_DIR, results/runs].")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--device", default=None, help="cpu, cuda or cuda:N [study's, else cpu].")
+@click.option("--tracking-uri", default=None, envvar="MLFLOW_TRACKING_URI",
+              help="MLflow store [default: SQLite under the results root].")
+@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+@click.option("--no-report", is_flag=True, help="Skip the study report at the end.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_dir,
+          weights_dir, device, tracking_uri, no_tracking, no_report, quiet) -> None:
+    """Run every run of a study (STUDY_FILE, YAML) or of --preset paper.
+
+    A finished run is not redone and a killed sweep continues where it stopped: run the same
+    command again. The study's summary, state (sweep.json) and report go to
+    <results root>/studies/<name>/. YAML format: docs/tracking.md.
+
+    \b
+    Examples:
+        bench sweep examples/study-small.yaml --dry-run
+        bench sweep --preset paper --dry-run
+        bench sweep examples/study-small.yaml --keep-going
+    """
+    from bench.errors import BenchError, ConfigError
+    from bench.study import load_study, study_preset
+    from bench.sweep import format_summary, run_sweep
+
+    if (study_file is None) == (preset is None):
+        raise ConfigError("give a study file or --preset, not both and not neither",
+                          hint="e.g. bench sweep examples/study-small.yaml, or "
+                               "bench sweep --preset paper")
+    study = load_study(study_file) if study_file else study_preset(preset)
+    study = study.with_run(out_dir=out, data_dir=data_dir, cache_dir=cache_dir,
+                           weights_dir=weights_dir, device=device, tracking_uri=tracking_uri,
+                           tracking=False if no_tracking else None)
+    if dry_run:
+        from bench.sweep_estimate import estimate, format_estimate
+
+        study.check_names()
+        click.echo(format_estimate(study, estimate(study, gflops)))
+        return
+    result = run_sweep(study, keep_going=keep_going, progress=not quiet,
+                       report=not no_report, log=lambda m: click.echo(m, err=True))
+    click.echo(format_summary(result))
+    if result.failed:
+        raise BenchError(f"{len(result.failed)} of {len(result.outcomes)} runs failed "
+                         "(see the table above and sweep.json)",
+                         hint="fix the cause and run the same command again: finished runs "
+                              "are kept")

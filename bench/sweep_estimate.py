@@ -1,0 +1,247 @@
+"""How much compute a study takes, before it starts: windows to embed and GFLOP.
+
+Embeddings are computed once per (embedder, dataset) and shared by every protocol and seed, so
+the cost is counted per pair: clips x windows per clip (from each clip's duration and the
+embedder's window and hop), times the embedder's ``gflop_per_window`` where it declares one
+(for sequence embedders such as SoundNet: per second of audio). Clip durations come from the
+files when the dataset is on disk (a sample of up to 300 clips is probed) and otherwise from the
+published sizes below. CPU hours follow from a per-core GFLOP/s figure: given, or measured here
+with a short 3x3 convolution in torch (the operation that dominates L3 and VGGish); networks
+reach less than that peak, so read the hours as a lower bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+#: published sizes (DESIGN.md section 5): clips, seconds per clip, official splits
+DATASET_FACTS: dict[str, tuple[int, float, int, str]] = {
+    "esc50": (2000, 5.0, 5, "ESC-50: 2000 clips of 5 s"),
+    "us8k": (8732, 4.0, 10, "UrbanSound8K: 8732 clips of at most 4 s (1399 shorter), "
+                            "counted as 4 s: an upper bound"),
+    "urbansound8k": (8732, 4.0, 10, "UrbanSound8K (as us8k)"),
+    "dcase2013": (200, 30.0, 1, "DCASE 2013 SCD: 100 + 100 clips of 30 s"),
+}
+_PROBE_SAMPLE = 300
+
+
+@dataclass
+class DatasetSize:
+    name: str
+    n_clips: int | None
+    durations: list[float] | None   # seconds of the probed clips (a sample)
+    n_splits: int | None
+    source: str
+
+    def mean_duration(self) -> float | None:
+        return sum(self.durations) / len(self.durations) if self.durations else None
+
+
+@dataclass
+class PairCost:
+    """Embedding cost of one (embedder, dataset) pair."""
+
+    embedder: str
+    dataset: str
+    windows: float | None           # windows (windowed) or seconds of audio (sequence)
+    unit: str                       # "windows" or "audio s"
+    gflop_per_unit: float | None
+    note: str = ""
+    embedder_arg: str = ""          # the name as the study gives it
+
+    @property
+    def gflop(self) -> float | None:
+        if self.windows is None or self.gflop_per_unit is None:
+            return None
+        return self.windows * self.gflop_per_unit
+
+
+def dataset_size(name: str, data_dir: Path) -> DatasetSize:
+    """Clips, durations and splits of a dataset: from the files when present, else the facts."""
+    from bench import datasets
+    from bench.errors import BenchError
+
+    try:
+        ds = datasets.create(name, data_dir=data_dir, download=False)
+        clips = ds.clips()
+    except (BenchError, OSError, NotImplementedError):
+        clips, ds = None, None
+    if clips:
+        n_splits = len(ds.splits())
+        step = max(1, len(clips) // _PROBE_SAMPLE)
+        sample = clips[::step]
+        if all(c.path.exists() for c in sample):
+            from bench.audio import probe
+
+            try:
+                durations = [probe(c.path).duration for c in sample]
+                return DatasetSize(name, len(clips), durations, n_splits,
+                                   f"{len(sample)} of {len(clips)} files probed")
+            except BenchError:
+                pass
+    facts = DATASET_FACTS.get(getattr(ds, "name", None) or name) or DATASET_FACTS.get(name)
+    if facts is not None:
+        return DatasetSize(name, facts[0], [facts[1]], facts[2], facts[3])
+    if clips:
+        return DatasetSize(name, len(clips), None, len(ds.splits()),
+                           "files not on disk yet: durations unknown")
+    return DatasetSize(name, None, None, None, "unknown until the dataset is on disk")
+
+
+def pair_cost(embedder_name: str, size: DatasetSize) -> PairCost:
+    """Windows and GFLOP to embed one dataset with one embedder (nothing is loaded)."""
+    from bench import embedders
+    from bench.embedders.base import frame_count
+    from bench.errors import BenchError
+
+    try:
+        emb = embedders.create(embedder_name, download=False)
+    except BenchError as exc:
+        return PairCost(embedder_name, size.name, None, "windows", None, exc.message)
+    spec, gflop = emb.spec, getattr(emb, "gflop_per_window", None)
+    if size.n_clips is None or not size.durations:
+        return PairCost(spec.name, size.name, None, "windows", gflop, size.source)
+    if spec.windowed:
+        per_clip = [frame_count(int(round(d * spec.sample_rate)), spec.window_samples,
+                                spec.hop_samples) for d in size.durations]
+        unit = "windows"
+    else:
+        per_clip, unit = list(size.durations), "audio s"
+    windows = size.n_clips * sum(per_clip) / len(per_clip)
+    return PairCost(spec.name, size.name, windows, unit, gflop,
+                    "" if gflop is not None else "embedder declares no gflop_per_window")
+
+
+def measure_gflops(seconds: float = 0.5) -> float:
+    """Per-core GFLOP/s of a 3x3, 64->64 channel convolution in torch on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x = torch.randn(4, 64, 64, 48)
+        w = torch.randn(64, 64, 3, 3)
+        flop = 2 * 4 * 64 * 64 * 48 * 64 * 9
+        torch.nn.functional.conv2d(x, w, padding=1)  # warm-up
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds or n < 2:
+            torch.nn.functional.conv2d(x, w, padding=1)
+            n += 1
+        return flop * n / (time.perf_counter() - t0) / 1e9
+    finally:
+        torch.set_num_threads(threads)
+
+
+def human(x: float | None) -> str:
+    """3 significant figures with k/M/G/T suffixes; '?' for unknown."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "?"
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+@dataclass
+class StudyEstimate:
+    """The plan of a study with its status and compute, for ``bench sweep --dry-run``."""
+
+    rows: list[dict]
+    pairs: list[PairCost]
+    gflops: float
+    gflops_source: str
+    fits: int
+
+    @property
+    def total_gflop(self) -> float:
+        return sum(p.gflop or 0.0 for p in self.pairs)
+
+    @property
+    def todo_gflop(self) -> float:
+        todo = {(r["embedder"], r["dataset"]) for r in self.rows if r["status"] != "done"}
+        return sum(p.gflop or 0.0 for p in self.pairs if (p.embedder_arg, p.dataset) in todo)
+
+
+def estimate(study, gflops: float | None = None) -> StudyEstimate:
+    """Plan, status and compute of ``study`` (a :class:`bench.study.Study`); nothing is run.
+
+    ``gflops`` is the per-core GFLOP/s to convert GFLOP into CPU hours; measured when ``None``.
+    """
+    from bench.sweep import existing_status
+
+    plan = study.plan()
+    data_dir = plan[0].data_dir
+    sizes = {d: dataset_size(d, data_dir) for d in study.datasets}
+    pairs = []
+    for d in study.datasets:
+        for e in study.embedders:
+            pc = pair_cost(e, sizes[d])
+            pc.embedder_arg = e
+            pairs.append(pc)
+    rows, fits = [], 0
+    for i, cfg in enumerate(plan):
+        status, run_dir = existing_status(cfg)
+        size = sizes[cfg.dataset]
+        repeats = cfg.protocol.repeats or _default_repeats(cfg.dataset)
+        n_fits = (size.n_splits or 0) * (repeats or 0) * len(cfg.protocol.grid)
+        fits += n_fits
+        rows.append({"index": i + 1, "embedder": cfg.embedder, "dataset": cfg.dataset,
+                     "protocol": cfg.protocol.preset, "seed": cfg.seed, "repeats": repeats,
+                     "splits": size.n_splits, "fits": n_fits or None, "status": status,
+                     "run_dir": run_dir})
+    source = "given"
+    if gflops is None:
+        gflops, source = measure_gflops(), "measured: torch 3x3 conv, 1 thread"
+    return StudyEstimate(rows, pairs, gflops, source, fits)
+
+
+def _default_repeats(dataset: str) -> int | None:
+    from bench import datasets
+    from bench.errors import BenchError
+
+    try:
+        cls, _ = datasets.REGISTRY.resolve(dataset)
+        return int(getattr(cls, "default_repeats", 1))
+    except BenchError:
+        return None
+
+
+def format_estimate(study, est: StudyEstimate) -> str:
+    """The ``--dry-run`` text: the runs, the embedding work per (embedder, dataset), totals."""
+    from bench import tables
+
+    n = len(est.rows)
+    lines = [f"study {study.name}: {n} runs = {len(study.embedders)} embedders x "
+             f"{len(study.datasets)} datasets x {len(study.protocols)} protocols x "
+             f"{len(study.seeds)} seeds", ""]
+    lines.append(tables.text(
+        ["#", "embedder", "dataset", "protocol", "seed", "splits", "repeats", "MLP fits",
+         "status"],
+        [[r["index"], r["embedder"], r["dataset"], r["protocol"], r["seed"],
+          r["splits"] if r["splits"] is not None else "?", r["repeats"] or "?",
+          r["fits"] or "?", r["status"]] for r in est.rows],
+        align="rllllrrrl"))
+    lines += ["", "embedding work (once per embedder and dataset; every protocol and seed "
+                  "reuses the stored embeddings):"]
+    lines.append(tables.text(
+        ["embedder", "dataset", "work", "GFLOP/unit", "GFLOP", "CPU h", "note"],
+        [[p.embedder, p.dataset, f"{human(p.windows)} {p.unit}",
+          f"{p.gflop_per_unit:.3g}" if p.gflop_per_unit is not None else "?",
+          human(p.gflop), f"{p.gflop / est.gflops / 3600:.2f}" if p.gflop else "?", p.note]
+         for p in est.pairs], align="llrrrrl"))
+    unknown = [p for p in est.pairs if p.gflop is None]
+    hours = est.total_gflop / est.gflops / 3600
+    todo_hours = est.todo_gflop / est.gflops / 3600
+    lines += ["", f"total: {human(est.total_gflop)} GFLOP of embedding = {hours:.1f} CPU hours "
+                  f"at {est.gflops:.1f} GFLOP/s per core ({est.gflops_source}); "
+                  f"runs not yet done: {todo_hours:.1f} CPU hours",
+              f"classifier: {est.fits} MLP fits (splits x repeats x grid points), not "
+              f"included above"]
+    if unknown:
+        lines.append(f"not counted: {len(unknown)} pair(s) of unknown cost (see notes)")
+    lines.append("peak conv throughput is rarely reached; read the hours as a lower bound. "
+                 "Embeddings already in the store are not computed again.")
+    return "\n".join(lines)
