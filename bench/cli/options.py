@@ -1,0 +1,112 @@
+"""Options shared by several commands, and the one place a RunConfig is built from them."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from bench.config import PROTOCOL_PRESETS, RESAMPLERS, default_dir
+
+
+def _dir_option(name: str, kind: str, env: str, help_: str) -> Callable:
+    return click.option(name, type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help=f"{help_} [env {env}; default {default_dir(kind) if kind == 'results' else 'a user cache dir'}]")
+
+
+def run_options(func: Callable) -> Callable:
+    """Options that pick the embedder, dataset and where things live (run, embed)."""
+    decorators = [
+        click.option("--embedder", "-e", required=True,
+                     help="Embedder name (see `bench weights list`) or 'package.module:Class'."),
+        click.option("--dataset", "-d", required=True,
+                     help="Dataset name (see `bench data list`) or a manifest CSV path."),
+        _dir_option("--data-dir", "data", "BENCH_DATA_DIR", "Where datasets live."),
+        _dir_option("--cache-dir", "embeddings", "BENCH_CACHE_DIR", "The embedding store."),
+        _dir_option("--weights-dir", "weights", "BENCH_WEIGHTS_DIR", "Where weights live."),
+        click.option("--device", default="cpu", show_default=True,
+                     help="cpu, cuda or cuda:N (embedding and classifier)."),
+        click.option("--resampler", type=click.Choice(RESAMPLERS), default="kaiser_best",
+                     show_default=True, help="resampy filter used to reach the embedder's rate."),
+        click.option("--embed-batch-size", type=click.IntRange(min=1), default=None,
+                     help="Windows per embedder call (default: the embedder's)."),
+        click.option("--skip-bad", is_flag=True,
+                     help="Skip unreadable audio files (listed in the results) instead of stopping."),
+        click.option("--no-download", is_flag=True,
+                     help="Never download; fail with instructions when something is missing."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+    ]
+    for dec in reversed(decorators):
+        func = dec(func)
+    return func
+
+
+def protocol_options(func: Callable) -> Callable:
+    """The protocol preset and an override for each of its fields."""
+    decorators = [
+        click.option("--protocol", "-p", type=click.Choice(list(PROTOCOL_PRESETS)),
+                     default="paper", show_default=True,
+                     help="paper: the text, clip-level validation, no leaks; "
+                          "l3embedding: what the authors' code did."),
+        click.option("--repeats", type=click.IntRange(min=1), default=None,
+                     help="Trials per fold (default: the dataset's: ESC-50 5, US8K 2, DCASE 1)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Root seed."),
+        click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     default=None, help="Override: validation share of the training data."),
+        click.option("--val-unit", type=click.Choice(["clip", "frame"]), default=None,
+                     help="Override: split validation by clips or frames."),
+        click.option("--scaler-fit", type=click.Choice(["train", "train+val"]), default=None,
+                     help="Override: frames the standardisation is fitted on."),
+        click.option("--selection-unit", type=click.Choice(["clip", "frame"]), default=None,
+                     help="Override: validation accuracy that picks the grid point."),
+        click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Override."),
+        click.option("--patience", type=click.IntRange(min=1), default=None, help="Override."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override."),
+        click.option("--lr", "learning_rates", type=float, multiple=True,
+                     help="Override the learning-rate grid (repeat the option)."),
+        click.option("--wd", "weight_decays", type=float, multiple=True,
+                     help="Override the weight-decay grid (repeat the option)."),
+    ]
+    for dec in reversed(decorators):
+        func = dec(func)
+    return func
+
+
+def build_run_config(opts: dict[str, Any], **extra: Any):
+    """The RunConfig for parsed options (``None`` means: keep the default)."""
+    from bench.config import RunConfig, protocol_preset
+
+    protocol = protocol_preset(opts.get("protocol") or "paper")
+    overrides = {k: opts[k] for k in ("repeats", "val_fraction", "val_unit", "scaler_fit",
+                                      "selection_unit", "max_epochs", "patience", "batch_size")
+                 if opts.get(k) is not None}
+    for k in ("learning_rates", "weight_decays"):
+        if opts.get(k):
+            overrides[k] = tuple(opts[k])
+    if overrides:
+        protocol = protocol.replace(**overrides)
+    kwargs: dict[str, Any] = {"embedder": opts["embedder"], "dataset": opts["dataset"],
+                              "protocol": protocol, "seed": opts.get("seed", 0),
+                              "device": opts["device"], "resampler": opts["resampler"],
+                              "embed_batch_size": opts.get("embed_batch_size"),
+                              "skip_bad": opts["skip_bad"], "download": not opts["no_download"]}
+    for opt, field in (("data_dir", "data_dir"), ("cache_dir", "cache_dir"),
+                       ("weights_dir", "weights_dir"), ("out", "out_dir")):
+        if opts.get(opt) is not None:
+            kwargs[field] = opts[opt]
+    kwargs.update(extra)
+    return RunConfig(**kwargs)
+
+
+def echo_err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def pass_opts(func: Callable) -> Callable:
+    """Collect all keyword options into one dict argument."""
+    @functools.wraps(func)
+    def wrapper(**opts: Any) -> Any:
+        return func(opts)
+    return wrapper

@@ -1,0 +1,232 @@
+"""One study run, end to end: dataset -> embeddings in the store -> protocol -> results on disk.
+
+The run directory's name is derived from everything that changes the numbers (embedder spec
+with weights sha256, dataset, resolved protocol, seed, resampler, tags), so running the same
+configuration again finds it: a finished run is reported, not recomputed (``rerun`` forces it),
+and a run killed half-way resumes from its finished (fold, repeat) records in ``partial/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import __version__
+from bench.config import RunConfig
+from bench.errors import BenchError
+from bench.results import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, environment, git_sha,
+                           now_iso, read_results, summary_stats, write_json, write_predictions,
+                           write_results)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "x"
+
+
+def run_key(config: RunConfig, spec_dict: dict[str, Any], dataset_desc: dict[str, Any],
+            protocol: dict[str, Any]) -> str:
+    """Hash of everything that identifies a run's numbers."""
+    ident = {"embedder": spec_dict, "dataset": dataset_desc, "protocol": protocol,
+             "seed": config.seed, "resampler": config.resampler, "tags": dict(config.tags),
+             "skip_bad": config.skip_bad}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run(config: RunConfig, progress: bool = True,
+        log: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Carry out one run.
+
+    Parameters
+    ----------
+    config : RunConfig
+    progress : bool
+        Show progress bars (stderr).
+    log : callable, optional
+        Receives one-line status messages (the command line prints them).
+
+    Returns
+    -------
+    run_dir : Path
+    record : dict
+        The ``results.json`` content.
+    """
+    from bench import datasets, embedders
+    from bench.cache import EmbeddingStore
+    from bench.embed import DamagedEntries, embed_clips, identify, load_matrix, open_namespace
+    from bench.protocol import FoldData, run_fold
+
+    say = log or (lambda msg: None)
+    t_start = time.perf_counter()
+
+    dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
+    dataset.prepare(progress=progress)
+    clips = dataset.clips()
+    classes = tuple(dataset.classes)
+    warnings = _leakage_warnings(clips)
+    for w in warnings:
+        say(f"warning: {w}")
+
+    embedder = embedders.create(config.embedder, device=config.device,
+                                weights_dir=config.weights_dir, download=config.download)
+    spec = embedder.prepare()
+    protocol = config.protocol
+    if protocol.repeats is None:
+        protocol = protocol.replace(repeats=dataset.default_repeats)
+    protocol_dict = protocol.to_dict()
+    dataset_desc = dataset.describe()
+    store = EmbeddingStore(config.cache_dir)
+    identities = identify(clips, store, skip_bad=config.skip_bad, progress=progress)
+    # the audio content is part of the run's identity: a replaced file makes a new run
+    content = hashlib.sha256(json.dumps(sorted(identities[0].items())).encode()).hexdigest()
+    key = run_key(config, spec.to_dict(), {**dataset_desc, "content": content}, protocol_dict)
+    run_id = (f"{_slug(dataset.name)}-{_slug(spec.name)}-{protocol.preset}-s{config.seed}-"
+              f"{key[:8]}")
+    run_dir = config.out_dir / run_id
+    if (run_dir / RESULTS_FILE).exists() and not config.rerun:
+        say(f"already done: {run_dir} (use --rerun to compute it again)")
+        return run_dir, read_results(run_dir)
+    if config.rerun and (run_dir / PARTIAL_DIR).exists():
+        for f in (run_dir / PARTIAL_DIR).glob("*.json"):
+            f.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    t_embed = time.perf_counter()
+    for attempt in range(2):
+        report, audio_ids = embed_clips(clips, embedder, spec, store, resampler=config.resampler,
+                                        batch_size=config.embed_batch_size,
+                                        skip_bad=config.skip_bad, progress=progress,
+                                        identities=identities)
+        used = [c for c in clips if c.id in audio_ids]
+        try:
+            X, offsets = load_matrix(used, open_namespace(store, spec, config.resampler),
+                                     audio_ids, progress=progress)
+            break
+        except DamagedEntries as exc:  # removed from the store: embedding again redoes them
+            if attempt:
+                raise
+            say(f"warning: {len(exc.clip_ids)} stored embedding(s) failed verification; "
+                f"recomputing them")
+    embed_s = time.perf_counter() - t_embed
+    say(f"embeddings: {report.n_cached} clips from the store, {report.n_computed} computed"
+        + (f" ({report.windows_per_s:.1f} windows/s)" if report.n_computed else "")
+        + (f", {len(report.skipped)} skipped" if report.skipped else ""))
+
+    data = FoldData(X, offsets, used, classes)
+    splits = dataset.splits()
+    units = [(i, s, r) for i, s in enumerate(splits) for r in range(protocol.repeats)]
+    fold_records: list[dict[str, Any]] = []
+    predictions: list[dict[str, Any]] = []
+    partial = run_dir / PARTIAL_DIR
+    t_classify = time.perf_counter()
+    from bench.progress import bar
+
+    with bar(total=len(units) * protocol.max_epochs, desc="training", unit="epoch",
+             enabled_=progress) as pbar:
+        for i, split, repeat in units:
+            part = partial / f"fold-{_slug(str(split.test_fold))}-repeat-{repeat}.json"
+            if part.exists():
+                saved = json.loads(part.read_text())
+                fold_records.append(saved["record"])
+                predictions.extend(saved["predictions"])
+                pbar.update(protocol.max_epochs)
+                continue
+            pbar.set_description(f"fold {split.test_fold} repeat {repeat}")
+            seen = [0]
+
+            def on_epoch(epoch: int, n_active: int, _seen=seen) -> None:
+                pbar.update(1)
+                _seen[0] = epoch
+                pbar.set_postfix_str(f"{n_active} grid points training", refresh=False)
+
+            record, preds = run_fold(data, split, i, repeat, protocol, config.seed,
+                                     device=config.device, on_epoch=on_epoch)
+            pbar.update(protocol.max_epochs - seen[0])
+            write_json(part, {"record": record, "predictions": preds})
+            fold_records.append(record)
+            predictions.extend(preds)
+            say(f"fold {split.test_fold} repeat {repeat}: test accuracy "
+                f"{100 * record['accuracy']:.2f}% (lr {record['chosen']['lr']:g}, "
+                f"wd {record['chosen']['weight_decay']:g})")
+    classify_s = time.perf_counter() - t_classify
+
+    acc = summary_stats(r["accuracy"] for r in fold_records)
+    per_class = {c: float(sum(r["per_class_accuracy"].get(c, 0.0) for r in fold_records)
+                          / max(1, sum(c in r["per_class_accuracy"] for r in fold_records)))
+                 for c in classes}
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created": now_iso(),
+        "bench_version": __version__,
+        "git_sha": git_sha(),
+        "embedder": spec.to_dict(),
+        "dataset": {**dataset_desc, "name": dataset.name, "content_sha256": content, "classes": list(classes),
+                    "n_clips": len(clips), "folds": [str(f) for f in dataset.folds()],
+                    "splits": [{"test_fold": s.test_fold, "train_folds": list(s.train_folds)}
+                               for s in splits]},
+        "protocol": protocol_dict,
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "tags": dict(config.tags),
+        "environment": environment(config.device),
+        "accuracy": acc,
+        "per_class_accuracy": per_class,
+        "folds": fold_records,
+        "timings": {"embed_s": embed_s, "classify_s": classify_s,
+                    "total_s": time.perf_counter() - t_start,
+                    "embed_windows_per_s": report.windows_per_s if report.n_computed else None},
+        "embedding": report.to_dict(),
+        "skipped": report.skipped,
+        "warnings": warnings,
+        "key": key,
+    }
+    write_predictions(run_dir, predictions)
+    write_results(run_dir, record)
+    _track(config, run_dir, record, say)
+    return run_dir, record
+
+
+def embed_only(config: RunConfig, progress: bool = True):
+    """Fill the store for ``config``'s embedder and dataset; return the EmbedReport."""
+    from bench import datasets, embedders
+    from bench.cache import EmbeddingStore
+    from bench.embed import embed_clips
+
+    dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
+    dataset.prepare(progress=progress)
+    embedder = embedders.create(config.embedder, device=config.device,
+                                weights_dir=config.weights_dir, download=config.download)
+    spec = embedder.prepare()
+    report, _ = embed_clips(dataset.clips(), embedder, spec, EmbeddingStore(config.cache_dir),
+                            resampler=config.resampler, batch_size=config.embed_batch_size,
+                            skip_bad=config.skip_bad, progress=progress)
+    return report
+
+
+def _leakage_warnings(clips) -> list[str]:
+    try:
+        from bench.datasets.checks import check_leakage
+    except ImportError:
+        return []
+    return list(check_leakage(clips))
+
+
+def _track(config: RunConfig, run_dir: Path, record: dict[str, Any],
+           say: Callable[[str], None]) -> None:
+    """Log to MLflow after the results are safely on disk; a failure only warns."""
+    if not config.tracking:
+        return
+    try:
+        from bench.tracking import log_run
+    except ImportError:
+        return
+    try:
+        log_run(record, run_dir, tracking_uri=config.tracking_uri)
+    except Exception as exc:  # tracking must never lose a finished run
+        msg = exc.message if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+        say(f"warning: tracking failed ({msg}); the results are in {run_dir}; "
+            f"log them later with `bench track {run_dir}`")
