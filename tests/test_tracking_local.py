@@ -108,3 +108,11 @@ def test_importing_the_commands_does_not_import_mlflow():
             "print('mlflow' in sys.modules, 'matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_ui_refuses_a_server_uri():
+    from bench.errors import TrackingError
+    from bench.tracking_ui import server_command
+
+    with pytest.raises(TrackingError, match="serves its own UI"):
+        server_command("http://127.0.0.1:5000", 5001)

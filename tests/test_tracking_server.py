@@ -1,14 +1,18 @@
-"""Logging runs to a real MLflow tracking server on 127.0.0.1 (SQLite backend) and reading them
-back with MlflowClient. One server for the module; the last test stops and restarts it."""
+"""A real MLflow tracking server on 127.0.0.1 (SQLite backend), started with `bench ui`: runs
+logged over HTTP or straight into its database, read back with MlflowClient and through the UI's
+HTTP API. One server for the module; the last test stops it mid-run and starts it again."""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
+import urllib.request
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from sweep_fixtures import synth_mini_dir  # noqa: F401 - fixture
 from tracking_fixtures import make_record, mlflow_server, write_run  # noqa: F401 - fixture
 
 from bench.cli import main
@@ -34,6 +38,33 @@ def _record(**kw):
     rec = make_record(tags={"train_samples": "13e6"}, **kw)
     rec["embedder"]["weights_sha256"] = SHA
     return rec
+
+
+def test_bench_ui_serves_runs_logged_into_the_default_store(mlflow_server, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    rec = make_record(run_id="ui-run", tags={"study": "ui-study"})
+    run_dir = write_run(mlflow_server.root, rec)  # a run in the results directory bench ui serves
+    logged = log_run(rec, run_dir, strict=True)  # no URI: the directory's SQLite store
+    assert logged.tracking_uri == f"sqlite:///{(mlflow_server.root / 'mlflow.db').resolve()}"
+    assert logged.experiment == "ui-study"  # the study tag names the experiment
+
+    url = mlflow_server.url
+    with urllib.request.urlopen(url + "/", timeout=10) as resp:
+        assert resp.status == 200
+        assert b"<html" in resp.read(2000).lower()
+    body = json.dumps({"experiment_ids": [logged.experiment_id],
+                       "filter": "tags.`bench.run_id` = 'ui-run'"}).encode()
+    req = urllib.request.Request(url + "/api/2.0/mlflow/runs/search", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        runs = json.loads(resp.read())["runs"]
+    assert [r["info"]["run_id"] for r in runs] == [logged.mlflow_run_id]
+    metrics = {m["key"]: m["value"] for m in runs[0]["data"]["metrics"]}
+    assert metrics["accuracy_mean"] == pytest.approx(rec["accuracy"]["mean"])
+    # artifacts of a run logged without a server are served from the results directory
+    art = f"{url}/get-artifact?path=results.json&run_uuid={logged.mlflow_run_id}"
+    with urllib.request.urlopen(art, timeout=10) as resp:
+        assert resp.read() == (run_dir / "results.json").read_bytes()
 
 
 def test_run_params_metrics_artifacts_read_back(mlflow_server, tmp_path):
@@ -154,28 +185,58 @@ def test_interrupted_logging_is_redone(mlflow_server, tmp_path, monkeypatch, cap
     assert len(_active_runs(client, exp.experiment_id)) == 7
 
 
-def test_server_down_keeps_the_run_and_bench_track_logs_it_later(mlflow_server, tmp_path,
-                                                                  capsys):
-    rec = _record(run_id="run-offline", dataset="synth-offline")
-    run_dir = write_run(tmp_path / "runs", rec)
-    before = (run_dir / "results.json").read_bytes()
-    mlflow_server.stop()
+def test_server_stopped_mid_run_keeps_the_run_and_bench_track_logs_it_later(
+        mlflow_server, tmp_path, synth_mini_dir, monkeypatch, capsys):
+    """A real `bench run` (runner, tiny embedder, synth-mini) whose tracking server is stopped
+    while it embeds: the run completes, says how to log it, and `bench track` does later."""
+    import sweep_fixtures
+
+    from bench.config import ProtocolConfig, RunConfig
+    from bench.runner import run
+
+    monkeypatch.setenv("BENCH_PROGRESS", "0")
+    original = sweep_fixtures.TinyA.embed_windows
+
+    def stop_then_embed(self, windows):
+        if mlflow_server.proc is not None:
+            mlflow_server.stop()  # the server goes away in the middle of the run
+        return original(self, windows)
+
+    monkeypatch.setattr(sweep_fixtures.TinyA, "embed_windows", stop_then_embed)
+    cfg = RunConfig(embedder="sweep_fixtures:TinyA", dataset="synth-mini",
+                    protocol=ProtocolConfig(max_epochs=2, patience=1, learning_rates=(1e-3,),
+                                            weight_decays=(1e-4,)),
+                    data_dir=synth_mini_dir, cache_dir=tmp_path / "cache",
+                    out_dir=tmp_path / "runs", resampler="kaiser_fast",
+                    tracking_uri=mlflow_server.url)
     t0 = time.perf_counter()
-    assert log_run(rec, run_dir, tracking_uri=mlflow_server.url) is None
-    assert time.perf_counter() - t0 < 15  # fails fast, no minutes of retries
+    run_dir, record = run(cfg, progress=False)
+    assert mlflow_server.proc is None  # it really was stopped during the run
+    # Ctrl-C ended bench ui cleanly, with its server: nothing is left listening
+    assert mlflow_server.returncode == 0
+    assert f"MLflow UI for sqlite:///{(mlflow_server.root / 'mlflow.db').resolve()}" in \
+        mlflow_server.output
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", mlflow_server.port)) != 0
+    assert time.perf_counter() - t0 < 120
+    assert (run_dir / "results.json").is_file() and len(record["folds"]) == 5
     assert f"bench track {run_dir}" in capsys.readouterr().err
-    assert (run_dir / "results.json").read_bytes() == before
+    before = (run_dir / "results.json").read_bytes()
 
     runner = CliRunner()
     res = runner.invoke(main, ["track", str(run_dir), "--tracking-uri", mlflow_server.url])
-    assert res.exit_code != 0
+    assert res.exit_code != 0 and "does not answer" in res.output
 
     mlflow_server.start()
     res = runner.invoke(main, ["track", str(tmp_path / "runs"), "--tracking-uri",
                                mlflow_server.url])
     assert res.exit_code == 0, res.output
     assert res.output.startswith("logged")
+    assert (run_dir / "results.json").read_bytes() == before
     client = _client(mlflow_server.url)
-    exp = client.get_experiment_by_name("bench-synth-offline")
-    runs = _active_runs(client, exp.experiment_id, "tags.`bench.run_id` = 'run-offline'")
-    assert len(runs) == 1 and runs[0].data.metrics["accuracy_mean"] == rec["accuracy"]["mean"]
+    exp = client.get_experiment_by_name("bench-synth-mini")
+    runs = _active_runs(client, exp.experiment_id,
+                        f"tags.`bench.run_id` = '{record['run_id']}'")
+    assert len(runs) == 1
+    assert runs[0].data.metrics["accuracy_mean"] == record["accuracy"]["mean"]
+    assert runs[0].data.params["embedder.name"] == "tiny-a"

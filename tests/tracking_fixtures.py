@@ -96,36 +96,50 @@ def write_run(root: Path, record: dict, name: str | None = None) -> Path:
 
 
 class ServerHandle:
-    """A real ``mlflow server`` (SQLite backend) on 127.0.0.1 that a test can stop and start
-    again on the same port and database."""
+    """A real MLflow tracking server on 127.0.0.1, started as users start it: ``bench ui`` on
+    the default SQLite store of a results directory (``root``). Tests log to it over HTTP, or
+    straight into ``root/mlflow.db`` as ``bench run`` does; it can be stopped (Ctrl-C, as a
+    user would) and started again on the same port and database."""
 
     def __init__(self, root: Path):
         from bench.tracking_ui import free_port
 
         self.root = Path(root)
-        self.uri = f"sqlite:///{self.root / 'server.db'}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
+        self.output = ""
+        self.returncode = None
 
     def start(self) -> None:
-        from bench.tracking_ui import start_server, wait_until_up
+        import os
+        import subprocess
+        import sys
 
-        self.proc = start_server(self.uri, self.port, artifacts_dir=self.root / "artifacts",
-                                 log_path=self.root / "server.log")
+        from bench.tracking_ui import wait_until_up
+
+        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench", "ui", "--port", str(self.port), "--results-dir",
+             str(self.root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env, start_new_session=True)
         try:
             wait_until_up(self.url, self.proc, timeout=120)
         except Exception:
             self.stop()
-            print((self.root / "server.log").read_text(errors="replace")[-3000:])
+            print(self.output[-3000:])
             raise
 
     def stop(self) -> None:
-        from bench.tracking_ui import stop_server
+        import os
+        import signal
 
-        if self.proc is not None:
-            stop_server(self.proc)
-            self.proc = None
+        if self.proc is None:
+            return
+        os.killpg(self.proc.pid, signal.SIGINT)  # Ctrl-C: bench ui stops its server and exits
+        self.output, _ = self.proc.communicate(timeout=60)
+        self.returncode = self.proc.returncode
+        self.proc = None
 
 
 @pytest.fixture(scope="module")
