@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from bench.errors import ProtocolError
+from bench.errors import ProtocolError, ResultsError
 
 _L3 = re.compile(r"^l3-(linear|m128|m256)-(music|env)(?:-(512|6144))?$")
 
@@ -161,6 +161,9 @@ def view(record: dict[str, Any]) -> RunView:
     """A :class:`RunView` of one validated results record."""
     accuracy: dict[tuple[str, int], float] = {}
     source = record.get("_path", record.get("run_id", "?"))
+    if not record.get("folds"):
+        raise ResultsError(f"{source}: the run has no (fold, repeat) results",
+                           hint="the run did not finish; run the same `bench run` again")
     for f in record["folds"]:
         key = (str(f["test_fold"]), int(f["repeat"]))
         if key in accuracy:
