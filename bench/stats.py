@@ -108,8 +108,15 @@ def wilcoxon(a: Sequence[float], b: Sequence[float], method: str = "auto") -> tu
     with warnings.catch_warnings():
         # scipy warns that n is small for the normal approximation; the table shows n
         warnings.simplefilter("ignore")
-        res = _wilcoxon(d, zero_method="wilcox", correction=False, alternative="two-sided",
-                        method=method)
+        try:
+            res = _wilcoxon(d, zero_method="wilcox", correction=False, alternative="two-sided",
+                            method=method)
+        except ValueError:
+            if method != "approx":
+                raise
+            # newer scipy names the normal approximation 'asymptotic'
+            res = _wilcoxon(d, zero_method="wilcox", correction=False, alternative="two-sided",
+                            method="asymptotic")
     return float(res.statistic), float(res.pvalue)
 
 

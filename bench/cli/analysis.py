@@ -183,7 +183,7 @@ def report(results, reference, out_dir, title, figures, l3_variant, alpha, metho
               help="Allowed |ours - reference| of the mean accuracy, in points [default: 2].")
 @click.option("--fold-tolerance", default=None, type=float,
               help="Allowed mean |ours - reference| over (fold, repeat), in points, for a "
-                   "results reference [default: 2 x --tolerance].")
+                   "results reference [default: 3 x --tolerance].")
 def check(results, reference, tolerance, fold_tolerance):
     """Compare runs with reference accuracies. Exit 0: all within tolerance; 1: some outside
     (table printed); 2: nothing comparable."""
