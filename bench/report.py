@@ -22,7 +22,7 @@ from bench.check import Reference
 from bench.design import by_group, select_one_per_embedder, view
 from bench.errors import BenchError
 from bench.stats import (FACTOR_TITLES, StatsConfig, analyse, bootstrap_ci, families,
-                         format_result, level_rows)
+                         format_result, grouped_notes, level_rows)
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -185,8 +185,7 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
                                        tables.pvalue(c.p), tables.pvalue(c.p_holm),
                                        "yes" if c.significant_holm else
                                        ("p only" if c.significant else "no")] for c in comps]))
-            for c in comps:
-                blocks += [Block("p", f"Note ({c.a} vs {c.b}): {n}") for n in c.notes]
+            blocks += [Block("p", f"Note ({who}): {n}") for who, n in grouped_notes(comps)]
     blocks += [Block("p", f"Skipped: {x}") for x in stats_result.skipped]
     blocks += [Block("p", f"Note: {x}") for x in stats_result.notes]
     # figures

@@ -30,6 +30,8 @@ WILCOXON_METHODS = ("auto", "exact", "approx")
 # Accuracies are ratios of clip counts; their differences are rounded to this many decimals so
 # that equal differences tie (0.85 - 0.80 and 0.80 - 0.75 differ in the 17th digit otherwise).
 DIFF_DECIMALS = 12
+FEW_PAIRS_NOTE = ("fewer than 6 non-zero differences: the exact two-sided test cannot reach "
+                  "p < 0.05")
 
 
 @dataclass(frozen=True)
@@ -359,8 +361,7 @@ def _family(result: StatsResult, dataset: str, preset: str, factor: str,
             continue
         nums = compare(a, b, cfg.method)
         if nums["n_nonzero"] < 6:
-            notes.append(f"only {nums['n_nonzero']} non-zero differences: the exact two-sided "
-                         f"test cannot reach p < 0.05 with fewer than 6")
+            notes.append(FEW_PAIRS_NOTE)
         family.append(Comparison(dataset, preset, factor, name_a, name_b,
                                  [r.label for r in runs_a], [r.label for r in runs_b],
                                  notes=notes, alpha=cfg.alpha, **nums))
@@ -500,6 +501,17 @@ def families(result: StatsResult) -> list[tuple[str, str, str]]:
     return seen
 
 
+def grouped_notes(comps: list[Comparison]) -> list[tuple[str, str]]:
+    """Notes of a family, each once, with the comparisons it applies to (``all`` when every
+    one)."""
+    by: dict[str, list[str]] = {}
+    for c in comps:
+        for note in c.notes:
+            by.setdefault(note, []).append(f"{c.a} vs {c.b}")
+    return [("all" if len(who) == len(comps) and len(comps) > 1 else ", ".join(who), note)
+            for note, who in by.items()]
+
+
 def format_text(result: StatsResult) -> str:
     """The readable table: per (dataset, factor), the levels with their CI, then the tests."""
     cfg = result.config
@@ -524,9 +536,8 @@ def format_text(result: StatsResult) -> str:
                     for c in comps]
             out.append(tables.text(["comparison", "n", "delta", "median d", "r_rb", "W", "p",
                                     "p Holm", "sig"], rows))
-            for c in comps:
-                for note in c.notes:
-                    out.append(f"  note ({c.a} vs {c.b}): {note}")
+            for where, note in grouped_notes(comps):
+                out.append(f"  note ({where}): {note}")
     for s in result.skipped:
         out.append(f"skipped: {s}")
     for n in result.notes:

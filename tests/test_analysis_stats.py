@@ -289,6 +289,16 @@ def test_mfcc_vs_soundnet_is_plain_paired_test():
     assert c.statistic == pytest.approx(float(ref.statistic))
     assert c.p == pytest.approx(float(ref.pvalue))
     assert c.significant and c.significant_holm
+    assert c.notes == []  # 7 non-zero differences: p < 0.05 is reachable
+
+
+def test_few_pairs_note_once_per_family():
+    recs = [make_record("soundnet", "synth", _acc(0.6)), make_record("mfcc", "synth", _acc(0.5)),
+            make_record("vggish", "synth", _acc(0.55, 0.02))]
+    res = stats.analyse(recs)
+    assert all(c.notes == [stats.FEW_PAIRS_NOTE] for c in res.comparisons)
+    assert stats.grouped_notes(res.comparisons) == [("all", stats.FEW_PAIRS_NOTE)]
+    assert stats.format_text(res).count(stats.FEW_PAIRS_NOTE) == 1
 
 
 def test_unequal_level_sizes_and_missing_keys_are_skipped_with_reasons():
