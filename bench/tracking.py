@@ -195,7 +195,7 @@ def _log_run(record: dict[str, Any], run_dir: Path, uri: str, experiment: str) -
     results_path = run_dir / RESULTS_FILE
     digest = _digest(record, results_path)
     record = dict(record, _run_dir=str(run_dir.resolve()))
-    with _quiet_mlflow(), _http_env():
+    with _mlflow_session(uri):
         from mlflow.entities import ViewType
         from mlflow.tracking import MlflowClient
 
@@ -315,32 +315,64 @@ def _quote(s: Any) -> str:
 
 
 @contextlib.contextmanager
-def _http_env() -> Iterator[None]:
+def _mlflow_session(uri: str) -> Iterator[None]:
+    """Settings for talking to MLflow from bench, made before mlflow is imported."""
+    # MLflow 3 sends usage telemetry to its developers unless told not to; bench does not do
+    # that on its users' behalf (set MLFLOW_DISABLE_TELEMETRY=false to allow it)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     added = [k for k in _HTTP_ENV if k not in os.environ]
     for k in added:
         os.environ[k] = _HTTP_ENV[k]
-    try:
-        yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
+    import mlflow  # noqa: F401 - configures its loggers on import; quieted below
 
-
-@contextlib.contextmanager
-def _quiet_mlflow() -> Iterator[None]:
     # mlflow and alembic announce database creation and migrations at INFO on stderr; a
     # `bench run` should print results, not that
-    import mlflow  # noqa: F401 - configures its loggers on import; adjust them after that
-
     loggers = [logging.getLogger(n) for n in ("mlflow", "alembic")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
+    db = sqlite_path(uri)
+    if db is not None:
+        _fast_sqlite(db)
     try:
         yield
     finally:
         for lg, lvl in zip(loggers, levels):
             lg.setLevel(lvl)
+        for k in added:
+            os.environ.pop(k, None)
+
+
+_FAST_SQLITE: set[str] = set()
+
+
+def _fast_sqlite(db: Path) -> None:
+    """Write bench's SQLite store without an fsync per transaction (PRAGMA synchronous=OFF).
+
+    Logging one ESC-50-sized run takes a few hundred small transactions; with an fsync each
+    that was seconds on a busy disk (benchmarks/tracking_overhead.py). An application crash
+    still cannot corrupt the database; an OS crash or power cut in the middle of a write can,
+    and then the store is rebuilt from the run directories with ``bench track``.
+    ``BENCH_SQLITE_SYNC=1`` keeps SQLite's default.
+    """
+    if os.environ.get("BENCH_SQLITE_SYNC") == "1":
+        return
+    if not _FAST_SQLITE:
+        import sqlite3
+
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        @event.listens_for(Engine, "connect")
+        def _pragma(dbapi_conn: Any, _record: Any) -> None:
+            if not isinstance(dbapi_conn, sqlite3.Connection):
+                return
+            files = {os.path.realpath(row[2])
+                     for row in dbapi_conn.execute("PRAGMA database_list") if row[2]}
+            if files & _FAST_SQLITE:
+                dbapi_conn.execute("PRAGMA synchronous=OFF")
+
+    _FAST_SQLITE.add(os.path.realpath(db))
 
 
 def track_paths(paths: list[Path], tracking_uri: str | None = None,

@@ -2,7 +2,8 @@
 
 Used by ``bench ui`` and by the tests, which start a real server the same way. The server runs
 in its own process group, so stopping it stops its web workers too, and with MLflow's job
-runner switched off (it starts a dozen background consumers that ``bench ui`` never needs).
+runner switched off (it starts a dozen background consumers that ``bench ui`` never needs) and
+its usage telemetry off.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def server_command(tracking_uri: str, port: int, host: str = "127.0.0.1",
 def server_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # as in bench.tracking
     return env
 
 

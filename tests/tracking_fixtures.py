@@ -17,13 +17,14 @@ from bench.results import SCHEMA_VERSION, summary_stats, write_predictions, writ
 def make_record(embedder: str = "mfcc", dataset: str = "synth-mini",
                 classes: tuple[str, ...] = ("bark", "rain", "siren"), folds: tuple = (1, 2, 3),
                 repeats: int = 2, seed: int = 0, run_id: str | None = None,
-                tags: dict | None = None, clips_per_class: int = 4, rng: int = 0) -> dict:
+                tags: dict | None = None, clips_per_class: int = 4, rng: int = 0,
+                learning_rates: tuple = (1e-4, 1e-3), weight_decays: tuple = (1e-4,)) -> dict:
     """A results record whose accuracies follow from random confusion matrices, so every
     figure in it can be recomputed independently."""
     gen = np.random.default_rng(rng)
     n = len(classes)
-    protocol = ProtocolConfig().replace(repeats=repeats, learning_rates=(1e-4, 1e-3),
-                                        weight_decays=(1e-4,))
+    protocol = ProtocolConfig().replace(repeats=repeats, learning_rates=learning_rates,
+                                        weight_decays=weight_decays)
     fold_records = []
     for fold in folds:
         for r in range(repeats):
@@ -31,9 +32,9 @@ def make_record(embedder: str = "mfcc", dataset: str = "synth-mini",
             for i in range(n):
                 conf[i] = gen.multinomial(clips_per_class, _row(gen, n, i))
             per_class = {c: conf[i, i] / conf[i].sum() for i, c in enumerate(classes)}
-            grid = [{"lr": lr, "weight_decay": 1e-4, "val_accuracy": float(gen.uniform(0.3, 0.9)),
+            grid = [{"lr": lr, "weight_decay": wd, "val_accuracy": float(gen.uniform(0.3, 0.9)),
                      "val_loss": float(gen.uniform(0.2, 2.0)), "epochs": int(gen.integers(21, 51)),
-                     "best_epoch": int(gen.integers(1, 21))} for lr in protocol.learning_rates]
+                     "best_epoch": int(gen.integers(1, 21))} for lr, wd in protocol.grid]
             best = max(grid, key=lambda g: g["val_accuracy"])
             fold_records.append({
                 "test_fold": fold, "repeat": r, "seed": seed * 1000 + 10 * fold + r,
