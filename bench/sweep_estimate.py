@@ -135,6 +135,15 @@ def measure_gflops(seconds: float = 0.5) -> float:
         torch.set_num_threads(threads)
 
 
+def cpu_time(seconds: float) -> str:
+    """Seconds of one core as s, min or CPU hours."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} CPU h"
+
+
 def human(x: float | None) -> str:
     """3 significant figures with k/M/G/T suffixes; '?' for unknown."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -227,17 +236,16 @@ def format_estimate(study, est: StudyEstimate) -> str:
     lines += ["", "embedding work (once per embedder and dataset; every protocol and seed "
                   "reuses the stored embeddings):"]
     lines.append(tables.text(
-        ["embedder", "dataset", "work", "GFLOP/unit", "GFLOP", "CPU h", "note"],
+        ["embedder", "dataset", "work", "GFLOP/unit", "GFLOP", "CPU time", "note"],
         [[p.embedder, p.dataset, f"{human(p.windows)} {p.unit}",
           f"{p.gflop_per_unit:.3g}" if p.gflop_per_unit is not None else "?",
-          human(p.gflop), f"{p.gflop / est.gflops / 3600:.2f}" if p.gflop else "?", p.note]
+          human(p.gflop), cpu_time(p.gflop / est.gflops) if p.gflop else "?", p.note]
          for p in est.pairs], align="llrrrrl"))
     unknown = [p for p in est.pairs if p.gflop is None]
-    hours = est.total_gflop / est.gflops / 3600
-    todo_hours = est.todo_gflop / est.gflops / 3600
-    lines += ["", f"total: {human(est.total_gflop)} GFLOP of embedding = {hours:.1f} CPU hours "
-                  f"at {est.gflops:.1f} GFLOP/s per core ({est.gflops_source}); "
-                  f"runs not yet done: {todo_hours:.1f} CPU hours",
+    lines += ["", f"total: {human(est.total_gflop)} GFLOP of embedding = "
+                  f"{cpu_time(est.total_gflop / est.gflops)} of one core at {est.gflops:.1f} "
+                  f"GFLOP/s ({est.gflops_source}); runs not yet done: "
+                  f"{cpu_time(est.todo_gflop / est.gflops)}",
               f"classifier: {est.fits} MLP fits (splits x repeats x grid points), not "
               f"included above"]
     if unknown:

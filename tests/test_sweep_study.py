@@ -95,7 +95,7 @@ def test_paper_preset_and_its_compute_estimate():
     assert fits == {"esc50": 5 * 5 * 9, "us8k": 10 * 2 * 9, "dcase2013": 1 * 1 * 9}
     text = format_estimate(study, est)
     total_h = sum(p.gflop for p in est.pairs if p.gflop) / 10.0 / 3600
-    assert f"{total_h:.1f} CPU hours at 10.0 GFLOP/s" in text
+    assert f"{total_h:.1f} CPU h of one core at 10.0 GFLOP/s" in text
 
 
 def test_estimate_probes_the_files_of_a_present_dataset(synth_mini_dir):
