@@ -22,7 +22,8 @@ for _repr, _short in (("linear", "linear"), ("mel128", "m128"), ("mel256", "m256
                               f"windows at 48 kHz", input_repr=_repr, content_type=_content,
                               dim=_dim)
 REGISTRY.register("vggish", "bench.embedders.vggish:VGGishEmbedder",
-                  "VGGish 128-d, PCA-whitened and 8-bit quantised as in the paper", postprocess=True)
+                  "VGGish 128-d, PCA-whitened and 8-bit quantised as in the paper",
+                  postprocess=True)
 REGISTRY.register("vggish-raw", "bench.embedders.vggish:VGGishEmbedder",
                   "VGGish 128-d embedding layer before PCA", postprocess=False)
 REGISTRY.register("soundnet", "bench.embedders.soundnet:SoundNetEmbedder",

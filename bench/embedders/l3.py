@@ -93,7 +93,8 @@ class L3Embedder(Embedder):
                     raise WeightsError(f"{resolved.path} was trained on an n_fft={n_fft} frontend, "
                                        f"not {self.input_repr}", hint="import the matching file")
                 if not same["dft"]:
-                    dft = (w.frontend["real"].reshape(n_fft, -1), w.frontend["imag"].reshape(n_fft, -1))
+                    dft = (w.frontend["real"].reshape(n_fft, -1),
+                           w.frontend["imag"].reshape(n_fft, -1))
                 if not same.get("mel", True):
                     mel = w.frontend["mel"]
                 frontend_source = "file"

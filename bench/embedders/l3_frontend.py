@@ -96,7 +96,7 @@ def output_shape(input_repr: str, n_samples: int = SR) -> tuple[int, int]:
 
 
 def matches_file(input_repr: str, frontend: dict[str, np.ndarray]) -> dict[str, bool]:
-    """Whether a file's frontend arrays equal ours (DFT kernels, mel matrix) to float32 precision."""
+    """Whether a file's frontend arrays (DFT kernels, mel matrix) equal ours in float32."""
     n_fft, n_mels, _ = REPRS[input_repr]
     real, imag = dft_kernels(n_fft)
     file_real = frontend["real"].reshape(frontend["real"].shape[0], -1)

@@ -72,7 +72,11 @@ def _text(values: Any) -> list[str]:
     return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values)]
 
 
-def read_layers(path: Path) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
+#: [(layer name, [(weight name, array), ...]), ...] in file order
+Layers = list[tuple[str, list[tuple[str, np.ndarray]]]]
+
+
+def read_layers(path: Path) -> Layers:
     """Every layer with weights, in file order: ``[(layer_name, [(weight_name, array), ...])]``."""
     import h5py
 
@@ -104,7 +108,7 @@ def read_layers(path: Path) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
     return layers
 
 
-def parse(layers: list[tuple[str, list[tuple[str, np.ndarray]]]], source: str = "file") -> L3Weights:
+def parse(layers: Layers, source: str = "file") -> L3Weights:
     """Assign the arrays of :func:`read_layers` to the network by order, checking every shape."""
     layers = list(layers)
     frontend = None

@@ -26,6 +26,10 @@ from bench.embedders.l3_keras import CONV_CHANNELS, L3Weights
 BN_EPS = 1e-3
 
 
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
 def same_pool(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Max-pool with kernel = stride = ``size`` and TensorFlow 'same' padding (pads are -inf)."""
     pads = []
@@ -51,7 +55,8 @@ class L3AudioNet(nn.Module):
         super().__init__()
         self.pool_size = tuple(pool_size)
         self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
-        self.convs = nn.ModuleList(nn.Conv2d(cin, cout, 3, padding=1) for cin, cout in CONV_CHANNELS)
+        self.convs = nn.ModuleList(nn.Conv2d(cin, cout, 3, padding=1)
+                                   for cin, cout in CONV_CHANNELS)
         self.bns = nn.ModuleList(nn.BatchNorm2d(cout, eps=BN_EPS) for _, cout in CONV_CHANNELS[:-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,7 +74,8 @@ class L3AudioNet(nn.Module):
         """Copy the Keras arrays in (by order; shapes were checked when they were read)."""
         _set_bn(self.input_bn, w.input_bn)
         for conv, (kernel, bias) in zip(self.convs, w.convs):
-            conv.weight.data.copy_(torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))))
+            torch_kernel = np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))  # (out, in, kh, kw)
+            conv.weight.data.copy_(torch.from_numpy(torch_kernel))
             conv.bias.data.copy_(torch.from_numpy(bias))
         for bn, arrays in zip(self.bns, w.bns):
             _set_bn(bn, arrays)
@@ -104,14 +110,14 @@ class KapreFrontend(nn.Module):
             raise ValueError(f"unknown input representation {input_repr!r}")
         self.input_repr = input_repr
         self.n_fft, self.n_mels, self.padding = REPRS[input_repr]
-        self.register_buffer("window", torch.from_numpy(periodic_hann(self.n_fft).astype(np.float32)))
+        self.register_buffer("window", _tensor(periodic_hann(self.n_fft)))
         self.use_kernels = dft is not None
         if dft is not None:
-            self.register_buffer("dft_real", torch.from_numpy(np.ascontiguousarray(dft[0], np.float32)))
-            self.register_buffer("dft_imag", torch.from_numpy(np.ascontiguousarray(dft[1], np.float32)))
+            self.register_buffer("dft_real", _tensor(dft[0]))
+            self.register_buffer("dft_imag", _tensor(dft[1]))
         if self.n_mels is not None:
             m = mel if mel is not None else mel_filterbank(SR, self.n_fft, self.n_mels).T
-            self.register_buffer("mel", torch.from_numpy(np.ascontiguousarray(m, np.float32)))
+            self.register_buffer("mel", _tensor(m))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.padding == "same":

@@ -108,7 +108,8 @@ class SoundNetEmbedder(Embedder):
             raise ValueError(f"expected a mono waveform, found shape {y.shape}")
         if len(y) < self.min_samples:
             y = np.pad(y, (0, self.min_samples - len(y)))
-        return torch.from_numpy(y * np.float32(INPUT_SCALE))[None, None].to(torch_device(self.device))
+        x = torch.from_numpy(y * np.float32(INPUT_SCALE))[None, None]
+        return x.to(torch_device(self.device))
 
     def timestamps(self, n_frames: int) -> np.ndarray:
         """Centre of each frame's receptive field, in seconds."""

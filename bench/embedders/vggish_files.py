@@ -67,7 +67,8 @@ def load_state(path: Path) -> dict[str, Any]:
                            f"unexpected {extra}")
     for key, shape in STATE_SHAPES.items():
         if tuple(state[key].shape) != shape:
-            raise WeightsError(f"{path}: {key} has shape {tuple(state[key].shape)}, expected {shape}")
+            raise WeightsError(f"{path}: {key} has shape {tuple(state[key].shape)}, expected "
+                               f"{shape}")
     return state
 
 
