@@ -17,6 +17,7 @@ initial weights and batch order, the result equals training the G networks one a
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -140,6 +141,9 @@ class MLPSettings:
     random_state: int = 0
     #: "auto" picks by network size; "fused" or "stacked" force one Adam implementation
     adam_impl: str = "auto"
+    #: CPU threads while training; None: one thread for small networks (their operations are
+    #: too small to share, and spinning threads collapse when the machine is busy), all for big
+    threads: int | None = None
 
     def layer_sizes(self, dim: int) -> list[int]:
         return [dim, *self.hidden_sizes, self.n_classes]
@@ -248,20 +252,37 @@ class GridMLP:
         b = [stack(k, 1) for k in range(L)]
         best_W = [w.clone() for w in W]
         best_b = [x.clone() for x in b]
-        active = list(range(G))  # grid index of each slot in the stack
         points = [GridPoint(lr, wd) for lr, wd in s.grid]
-        wait = [0] * G
-        steps = 0
 
         data = _DeviceData(train, scaler, device)
         vdata = _DeviceData(val, scaler, device)
+        n_params = G * sum(a * c + c for a, c in zip(sizes[:-1], sizes[1:]))
+        threads = s.threads or (1 if n_params < _FusedAdam.FUSED_MIN_PARAMS else None)
+        with _torch_threads(threads):
+            self._train(s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch)
+        for p in points:
+            p.val_accuracy = p.val_clip_accuracy if s.selection_unit == "clip" else p.val_frame_accuracy
+        self.points_ = points
+        self.best_index_ = select_winner(points, s.tie_break)
+        g = self.best_index_
+        self.params_ = [(best_W[k][g].cpu().numpy().copy(), best_b[k][g, 0].cpu().numpy().copy())
+                        for k in range(L)]
+        return self
+
+    def _train(self, s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch):
+        import torch
+
+        G, L = len(s.grid), len(W)
+        active = list(range(G))  # grid index of each slot in the stack
+        wait = [0] * G
+        steps = 0
         state = _FusedAdam(W, b, [s.grid[g] for g in active], s.betas, s.eps, s.adam_impl)
-        orders = epoch_orders(len(train), shuffle_seed)
+        orders = epoch_orders(len(data.rows), shuffle_seed)
 
         for epoch in range(1, s.max_epochs + 1):
-            order = torch.from_numpy(next(orders)).to(device)
+            order = torch.from_numpy(next(orders)).to(data.device)
             with torch.no_grad():
-                for start in range(0, len(train), s.batch_size):
+                for start in range(0, len(data.rows), s.batch_size):
                     idx = order[start:start + s.batch_size]
                     xb, yb = data.batch(idx)
                     _forward_backward(W, b, xb, yb, state.gW, state.gb)
@@ -294,16 +315,7 @@ class GridMLP:
                     break
                 active = [active[slot] for slot in keep]
                 W, b = state.compact(keep, [s.grid[g] for g in active])
-
-        for p in points:
-            p.val_accuracy = p.val_clip_accuracy if s.selection_unit == "clip" else p.val_frame_accuracy
-        self.points_ = points
-        self.best_index_ = select_winner(points, s.tie_break)
-        g = self.best_index_
-        self.params_ = [(best_W[k][g].cpu().numpy().copy(), best_b[k][g, 0].cpu().numpy().copy())
-                        for k in range(L)]
         self.steps_ = steps
-        return self
 
     def predict_proba(self, frames: Frames, scaler: Standardizer) -> np.ndarray:
         """Class likelihoods of every frame with the chosen weights, shape (n_frames, C)."""
@@ -340,6 +352,21 @@ def clip_scores(proba: np.ndarray, clip: np.ndarray, n_clips: int) -> np.ndarray
 
 
 # -- internals -----------------------------------------------------------------------------------
+@contextmanager
+def _torch_threads(n: int | None):
+    import torch
+
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class _DeviceData:
     """Standardised batches gathered from the shared matrix (on the fly: no standardised copy)."""
 
