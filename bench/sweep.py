@@ -260,9 +260,16 @@ def summary_rows(out: SweepResult) -> tuple[list[str], list[list[Any]]]:
         rows.append([o.index + 1, o.config.embedder, o.config.dataset, o.config.protocol.preset,
                      o.config.seed, o.status if not o.error else f"{o.status}: {o.error[:60]}",
                      pct(acc.get("mean")) if acc else "", pct(acc.get("std")) if acc else "",
-                     acc.get("n", ""), f"{o.seconds:.0f} s" if o.seconds else "",
+                     acc.get("n", ""), _run_time(o),
                      o.run_dir.name if o.run_dir else ""])
     return headers, rows
+
+
+def _run_time(o: RunOutcome) -> str:
+    # the run's own compute time (also for runs finished earlier), else the time spent here
+    total = ((o.record or {}).get("timings") or {}).get("total_s")
+    seconds = total if isinstance(total, (int, float)) else o.seconds
+    return f"{seconds:.0f} s" if seconds else ""
 
 
 def format_summary(out: SweepResult) -> str:

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -48,6 +49,9 @@ COMPLETE_TAG = "bench.logged"
 _HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
              "MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 _HEALTH_TIMEOUT_S = 5.0
+# MLflow 3's UI opens an experiment of unknown kind on its GenAI (traces) overview; this kind
+# opens the runs table with params and metrics
+_KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 _MAX_PARAMS_PER_BATCH = 100
 _MAX_METRICS_PER_BATCH = 1000
 
@@ -243,6 +247,8 @@ def _experiment_id(client: Any, name: str, uri: str) -> str:
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
+        if exp.tags.get("bench.created_by") == "bench" and _KIND_TAG not in exp.tags:
+            client.set_experiment_tag(exp.experiment_id, _KIND_TAG, _KIND)
         return exp.experiment_id
     root = artifact_root(uri)
     location = None
@@ -251,7 +257,7 @@ def _experiment_id(client: Any, name: str, uri: str) -> str:
         location = (root / key(name).replace(" ", "_").replace("/", "_")).as_uri()
     try:
         return client.create_experiment(name, artifact_location=location,
-                                        tags={"bench.created_by": "bench"})
+                                        tags={"bench.created_by": "bench", _KIND_TAG: _KIND})
     except Exception:
         exp = client.get_experiment_by_name(name)  # another process created it meanwhile
         if exp is None:
@@ -276,7 +282,7 @@ def _log_plan(client: Any, run_id: str, plan: RunPlan) -> None:
     metrics = [Metric(k, v, ts, 0) for k, v in plan.metrics.items()]
     for k, values in plan.series.items():
         metrics += [Metric(key(k), float(v), ts, i) for i, v in enumerate(values)
-                    if isinstance(v, (int, float))]
+                    if isinstance(v, (int, float)) and math.isfinite(v)]
     params = [Param(k, v) for k, v in plan.params.items()]
     # one request per batch: MLflow caps a batch at 100 params and 1000 metrics
     while metrics or params:

@@ -214,8 +214,10 @@ def _tags(d: dict[str, Any]) -> dict[str, str]:
 
 
 def _metrics(d: dict[str, Any]) -> dict[str, float]:
-    # NaN is a legal MLflow value (a fold without validation data); None is dropped
-    return {key(k)[:250]: float(v) for k, v in d.items() if isinstance(v, (int, float))}
+    # a missing value (None, NaN: e.g. a rate when nothing was computed) is left out rather
+    # than shown as a number
+    return {key(k)[:250]: float(v) for k, v in d.items()
+            if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
 

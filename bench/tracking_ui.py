@@ -118,13 +118,22 @@ def serve(tracking_uri: str, port: int = 5000, host: str = "127.0.0.1") -> int:
     if db is not None and not Path(db).exists():
         print(f"note: {db} does not exist yet; the server creates an empty store",
               file=sys.stderr)
+    # `kill` (SIGTERM) or a closed terminal (SIGHUP) must stop the server too: it runs in its
+    # own process group and would otherwise outlive bench ui
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     proc = start_server(tracking_uri, port, host)
     url = f"http://{host}:{port}"
     try:
         wait_until_up(url, proc)
-        print(f"MLflow UI for {tracking_uri}\n  {url}   (Ctrl-C stops it)", flush=True)
+        print(f"MLflow UI for {tracking_uri}\n  {url}/#/experiments?workflowType=machine_learning"
+              f"   (Ctrl-C stops it)", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         return 0
     finally:
         stop_server(proc)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -5,7 +5,7 @@ HTTP API. One server for the module; the last test stops it mid-run and starts i
 from __future__ import annotations
 
 import json
-import socket
+import signal
 import time
 import urllib.request
 
@@ -76,6 +76,7 @@ def test_run_params_metrics_artifacts_read_back(mlflow_server, tmp_path):
     client = _client(mlflow_server.url)
     exp = client.get_experiment_by_name("bench-synth-mini")
     assert exp is not None and exp.experiment_id == logged.experiment_id
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # UI: runs table
     parents = _active_runs(client, exp.experiment_id, "tags.`bench.run_id` = 'run-readback'")
     assert [p.info.run_id for p in parents] == [logged.mlflow_run_id]
     parent = parents[0]
@@ -199,7 +200,7 @@ def test_server_stopped_mid_run_keeps_the_run_and_bench_track_logs_it_later(
 
     def stop_then_embed(self, windows):
         if mlflow_server.proc is not None:
-            mlflow_server.stop()  # the server goes away in the middle of the run
+            mlflow_server.stop(signal.SIGTERM)  # `kill`: the server goes away mid-run
         return original(self, windows)
 
     monkeypatch.setattr(sweep_fixtures.TinyA, "embed_windows", stop_then_embed)
@@ -212,12 +213,10 @@ def test_server_stopped_mid_run_keeps_the_run_and_bench_track_logs_it_later(
     t0 = time.perf_counter()
     run_dir, record = run(cfg, progress=False)
     assert mlflow_server.proc is None  # it really was stopped during the run
-    # Ctrl-C ended bench ui cleanly, with its server: nothing is left listening
+    # `kill` ended bench ui cleanly, with its server (stop() checks nothing listens any more)
     assert mlflow_server.returncode == 0
     assert f"MLflow UI for sqlite:///{(mlflow_server.root / 'mlflow.db').resolve()}" in \
         mlflow_server.output
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", mlflow_server.port)) != 0
     assert time.perf_counter() - t0 < 120
     assert (run_dir / "results.json").is_file() and len(record["folds"]) == 5
     assert f"bench track {run_dir}" in capsys.readouterr().err

@@ -131,16 +131,24 @@ class ServerHandle:
             print(self.output[-3000:])
             raise
 
-    def stop(self) -> None:
+    def stop(self, sig: int | None = None) -> None:
+        """Stop bench ui with Ctrl-C (SIGINT to its process group) or ``sig`` (to it alone,
+        as `kill` does); it must take its server down with it."""
         import os
         import signal
+        import socket
 
         if self.proc is None:
             return
-        os.killpg(self.proc.pid, signal.SIGINT)  # Ctrl-C: bench ui stops its server and exits
+        if sig is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        else:
+            os.kill(self.proc.pid, sig)
         self.output, _ = self.proc.communicate(timeout=60)
         self.returncode = self.proc.returncode
         self.proc = None
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", self.port)) != 0, "the MLflow server outlived bench ui"
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +158,4 @@ def mlflow_server(tmp_path_factory):
     handle.start()
     yield handle
     handle.stop()
+    assert handle.returncode == 0, handle.output[-2000:]
