@@ -78,6 +78,13 @@ def test_plan_maps_every_field_and_sanitises_names():
     assert children[1].params["test_fold"] == "2" and children[1].tags["bench.of_run_id"] == \
         rec["run_id"]
     assert len(parent.params) <= 100 and all(len(v) <= 6000 for v in parent.params.values())
+    # a missing value is left out, not logged as a number
+    rec["embedding"] = {"n_windows": 0, "windows_per_s": float("nan")}
+    rec["timings"]["embed_windows_per_s"] = None
+    parent, _ = plan_runs(rec)
+    assert parent.metrics["embedding/n_windows"] == 0
+    assert "embedding/windows_per_s" not in parent.metrics
+    assert "time/embed_windows_per_s" not in parent.metrics
 
 
 def test_confusion_counts_and_figure(tmp_path):
