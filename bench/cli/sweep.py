@@ -15,14 +15,17 @@ import click
 @click.option("--dry-run", is_flag=True,
               help="Print the plan, what is done, and the compute it needs; run nothing.")
 @click.option("--keep-going", is_flag=True,
-              help="Record a failing run and go on with the others (exit 1 at the end).")
+              help="Record a failing run and go on with the others (exit 2 at the end).")
 @click.option("--gflops", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Per-core GFLOP/s for the --dry-run estimate [default: measured].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Results root [study out_dir, env BENCH_RESULTS_DIR, results/runs].")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where datasets live [study's, env BENCH_DATA_DIR].")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The embedding store [study's, env BENCH_CACHE_DIR].")
+@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where weights live [study's, env BENCH_WEIGHTS_DIR].")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [study's, else cpu].")
 @click.option("--tracking-uri", default=None, envvar="MLFLOW_TRACKING_URI",
               help="MLflow store [default: SQLite under the results root].")
