@@ -157,13 +157,13 @@ def synthesize(seed: int, class_index: int, index: int) -> np.ndarray:
     n = int(duration * GEN_SR)
     event = _EVENTS[CLASSES[class_index]](rng, n)
     event /= max(np.sqrt(np.mean(event ** 2)), 1e-9)
-    snr_db = rng.uniform(0.0, 20.0)
+    snr_db = rng.uniform(-6.0, 14.0)
     background = _coloured_noise(rng, n, exponent=rng.uniform(0.0, 2.0))
     background *= 10 ** (-snr_db / 20) / max(np.sqrt(np.mean(background ** 2)), 1e-9)
-    if rng.random() < 0.5:  # a quieter event of another class, 8-20 dB down
+    if rng.random() < 0.7:  # a quieter event of another class, 3-15 dB down
         other = int(rng.choice([c for c in range(len(CLASSES)) if c != class_index]))
         d = _EVENTS[CLASSES[other]](rng, n)
-        d *= 10 ** (-rng.uniform(8.0, 20.0) / 20) / max(np.sqrt(np.mean(d ** 2)), 1e-9)
+        d *= 10 ** (-rng.uniform(3.0, 15.0) / 20) / max(np.sqrt(np.mean(d ** 2)), 1e-9)
         background = background + d
     y = event + background
     level = 10 ** (rng.uniform(-30.0, -3.0) / 20)

@@ -13,6 +13,8 @@ REGISTRY = Registry("embedder", "bench.embedders")
 
 REGISTRY.register("mfcc", "bench.embedders.mfcc:MFCCEmbedder",
                   "MFCC statistics per 1 s window (non-learned baseline, no weights)")
+REGISTRY.register("lowlevel", "bench.embedders.mfcc:LowLevelEmbedder",
+                  "six low-level descriptors per 1 s window (a deliberately weak baseline)")
 
 for _repr, _short in (("linear", "linear"), ("mel128", "m128"), ("mel256", "m256")):
     for _content in ("music", "env"):
