@@ -384,8 +384,9 @@ def fetch(name: str, directory: Path | None = None, *, version: str | None = Non
 
     Raises
     ------
-    DownloadError
-        When a download fails or does not match its checksum.
+    WeightsError
+        When a download fails or does not match its checksum (the message names the file, its
+        URL and sha256 and the ``bench weights import`` command).
     """
     directory = weights_dir(directory)
     mirror = mirror or os.environ.get(MIRROR_ENV) or None
@@ -401,7 +402,10 @@ def fetch(name: str, directory: Path | None = None, *, version: str | None = Non
         else:
             present = [f for f in alternatives if locate(f, directory) is not None]
             f = present[0] if present else alternatives[0]
-        _fetch_one(f, directory, mirror=mirror, progress=progress)
+        try:
+            _fetch_one(f, directory, mirror=mirror, progress=progress)
+        except DownloadError as exc:
+            raise missing_error(name, f, directory, f"fetching failed: {exc.message}") from exc
         path = locate(f, directory)
         assert path is not None
         out.append(_resolved(f, path))

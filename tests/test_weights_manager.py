@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench import weights
-from bench.errors import DownloadError, WeightsError
+from bench.errors import WeightsError
 from embedder_fixtures import (gzip_file, kapre_frontend_arrays, l3_arrays, serve_directory,
                                write_keras_l3, write_sound8, sound8_arrays)
 
@@ -181,8 +181,9 @@ def test_fetch_from_local_server_with_checksum(tmp_path, monkeypatch, l3_file):
         patched = tuple(dataclasses.replace(f, embedders=("vggish-test",)) if f.key == "vggish-pca"
                         else f for f in weights.FILES)
         monkeypatch.setattr(weights, "FILES", patched)
-        with pytest.raises(DownloadError, match="does not match"):
+        with pytest.raises(WeightsError, match="fetching failed.*does not match") as info:
             weights.fetch("vggish-test", wd, mirror=url, progress=False)
+        assert "bench weights import vggish-test" in str(info.value)
         assert not list(wd.glob("vggish*"))
         # with the test file's checksum in the table the same download passes
         patched = tuple(dataclasses.replace(f, sha256=_sha(pca)[:8]) if f.key == "vggish-pca" else f
