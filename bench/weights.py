@@ -231,13 +231,11 @@ def locate(f: WeightsFile, directory: Path) -> Path | None:
     """The loadable file for ``f`` in ``directory``, decompressing a ``.gz`` once; else None."""
     directory = Path(directory)
     local = directory / f.local_name
-    if local.is_file():
-        return local
     published = directory / f.filename
-    if published.is_file() and published != local:
-        _gunzip(published, local)
-        return local
-    return None
+    if published != local and published.is_file() and (
+            not local.is_file() or published.stat().st_mtime_ns > local.stat().st_mtime_ns):
+        _gunzip(published, local)  # first use, or a newer .gz was put in place by hand
+    return local if local.is_file() else None
 
 
 def _gunzip(src: Path, dest: Path) -> None:
@@ -581,8 +579,11 @@ def import_weights(name: str, path: Path | str, directory: Path | None = None, *
         f = _identify(name, candidates, src, tmp, force=force)
         dest = _place(tmp, f, directory, force=force)
         if gz_tmp.exists():
-            # keep the published .gz too: its sha256 is what a published checksum covers
+            # keep the published .gz too: its sha256 is what a published checksum covers; it
+            # must not look newer than the file decompressed from it (see locate)
             os.replace(gz_tmp, directory / f.filename)
+            mtime = dest.stat().st_mtime_ns
+            os.utime(directory / f.filename, ns=(mtime, mtime))
         elif f.filename != f.local_name:
             (directory / f.filename).unlink(missing_ok=True)  # a stale .gz of another copy
     finally:

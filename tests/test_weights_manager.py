@@ -86,6 +86,14 @@ def test_import_l3_gz_then_embedder_uses_it(tmp_path, l3_file):
     res = weights.resolve("l3-m256-music-512", wd, download=False)["network"]
     assert res.path == r.path and res.sha256 == r.sha256
     assert not list(wd.glob("*.part"))
+    # a newer .gz put in place by hand replaces the decompressed file on next use
+    other = write_keras_l3(tmp_path / "other.h5", l3_arrays(8))
+    gz2 = wd / "openl3_audio_mel256_music-v0_4_0.h5.gz"
+    gzip_file(other, gz2)
+    st = r.path.stat()
+    os.utime(gz2, ns=(st.st_mtime_ns + 10**9, st.st_mtime_ns + 10**9))
+    again = weights.resolve("l3-m256-music", wd, download=False)["network"]
+    assert again.sha256 == _sha(other) != r.sha256
 
 
 def test_import_l3_refuses_a_file_named_for_another_model(tmp_path, l3_file):
