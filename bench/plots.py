@@ -197,9 +197,13 @@ def draw(fd: FigureData):
     fig = Figure(figsize=(COLUMN_WIDTH_IN, height), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    # one colour per category (Figure 4: per series) across all panels
+    keys = list(dict.fromkeys((b.series if fd.number == 4 else b.label)
+                              for p in fd.panels for b in p.boxes))
+    colours = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)}
     legend_done = False
     for ax, panel in zip(axes, fd.panels):
-        _draw_panel(ax, panel, fd, rotate)
+        _draw_panel(ax, panel, fd, rotate, colours)
         handles = [h for h in ax.get_lines() + list(ax.collections)
                    if not str(h.get_label()).startswith("_")]
         if handles and not legend_done:
@@ -208,7 +212,8 @@ def draw(fd: FigureData):
     return fig
 
 
-def _draw_panel(ax, panel: Panel, fd: FigureData, rotate: bool) -> None:
+def _draw_panel(ax, panel: Panel, fd: FigureData, rotate: bool, colours: dict[str, str]
+                ) -> None:
     fig4 = fd.number == 4
     series = list(dict.fromkeys(b.series for b in panel.boxes))
     xs = [b.x for b in panel.boxes]
@@ -225,8 +230,7 @@ def _draw_panel(ax, panel: Panel, fd: FigureData, rotate: bool) -> None:
                     whiskerprops={"linewidth": 0.7}, capprops={"linewidth": 0.7},
                     boxprops={"linewidth": 0.7})
     for i, (patch, box) in enumerate(zip(bp["boxes"], panel.boxes)):
-        colour = PALETTE[(series.index(box.series) if fig4 else i) % len(PALETTE)]
-        patch.set_facecolor(colour)
+        patch.set_facecolor(colours[box.series if fig4 else box.label])
         patch.set_alpha(0.55)
         patch.set_gid(f"box:{box.label}")
         vals = np.asarray(data[i])
@@ -239,10 +243,10 @@ def _draw_panel(ax, panel: Panel, fd: FigureData, rotate: bool) -> None:
                     gid=f"reference:{box.label}", label="paper" if not any(
                         str(line.get_label()) == "paper" for line in ax.get_lines()) else None)
     if fig4:
-        for s_i, name in enumerate(series):
+        for name in series:
             mine = [(b.x, 100 * float(np.mean(b.values))) for b in panel.boxes if b.series == name]
             ax.plot([x for x, _ in mine], [y for _, y in mine], "-", linewidth=0.8,
-                    color=PALETTE[s_i % len(PALETTE)], label=name, gid=f"series:{name}")
+                    color=colours[name], label=name, gid=f"series:{name}")
         for x, label in panel.vlines:
             ax.axvline(x, color="#d62728", linestyle=":", linewidth=1.0, gid=f"vline:{x:g}",
                        label=label)

@@ -97,6 +97,19 @@ def test_figure5_reference_markers_only_where_the_paper_has_a_value():
     assert not _artists(ax2, "reference:") and ax2.get_legend() is None
 
 
+def test_colours_follow_the_category_across_panels():
+    recs = [make_record("soundnet", "synth", _acc(0.6)),
+            make_record("soundnet-conv7", "synth", _acc(0.5)),
+            make_record("mfcc", "synth", _acc(0.8)),
+            make_record("soundnet", "synth-mini", _acc(0.6)),
+            make_record("mfcc", "synth-mini", _acc(0.7))]
+    ax1, ax2 = plots.draw(plots.figure_data(recs, 5)).get_axes()
+    c1 = {k: v.get_facecolor() for k, v in _artists(ax1, "box:").items()}
+    c2 = {k: v.get_facecolor() for k, v in _artists(ax2, "box:").items()}
+    assert c1["mfcc"] == c2["mfcc"] and c1["soundnet"] == c2["soundnet"]
+    assert len({c1[k] for k in c1}) == 3
+
+
 def test_figure5_mfcc_and_soundnet_on_synth():
     recs = [make_record("soundnet", "synth", _acc(0.6)), make_record("mfcc", "synth", _acc(0.8))]
     fd = plots.figure_data(recs, 5, PAPER)
