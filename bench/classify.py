@@ -26,6 +26,12 @@ import numpy as np
 from bench.errors import ProtocolError
 
 
+#: below this many stacked parameters training runs on one thread: the operations are too small
+#: to share well, and spinning threads collapse when the machine is busy (measured: 20x slower
+#: with two threads on a loaded two-core machine for the D=80 baseline MLP)
+MULTITHREAD_MIN_PARAMS = 5_000_000
+
+
 # -- data ---------------------------------------------------------------------------------------
 @dataclass
 class Frames:
@@ -257,7 +263,7 @@ class GridMLP:
         data = _DeviceData(train, scaler, device)
         vdata = _DeviceData(val, scaler, device)
         n_params = G * sum(a * c + c for a, c in zip(sizes[:-1], sizes[1:]))
-        threads = s.threads or (1 if n_params < _FusedAdam.FUSED_MIN_PARAMS else None)
+        threads = s.threads or (1 if n_params < MULTITHREAD_MIN_PARAMS else None)
         with _torch_threads(threads):
             self._train(s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch)
         for p in points:
@@ -478,7 +484,7 @@ class _FusedAdam:
     """
 
     #: parameters per stack above which the fused per-group kernel wins (measured)
-    FUSED_MIN_PARAMS = 2_000_000
+    FUSED_MIN_PARAMS = 100_000
 
     def __init__(self, W, b, grid, betas, eps, mode: str = "auto"):
         import torch
