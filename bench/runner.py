@@ -62,16 +62,16 @@ def run(config: RunConfig, progress: bool = True,
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
 
+    # both names are resolved before any slow work, so a typo fails at once
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
+    embedder = embedders.create(config.embedder, device=config.device,
+                                weights_dir=config.weights_dir, download=config.download)
     dataset.prepare(progress=progress)
     clips = dataset.clips()
     classes = tuple(dataset.classes)
     warnings = _leakage_warnings(clips)
     for w in warnings:
         say(f"warning: {w}")
-
-    embedder = embedders.create(config.embedder, device=config.device,
-                                weights_dir=config.weights_dir, download=config.download)
     spec = embedder.prepare()
     protocol = config.protocol
     if protocol.repeats is None:
@@ -197,9 +197,9 @@ def embed_only(config: RunConfig, progress: bool = True):
     from bench.embed import embed_clips
 
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
-    dataset.prepare(progress=progress)
     embedder = embedders.create(config.embedder, device=config.device,
                                 weights_dir=config.weights_dir, download=config.download)
+    dataset.prepare(progress=progress)
     spec = embedder.prepare()
     report, _ = embed_clips(dataset.clips(), embedder, spec, EmbeddingStore(config.cache_dir),
                             resampler=config.resampler, batch_size=config.embed_batch_size,

@@ -1,0 +1,43 @@
+# Two commands do all the set-up:  `make demo` (the main job on the embedded default) and
+# `make test` (the whole suite). Both create .venv and install bench into it on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# constraints.txt pins torch to the local CPU build on the project's machines; users elsewhere
+# get any torch >= 2.4 from pyproject.toml.
+PIP_INSTALL = $(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt
+
+.PHONY: setup demo test test-fast golden bench-grid bench-embed clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/bench run --embedder mfcc --dataset synth
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+
+# Recompute the golden run that tests/test_spine_e2e.py compares against (after a change that
+# is meant to move the numbers: synth generator, baseline embedder, protocol).
+golden: setup
+	rm -rf build/golden && BENCH_PROGRESS=0 $(BIN)/bench run -e mfcc -d synth-mini --seed 0 \
+	  --no-tracking --out build/golden --data-dir build/golden-data --cache-dir build/golden-cache
+	rm -rf results/golden/synth-mini-mfcc-paper-s0 && mkdir -p results/golden/synth-mini-mfcc-paper-s0
+	cp build/golden/*/results.json build/golden/*/predictions.csv results/golden/synth-mini-mfcc-paper-s0/
+
+bench-grid: setup
+	$(BIN)/python benchmarks/grid_bench.py
+
+bench-embed: setup
+	$(BIN)/python benchmarks/embed_bench.py
+
+clean:
+	rm -rf build results/runs .pytest_cache
