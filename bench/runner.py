@@ -61,6 +61,7 @@ def run(config: RunConfig, progress: bool = True,
 
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
+    check_device(config.device)
 
     # both names are resolved before any slow work, so a typo fails at once
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
@@ -196,6 +197,7 @@ def embed_only(config: RunConfig, progress: bool = True):
     from bench.cache import EmbeddingStore
     from bench.embed import embed_clips
 
+    check_device(config.device)
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
     embedder = embedders.create(config.embedder, device=config.device,
                                 weights_dir=config.weights_dir, download=config.download)
@@ -205,6 +207,23 @@ def embed_only(config: RunConfig, progress: bool = True):
                             resampler=config.resampler, batch_size=config.embed_batch_size,
                             skip_bad=config.skip_bad, progress=progress)
     return report
+
+
+def check_device(device: str) -> None:
+    """Fail early, with the reason, when a CUDA device is asked for but not usable."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    from bench.errors import ConfigError
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {device} was asked for, but this torch ({torch.__version__}) "
+                          f"sees no CUDA device", hint="use --device cpu, or install a CUDA "
+                                                       "build of torch on a machine with a GPU")
+    index = torch.device(device).index
+    if index is not None and index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
 
 
 def _leakage_warnings(clips) -> list[str]:

@@ -123,3 +123,12 @@ def test_help_does_not_import_heavy_libraries():
             "print(heavy)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_unusable_cuda_device_is_a_clear_error(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    res = CliRunner().invoke(main, ["run", "-e", "mfcc", "-d", "synth-mini", "--device", "cuda",
+                                    "--no-tracking"])
+    assert res.exit_code == 2 and "no CUDA device" in res.output and "--device cpu" in res.output
