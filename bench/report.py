@@ -9,7 +9,6 @@ blocks and rendered twice, so the Markdown and the HTML always say the same thin
 from __future__ import annotations
 
 import base64
-import dataclasses
 import html
 import json
 from dataclasses import dataclass, field
@@ -299,9 +298,3 @@ def write_report(records: list[dict[str, Any]], reference: Reference | None,
         for f in files:
             paths[f"figure{number}.{Path(f).suffix[1:]}"] = Path(f)
     return paths
-
-
-def config_dict(cfg: ReportConfig) -> dict[str, Any]:
-    d = dataclasses.asdict(cfg)
-    d["out_dir"] = str(cfg.out_dir)
-    return d

@@ -5,7 +5,7 @@ check). One place builds them so that every test reads records of the shape benc
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from bench.results import summary_stats, write_results
 
@@ -74,7 +74,3 @@ def write_run(root: Path, record: dict[str, Any], name: str | None = None) -> Pa
     run_dir.mkdir(parents=True, exist_ok=True)
     write_results(run_dir, record)
     return run_dir
-
-
-def accs_from(fn: Callable[[Any, int], float]) -> Callable[[Any, int], float]:
-    return fn
