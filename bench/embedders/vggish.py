@@ -139,16 +139,21 @@ class VGGishEmbedder(Embedder):
         """torchvggish's log-mel examples ``(n, 96, 64)`` for 15600-sample windows.
 
         The same operations as ``mel_features.log_mel_spectrogram`` (its periodic Hann window
-        and mel matrix, float64, ``log(mel + 0.01)``), done for the whole batch at once.
+        and mel matrix, float64, ``|rfft|``, ``log(mel + 0.01)``), done for the whole batch at
+        once in torch: numpy's BLAS threads would fight torch's for the cores.
         """
-        windows = np.asarray(windows, dtype=np.float64)
+        import torch
+
+        windows = np.asarray(windows)
         if windows.ndim != 2 or windows.shape[1] != WINDOW_SAMPLES:
             raise ValueError(f"VGGish expects windows of shape (n, {WINDOW_SAMPLES}), found "
                              f"{windows.shape}")
         window, hop, fft_length, mel = _log_mel_constants()
-        frames = np.lib.stride_tricks.sliding_window_view(windows, len(window), axis=1)[:, ::hop]
-        spectrogram = np.abs(np.fft.rfft(frames * window, fft_length))
-        return np.log(spectrogram @ mel + _LOG_OFFSET).astype(np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float64))
+        frames = x.unfold(1, len(window), hop) * torch.from_numpy(window)  # (n, 96, 400)
+        spectrogram = torch.fft.rfft(frames, fft_length).abs()
+        log_mel = torch.log(spectrogram @ torch.from_numpy(mel) + _LOG_OFFSET)
+        return log_mel.to(torch.float32).numpy()
 
     def embed_windows(self, windows: np.ndarray) -> np.ndarray:
         """Embed ``(n, 15600)`` windows at 16 kHz -> ``(n, 128)`` float32."""
