@@ -2,7 +2,9 @@
 
 The package's ``vggish()`` constructor always downloads; here the same ``VGG`` module is built
 from ``torchvggish.torchvggish.VGG(make_layers(), postprocess=False)`` and the state dict and PCA
-parameters are loaded from files (:mod:`bench.weights`).
+parameters are loaded from files (:mod:`bench.weights`). The log-mel examples are the operations
+of the package's ``mel_features.log_mel_spectrogram`` with its own window and mel matrix, run for
+a whole batch at once (a test checks they equal ``waveform_to_examples`` at a 0.1 s hop).
 
 Frames: one VGGish example is 96 log-mel frames of 10 ms, i.e. 0.96 s of hops, which reads
 15600 samples at 16 kHz (95 hops of 160 + one 400-sample window) = 0.975 s of audio. Windows are
