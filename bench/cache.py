@@ -37,6 +37,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from bench.errors import CacheError
+from bench.results import file_mode
 
 STORE_FORMAT = 1
 ORPHAN_AGE_S = 600.0
@@ -397,6 +398,7 @@ def _npy_from_bytes(payload: bytes) -> np.ndarray:
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
         os.replace(tmp, path)

@@ -91,6 +91,14 @@ def summary_stats(values: Iterable[float]) -> dict[str, float]:
     return {"mean": mean, "std": math.sqrt(var), "n": len(vals)}
 
 
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (0666 less the umask); ``mkstemp``
+    makes 0600 files, which would hide results from the rest of a group."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename, so readers never see a
     half-written file and a crash leaves the previous version intact."""
@@ -98,6 +106,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,10 @@ def test_finished_run_is_found_again_and_a_killed_one_resumes(synth_mini_root, m
     again_dir, again = run(config, progress=False, log=messages.append)
     assert again_dir == run_dir and again["accuracy"] == record["accuracy"]
     assert calls == [1, 2, 3, 3, 4, 5] and "already done" in messages[0]
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("results.json", "predictions.csv"):  # readable like any file the user makes
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_unknown_names_list_what_exists():

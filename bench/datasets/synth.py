@@ -24,8 +24,9 @@ import numpy as np
 
 from bench.datasets.base import Clip, Dataset
 from bench.errors import DatasetError
+from bench.results import file_mode
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # bump whenever the audio changes: it names the data folder
 CLASSES = ("alarm_beep", "birdsong", "clock_tick", "crickets", "dog_bark", "door_knock",
            "engine", "hum", "jackhammer", "rain", "siren", "wind")
 N_FOLDS = 5
@@ -114,6 +115,7 @@ class SynthDataset(Dataset):
             if peak > 0.99:
                 y = y * (0.99 / peak)
             fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
+            os.fchmod(fd, file_mode())
             os.close(fd)
             try:
                 sf.write(tmp, y.astype(np.float32), row["samplerate"], subtype=row["subtype"],
