@@ -120,6 +120,7 @@ class SynthDataset(Dataset):
             try:
                 sf.write(tmp, y.astype(np.float32), row["samplerate"], subtype=row["subtype"],
                          format=path.suffix[1:].upper())
+                _zero_peak_timestamp(Path(tmp))
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -144,6 +145,17 @@ class SynthDataset(Dataset):
     @property
     def classes(self) -> tuple[str, ...]:
         return CLASSES
+
+
+def _zero_peak_timestamp(path: Path) -> None:
+    """libsndfile stamps the time of writing into the PEAK chunk of float WAV files; zero it so
+    the same seed gives byte-identical files (the chunk: 'PEAK', size, version, timestamp)."""
+    with open(path, "r+b") as fh:
+        head = fh.read(512)
+        at = head.find(b"PEAK")
+        if at >= 0 and path.suffix == ".wav":
+            fh.seek(at + 12)
+            fh.write(b"\0\0\0\0")
 
 
 # -- the sounds ----------------------------------------------------------------------------------
