@@ -27,9 +27,10 @@ from bench.errors import ProtocolError
 
 
 #: below this many stacked parameters training runs on one thread: the operations are too small
-#: to share well, and spinning threads collapse when the machine is busy (measured: 20x slower
-#: with two threads on a loaded two-core machine for the D=80 baseline MLP)
-MULTITHREAD_MIN_PARAMS = 5_000_000
+#: to share. Above it, all of torch's threads (measured on an idle 2-core machine: 2 threads are
+#: 1.5x faster for the D=80 baseline MLP and 1.8x for D=512; but on a machine busy with other
+#: work, spinning threads collapse, 20x slower: use --threads 1 when running jobs side by side)
+MULTITHREAD_MIN_PARAMS = 100_000
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -147,8 +148,7 @@ class MLPSettings:
     random_state: int = 0
     #: "auto" picks by network size; "fused" or "stacked" force one Adam implementation
     adam_impl: str = "auto"
-    #: CPU threads while training; None: one thread for small networks (their operations are
-    #: too small to share, and spinning threads collapse when the machine is busy), all for big
+    #: CPU threads while training; None: one thread for tiny networks, torch's setting otherwise
     threads: int | None = None
 
     def layer_sizes(self, dim: int) -> list[int]:

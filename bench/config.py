@@ -194,6 +194,9 @@ class RunConfig:
         Recompute a run whose results already exist instead of reporting them.
     tracking, tracking_uri : bool, str or None
         Experiment tracking switch and store.
+    threads : int or None
+        CPU threads for torch (embedding and training); ``None`` keeps torch's default (all
+        cores). Use 1 when several jobs share a machine.
     """
 
     embedder: str
@@ -213,11 +216,14 @@ class RunConfig:
     rerun: bool = False
     tracking: bool = True
     tracking_uri: str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N', found {self.device!r}")
         _check_choice("resampler", self.resampler, RESAMPLERS)
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, found {self.threads}")
         if self.embed_batch_size is not None and self.embed_batch_size < 1:
             raise ConfigError(f"embed batch size must be positive, found {self.embed_batch_size}")
         for name in ("data_dir", "cache_dir", "weights_dir", "out_dir"):

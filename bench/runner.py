@@ -62,6 +62,7 @@ def run(config: RunConfig, progress: bool = True,
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
     check_device(config.device)
+    set_threads(config.threads)
 
     # both names are resolved before any slow work, so a typo fails at once
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
@@ -198,6 +199,7 @@ def embed_only(config: RunConfig, progress: bool = True):
     from bench.embed import embed_clips
 
     check_device(config.device)
+    set_threads(config.threads)
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
     embedder = embedders.create(config.embedder, device=config.device,
                                 weights_dir=config.weights_dir, download=config.download)
@@ -207,6 +209,15 @@ def embed_only(config: RunConfig, progress: bool = True):
                             resampler=config.resampler, batch_size=config.embed_batch_size,
                             skip_bad=config.skip_bad, progress=progress)
     return report
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply ``--threads`` to torch for this process (``None`` leaves torch's default)."""
+    if threads is None:
+        return
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def check_device(device: str) -> None:

@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for the grouped trainer (default: its own rule)")
     args = ap.parse_args()
 
     import torch
@@ -46,7 +48,8 @@ def main() -> None:
     scaler = Standardizer.fit(X, train.rows)
     grid = [(lr, wd) for lr in (1e-5, 1e-4, 1e-3) for wd in (1e-5, 1e-4, 1e-3)]
     s = MLPSettings(n_classes=args.classes, grid=grid, max_epochs=args.epochs,
-                    patience=args.epochs + 1, device=args.device, random_state=0)
+                    patience=args.epochs + 1, device=args.device, random_state=0,
+                    threads=args.threads)
     work = len(grid) * args.frames * args.epochs
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, D={args.dim}, "

@@ -36,6 +36,9 @@ def run_options(func: Callable) -> Callable:
                      help="Skip unreadable audio files (listed in the results) instead of stopping."),
         click.option("--no-download", is_flag=True,
                      help="Never download; fail with instructions when something is missing."),
+        click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="CPU threads for torch [default: all cores; use 1 when several jobs "
+                          "share the machine]."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
     ]
     for dec in reversed(decorators):
@@ -91,7 +94,8 @@ def build_run_config(opts: dict[str, Any], **extra: Any):
                               "protocol": protocol, "seed": opts.get("seed", 0),
                               "device": opts["device"], "resampler": opts["resampler"],
                               "embed_batch_size": opts.get("embed_batch_size"),
-                              "skip_bad": opts["skip_bad"], "download": not opts["no_download"]}
+                              "skip_bad": opts["skip_bad"], "download": not opts["no_download"],
+                              "threads": opts.get("threads")}
     for opt, field in (("data_dir", "data_dir"), ("cache_dir", "cache_dir"),
                        ("weights_dir", "weights_dir"), ("out", "out_dir")):
         if opts.get(opt) is not None:
