@@ -255,7 +255,10 @@ def _track(config: RunConfig, run_dir: Path, record: dict[str, Any],
     except ImportError:
         return
     try:
-        log_run(record, run_dir, tracking_uri=config.tracking_uri)
+        logged = log_run(record, run_dir, tracking_uri=config.tracking_uri)
+        if logged is not None:
+            say(f"mlflow: experiment {logged.experiment!r} in {logged.tracking_uri} "
+                f"(browse with `bench ui`)")
     except Exception as exc:  # tracking must never lose a finished run
         msg = exc.message if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
         say(f"warning: tracking failed ({msg}); the results are in {run_dir}; "

@@ -105,7 +105,12 @@ def build_run_config(opts: dict[str, Any], **extra: Any):
 
 
 def echo_err(msg: str) -> None:
-    click.echo(msg, err=True)
+    """A status line on stderr that does not tear an active progress bar."""
+    import sys
+
+    from tqdm import tqdm
+
+    tqdm.write(msg, file=sys.stderr)
 
 
 def pass_opts(func: Callable) -> Callable:
