@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import sqlite3
 import tempfile
@@ -127,15 +128,32 @@ class EmbeddingStore:
     # -- the index ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            try:
-                conn = sqlite3.connect(self._db_path, timeout=60.0, isolation_level=None,
-                                       check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.DatabaseError as exc:
-                raise CacheError(f"the store index {self._db_path} is damaged: {exc}",
-                                 hint=f"move it away (the embeddings stay) and run again; "
-                                      f"entries are re-indexed as they are recomputed") from exc
+            deadline = time.monotonic() + 60.0
+            while True:
+                try:
+                    conn = sqlite3.connect(self._db_path, timeout=60.0, isolation_level=None,
+                                           check_same_thread=False)
+                    # switching to WAL takes an exclusive lock that does not wait on the busy
+                    # timeout: another process opening the store at the same moment makes it
+                    # fail with "locked", which only means: try again
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise CacheError(f"cannot open the store index {self._db_path}: {exc}",
+                                         hint="check that the cache directory is writable"
+                                         ) from exc
+                    if time.monotonic() > deadline:
+                        raise CacheError(f"the store index {self._db_path} stayed locked for "
+                                         f"60 s", hint="another bench process holds it; wait "
+                                                       "for it or use another --cache-dir") from exc
+                    time.sleep(0.05 + 0.2 * random.random())
+                except sqlite3.DatabaseError as exc:
+                    raise CacheError(f"the store index {self._db_path} is damaged: {exc}",
+                                     hint="move it away (the embeddings stay) and run again; "
+                                          "entries are re-indexed as they are recomputed"
+                                     ) from exc
             self._conn = conn
         return self._conn
 

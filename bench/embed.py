@@ -8,8 +8,7 @@ and the next run computes only what is missing.
 
 from __future__ import annotations
 
-import queue
-import threading
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,9 @@ from bench.datasets.base import Clip
 from bench.embedders.base import Embedder, EmbedderSpec
 from bench.errors import AudioError, BenchError, CacheError
 
-_PREFETCH_CLIPS = 16
+_PREFETCH_CLIPS = 6
+#: threads decoding and resampling ahead of the embedder
+DECODE_WORKERS = min(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -178,8 +179,9 @@ class _Embedding:
             self.windows += len(emb)
             self.ns.put(audio, emb, times, source=str(clip.path))
             return 1
-        self.pending.append((clip, audio, data))
-        self.n_pending += len(data)
+        windows = frame_windows(data, self.spec.window_samples, self.spec.hop_samples)
+        self.pending.append((clip, audio, windows))
+        self.n_pending += len(windows)
         return self.flush() if self.n_pending >= self.batch_size else 0
 
     def flush(self) -> int:
@@ -216,43 +218,38 @@ def _checked(emb: Any, spec: EmbedderSpec, n: int | None, clip: Clip) -> np.ndar
     return emb.astype(np.float32, copy=False)
 
 
-def _decoded(todo: list[Clip], audio_ids: dict[str, str], spec: EmbedderSpec, resampler: str):
-    """Yield ``(clip, audio_id, windows | waveform | AudioError)``, decoded in a background
-    thread a few clips ahead."""
-    q: queue.Queue = queue.Queue(maxsize=_PREFETCH_CLIPS)
-    stop = threading.Event()
+def _decoded(todo: list[Clip], audio_ids: dict[str, str], spec: EmbedderSpec, resampler: str,
+             workers: int = DECODE_WORKERS):
+    """Yield ``(clip, audio_id, waveform | AudioError)`` in order, decoded and resampled by a
+    small thread pool a few clips ahead (resampy and libsndfile release the GIL, so for cheap
+    embedders decoding is spread over the cores instead of being the bottleneck)."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
 
-    def produce() -> None:
-        for clip in todo:
-            if stop.is_set():
-                return
-            try:
-                y = load_resampled(clip.path, spec.sample_rate, resampler)
-                payload: Any = (np.ascontiguousarray(frame_windows(y, spec.window_samples,
-                                                                   spec.hop_samples))
-                                if spec.windowed else y)
-            except AudioError as exc:
-                payload = exc
-            except Exception as exc:  # a decoder bug must reach the main thread, not vanish
-                payload = AudioError(f"cannot decode audio file {clip.path}: {exc}")
-            while not stop.is_set():
-                try:
-                    q.put((clip, audio_ids[clip.id], payload), timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-        q.put(None)
+    def work(clip: Clip) -> Any:
+        try:
+            return load_resampled(clip.path, spec.sample_rate, resampler)
+        except AudioError as exc:
+            return exc
+        except Exception as exc:  # a decoder bug must reach the main thread, not vanish
+            return AudioError(f"cannot decode audio file {clip.path}: {type(exc).__name__}: {exc}")
 
-    thread = threading.Thread(target=produce, name="bench-decode", daemon=True)
-    thread.start()
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bench-decode")
+    pending: deque = deque()
+    upcoming = iter(todo)
     try:
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            yield item
+        for clip in upcoming:
+            pending.append((clip, pool.submit(work, clip)))
+            if len(pending) >= _PREFETCH_CLIPS:
+                break
+        while pending:
+            clip, future = pending.popleft()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append((following, pool.submit(work, following)))
+            yield clip, audio_ids[clip.id], future.result()
     finally:
-        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class DamagedEntries(CacheError):

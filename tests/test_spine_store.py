@@ -190,3 +190,13 @@ def test_cache_cli_verify_finds_damage_and_repairs(tmp_path, clips):
     cleared = runner.invoke(main, ["cache", "clear", "--yes", "--cache-dir",
                                    str(tmp_path / "store")])
     assert cleared.exit_code == 0 and f"removed {len(clips)}" in cleared.output
+
+
+def test_damaged_index_is_a_clear_error(tmp_path):
+    from bench.errors import CacheError
+
+    (tmp_path / "store" / "v1").mkdir(parents=True)
+    (tmp_path / "store" / "v1" / "index.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.raises(CacheError, match="damaged") as err:
+        EmbeddingStore(tmp_path / "store")
+    assert "move it away" in str(err.value)
