@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from bench.classify import (Frames, GridMLP, GridPoint, MLPSettings, Standardizer, clip_scores,
-                            fit_sequential, select_winner)
+                            select_winner)
+from bench.classify_reference import fit_sequential
 
 GRID = [(lr, wd) for lr in (1e-5, 1e-4, 1e-3) for wd in (1e-5, 1e-4, 1e-3)]
 
