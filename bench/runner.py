@@ -54,27 +54,18 @@ def run(config: RunConfig, progress: bool = True,
     record : dict
         The ``results.json`` content.
     """
-    from bench import datasets, embedders
     from bench.cache import EmbeddingStore
     from bench.embed import DamagedEntries, embed_clips, identify, load_matrix, open_namespace
     from bench.protocol import FoldData, run_fold
 
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
-    check_device(config.device)
-    set_threads(config.threads)
-
-    # both names are resolved before any slow work, so a typo fails at once
-    dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
-    embedder = embedders.create(config.embedder, device=config.device,
-                                weights_dir=config.weights_dir, download=config.download)
-    dataset.prepare(progress=progress)
+    dataset, embedder, spec = _open(config, progress)
     clips = dataset.clips()
     classes = tuple(dataset.classes)
     warnings = _leakage_warnings(clips)
     for w in warnings:
         say(f"warning: {w}")
-    spec = embedder.prepare()
     protocol = config.protocol
     if protocol.repeats is None:
         protocol = protocol.replace(repeats=dataset.default_repeats)
@@ -194,9 +185,20 @@ def run(config: RunConfig, progress: bool = True,
 
 def embed_only(config: RunConfig, progress: bool = True):
     """Fill the store for ``config``'s embedder and dataset; return the EmbedReport."""
-    from bench import datasets, embedders
     from bench.cache import EmbeddingStore
     from bench.embed import embed_clips
+
+    dataset, embedder, spec = _open(config, progress)
+    report, _ = embed_clips(dataset.clips(), embedder, spec, EmbeddingStore(config.cache_dir),
+                            resampler=config.resampler, batch_size=config.embed_batch_size,
+                            skip_bad=config.skip_bad, progress=progress)
+    return report
+
+
+def _open(config: RunConfig, progress: bool):
+    """The dataset (prepared), the embedder and its prepared spec, for a run or an embedding
+    pass. Both names are resolved before any slow work, so a typo fails at once."""
+    from bench import datasets, embedders
 
     check_device(config.device)
     set_threads(config.threads)
@@ -204,11 +206,7 @@ def embed_only(config: RunConfig, progress: bool = True):
     embedder = embedders.create(config.embedder, device=config.device,
                                 weights_dir=config.weights_dir, download=config.download)
     dataset.prepare(progress=progress)
-    spec = embedder.prepare()
-    report, _ = embed_clips(dataset.clips(), embedder, spec, EmbeddingStore(config.cache_dir),
-                            resampler=config.resampler, batch_size=config.embed_batch_size,
-                            skip_bad=config.skip_bad, progress=progress)
-    return report
+    return dataset, embedder, embedder.prepare()
 
 
 def set_threads(threads: int | None) -> None:

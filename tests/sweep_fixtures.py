@@ -14,7 +14,6 @@ import os
 import signal
 
 import numpy as np
-import pytest
 
 from bench.embedders.base import Embedder, EmbedderSpec
 
@@ -87,16 +86,6 @@ class Broken(_Tiny):
 
     def embed_windows(self, windows: np.ndarray) -> np.ndarray:
         raise RuntimeError("tiny broken on purpose")
-
-
-@pytest.fixture
-def synth_mini_dir(tmp_path_factory):
-    """A data directory holding synth-mini, generated once per test session (it takes seconds)."""
-    from bench.datasets import create
-
-    root = tmp_path_factory.getbasetemp() / "bench-synth-data"
-    create("synth-mini", data_dir=root).prepare(progress=False)  # a no-op once it is complete
-    return root
 
 
 def count_folds() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sweep_fixtures import read_log, synth_mini_dir  # noqa: F401 - fixture
+from sweep_fixtures import read_log
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def _sweep(study: Path, log: Path, kill: str | None, env_base: dict) -> subproce
                           capture_output=True, text=True, timeout=600)
 
 
-def test_killed_sweep_resumes_with_only_the_missing_work(tmp_path, synth_mini_dir):
+def test_killed_sweep_resumes_with_only_the_missing_work(tmp_path, synth_mini_root):
     runs = tmp_path / "runs"
     study = tmp_path / "study.yaml"
     study.write_text(yaml.safe_dump({
@@ -43,7 +43,7 @@ def test_killed_sweep_resumes_with_only_the_missing_work(tmp_path, synth_mini_di
                      "learning_rates": [1e-3], "weight_decays": [1e-4]},
         "tags": {"purpose": "test"},
         "embed_batch_size": BATCH, "resampler": "kaiser_fast",
-        "out_dir": "runs", "data_dir": str(synth_mini_dir), "cache_dir": "cache",
+        "out_dir": "runs", "data_dir": str(synth_mini_root), "cache_dir": "cache",
         "tracking": False,  # tracking across passes: test_sweep_study.py
     }))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}

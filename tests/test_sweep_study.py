@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from sweep_fixtures import WINDOWS, synth_mini_dir  # noqa: F401 - fixture
+from sweep_fixtures import WINDOWS
 
 from bench.cli import main
 from bench.embedders.base import frame_count
@@ -98,19 +98,19 @@ def test_paper_preset_and_its_compute_estimate():
     assert f"{total_h:.1f} CPU h of one core at 10.0 GFLOP/s" in text
 
 
-def test_estimate_probes_the_files_of_a_present_dataset(synth_mini_dir):
+def test_estimate_probes_the_files_of_a_present_dataset(synth_mini_root):
     from bench.audio import probe
     from bench.datasets import create
     from bench.sweep_estimate import pair_cost
 
-    size = dataset_size("synth-mini", synth_mini_dir)
+    size = dataset_size("synth-mini", synth_mini_root)
     assert size.n_clips == 120 and size.n_splits == 5 and "probed" in size.source
-    clips = create("synth-mini", data_dir=synth_mini_dir).clips()
+    clips = create("synth-mini", data_dir=synth_mini_root).clips()
     want = sum(frame_count(round(probe(c.path).duration * 8000), 8000, 4000) for c in clips)
     assert pair_cost("sweep_fixtures:TinyA", size).windows == pytest.approx(want)
 
 
-def test_sweep_keep_going_summary_report_and_tracking(tmp_path, synth_mini_dir, monkeypatch):
+def test_sweep_keep_going_summary_report_and_tracking(tmp_path, synth_mini_root, monkeypatch):
     import bench.protocol
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -131,7 +131,7 @@ def test_sweep_keep_going_summary_report_and_tracking(tmp_path, synth_mini_dir, 
         "protocol": {"max_epochs": 2, "patience": 1, "learning_rates": [1e-3],
                      "weight_decays": [1e-4]},
         "resampler": "kaiser_fast", "out_dir": str(tmp_path / "runs"),
-        "data_dir": str(synth_mini_dir), "cache_dir": str(tmp_path / "cache")}))
+        "data_dir": str(synth_mini_root), "cache_dir": str(tmp_path / "cache")}))
     runner = CliRunner()
     WINDOWS.clear()
 

@@ -12,7 +12,6 @@ import urllib.request
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sweep_fixtures import synth_mini_dir  # noqa: F401 - fixture
 from tracking_fixtures import make_record, mlflow_server, write_run  # noqa: F401 - fixture
 
 from bench.cli import main
@@ -187,7 +186,7 @@ def test_interrupted_logging_is_redone(mlflow_server, tmp_path, monkeypatch, cap
 
 
 def test_server_stopped_mid_run_keeps_the_run_and_bench_track_logs_it_later(
-        mlflow_server, tmp_path, synth_mini_dir, monkeypatch, capsys):
+        mlflow_server, tmp_path, synth_mini_root, monkeypatch, capsys):
     """A real `bench run` (runner, tiny embedder, synth-mini) whose tracking server is stopped
     while it embeds: the run completes, says how to log it, and `bench track` does later."""
     import sweep_fixtures
@@ -207,7 +206,7 @@ def test_server_stopped_mid_run_keeps_the_run_and_bench_track_logs_it_later(
     cfg = RunConfig(embedder="sweep_fixtures:TinyA", dataset="synth-mini",
                     protocol=ProtocolConfig(max_epochs=2, patience=1, learning_rates=(1e-3,),
                                             weight_decays=(1e-4,)),
-                    data_dir=synth_mini_dir, cache_dir=tmp_path / "cache",
+                    data_dir=synth_mini_root, cache_dir=tmp_path / "cache",
                     out_dir=tmp_path / "runs", resampler="kaiser_fast",
                     tracking_uri=mlflow_server.url)
     t0 = time.perf_counter()

@@ -57,7 +57,7 @@ def read_key(path: Path) -> dict[str, str]:
             rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"cannot read the DCASE 2013 filename key {path}: {exc}",
-                           hint=f"download it again: bench data download dcase2013 --force") from exc
+                           hint="download it again: bench data download dcase2013 --force") from exc
     key: dict[str, str] = {}
     for row in rows:
         cells = [c.strip() for c in row]

@@ -15,9 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.datasets.base import Clip
-from bench.datasets.official import OfficialDataset, Package, parse_int, read_csv_rows
+from bench.datasets.official import OfficialDataset, Package, read_fold_table
 from bench.download import Remote
-from bench.errors import DatasetError
 
 META = "meta/esc50.csv"
 META_MD5 = "54a0d0055a10bb7df84ad340a148722e"
@@ -50,20 +49,9 @@ class ESC50(OfficialDataset):
     )
 
     def read_clips(self, root: Path) -> list[Clip]:
-        meta = root / META
-        clips = []
-        for line, row in enumerate(read_csv_rows(meta, COLUMNS), start=2):
-            fold = parse_int(row["fold"], "fold", meta, line)
-            if not 1 <= fold <= N_FOLDS:
-                raise DatasetError(f"{meta}, line {line}: fold must be 1..{N_FOLDS}, found {fold}",
-                                   hint="this metadata file is damaged; replace it")
-            name, label = row["filename"], row["category"]
-            if not name or not label:
-                raise DatasetError(f"{meta}, line {line}: empty filename or category",
-                                   hint="this metadata file is damaged; replace it")
-            clips.append(Clip(id=name, path=root / "audio" / name, label=label, fold=fold,
-                              source=row["src_file"] or None))
-        return sorted(clips, key=lambda c: (c.fold, c.id))
+        return read_fold_table(root / META, COLUMNS, name="filename", label="category",
+                               source="src_file", n_folds=N_FOLDS,
+                               path_of=lambda fold, name: root / "audio" / name)
 
     def hand_layout(self) -> str:
         return (f"{self.data_dir / 'ESC-50-master'}/ (or a git checkout named ESC-50/) holding "

@@ -22,7 +22,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bench.datasets.base import Clip, Dataset, VerifyReport
 from bench.download import Remote, check_file, fetch
@@ -381,3 +381,26 @@ def parse_int(value: str, what: str, path: Path, line: int) -> int:
     except ValueError:
         raise DatasetError(f"{path}, line {line}: {what} must be an integer, found {value!r}",
                            hint="this metadata file is damaged; replace it") from None
+
+
+def read_fold_table(meta: Path, columns: tuple[str, ...], *, name: str, label: str, source: str,
+                    n_folds: int, path_of: Callable[[int, str], Path]) -> list[Clip]:
+    """Clips from an official metadata CSV with one row per clip and integer folds 1..n_folds.
+
+    ``name``, ``label`` and ``source`` are the column names of the file name, the class and the
+    source recording; ``path_of(fold, file_name)`` gives the audio path. A bad fold, or an empty
+    name or label, is a :class:`DatasetError` naming the file and line.
+    """
+    clips = []
+    for line, row in enumerate(read_csv_rows(meta, columns), start=2):
+        fold = parse_int(row["fold"], "fold", meta, line)
+        if not 1 <= fold <= n_folds:
+            raise DatasetError(f"{meta}, line {line}: fold must be 1..{n_folds}, found {fold}",
+                               hint="this metadata file is damaged; replace it")
+        file_name, cls = row[name], row[label]
+        if not file_name or not cls:
+            raise DatasetError(f"{meta}, line {line}: empty {name} or {label}",
+                               hint="this metadata file is damaged; replace it")
+        clips.append(Clip(id=file_name, path=path_of(fold, file_name), label=cls, fold=fold,
+                          source=row[source] or None))
+    return sorted(clips, key=lambda c: (c.fold, c.id))

@@ -15,9 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.datasets.base import Clip
-from bench.datasets.official import OfficialDataset, Package, parse_int, read_csv_rows
+from bench.datasets.official import OfficialDataset, Package, read_fold_table
 from bench.download import Remote
-from bench.errors import DatasetError
 
 META = "metadata/UrbanSound8K.csv"
 COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
@@ -50,20 +49,9 @@ class UrbanSound8K(OfficialDataset):
     )
 
     def read_clips(self, root: Path) -> list[Clip]:
-        meta = root / META
-        clips = []
-        for line, row in enumerate(read_csv_rows(meta, COLUMNS), start=2):
-            fold = parse_int(row["fold"], "fold", meta, line)
-            if not 1 <= fold <= N_FOLDS:
-                raise DatasetError(f"{meta}, line {line}: fold must be 1..{N_FOLDS}, found {fold}",
-                                   hint="this metadata file is damaged; replace it")
-            name, label = row["slice_file_name"], row["class"]
-            if not name or not label:
-                raise DatasetError(f"{meta}, line {line}: empty slice_file_name or class",
-                                   hint="this metadata file is damaged; replace it")
-            clips.append(Clip(id=name, path=root / "audio" / f"fold{fold}" / name, label=label,
-                              fold=fold, source=row["fsID"] or None))
-        return sorted(clips, key=lambda c: (c.fold, c.id))
+        return read_fold_table(root / META, COLUMNS, name="slice_file_name", label="class",
+                               source="fsID", n_folds=N_FOLDS,
+                               path_of=lambda fold, name: root / "audio" / f"fold{fold}" / name)
 
     def hand_layout(self) -> str:
         return (f"{self.data_dir / 'UrbanSound8K'}/ holding metadata/UrbanSound8K.csv and "
