@@ -79,3 +79,7 @@ def main() -> None:
     Start with the embedded default (no download):
         bench run --embedder mfcc --dataset synth
     """
+    import warnings
+
+    # a warning meant for the user is one line, not a Python source location
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
