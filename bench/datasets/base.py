@@ -7,6 +7,7 @@ development set, test = evaluation set. A dataset never invents random folds.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -63,7 +64,7 @@ class VerifyReport:
         return not self.missing and not self.damaged
 
 
-class Dataset:
+class Dataset(ABC):
     """Base class of every dataset.
 
     Parameters
@@ -95,13 +96,13 @@ class Dataset:
             raise ConfigError(f"dataset {self.name} takes no options, found {sorted(options)}")
 
     # -- to implement -------------------------------------------------------------------------
+    @abstractmethod
     def prepare(self, progress: bool = True) -> None:
         """Make the files available (download, extract, generate); raise DatasetError if not."""
-        raise NotImplementedError
 
+    @abstractmethod
     def clips(self) -> list[Clip]:
         """All clips, in a stable order."""
-        raise NotImplementedError
 
     # -- derived ------------------------------------------------------------------------------
     @property

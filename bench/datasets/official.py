@@ -18,6 +18,7 @@ Layout under the data directory (``--data-dir``/``BENCH_DATA_DIR``)::
 from __future__ import annotations
 
 import dataclasses
+from abc import abstractmethod
 import hashlib
 import os
 from dataclasses import dataclass
@@ -93,9 +94,9 @@ class OfficialDataset(Dataset):
         self._root: Path | None = None
 
     # -- to implement -------------------------------------------------------------------------
+    @abstractmethod
     def read_clips(self, root: Path) -> list[Clip]:
         """Read the metadata under ``root`` into clips (paths need not exist)."""
-        raise NotImplementedError
 
     # -- locating -----------------------------------------------------------------------------
     def candidates(self) -> list[Path]:
