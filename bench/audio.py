@@ -14,8 +14,6 @@ import numpy as np
 
 from bench.errors import AudioError
 
-RESAMPLER_VERSION = "resampy-0.4"
-
 #: what to do about a file that cannot be used (shown under every AudioError)
 BAD_FILE_HINT = ("restore the file from the original archive (`bench data verify` lists every "
                  "damaged file), or pass --skip-bad to leave unreadable files out; skipped "

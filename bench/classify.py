@@ -282,7 +282,6 @@ class GridMLP:
         G, L = len(s.grid), len(W)
         active = list(range(G))  # grid index of each slot in the stack
         wait = [0] * G
-        steps = 0
         state = _FusedAdam(W, b, [s.grid[g] for g in active], s.betas, s.eps, s.adam_impl)
         orders = epoch_orders(len(data.rows), shuffle_seed)
 
@@ -294,7 +293,6 @@ class GridMLP:
                     xb, yb = data.batch(idx)
                     _forward_backward(W, b, xb, yb, state.gW, state.gb)
                     state.step()
-                    steps += 1
                 losses, frame_acc, clip_acc = _evaluate(W, b, vdata, s.n_classes,
                                                         [s.grid[g][1] for g in active])
             stopped = []
@@ -322,7 +320,6 @@ class GridMLP:
                     break
                 active = [active[slot] for slot in keep]
                 W, b = state.compact(keep, [s.grid[g] for g in active])
-        self.steps_ = steps
 
     def predict_proba(self, frames: Frames, scaler: Standardizer) -> np.ndarray:
         """Class likelihoods of every frame with the chosen weights, shape (n_frames, C)."""

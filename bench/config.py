@@ -116,11 +116,6 @@ class ProtocolConfig:
             d[k] = list(d[k])
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ProtocolConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known})
-
 
 PROTOCOL_PRESETS: dict[str, ProtocolConfig] = {
     # The paper's text, with the validation split made at clip level so nothing leaks, and the

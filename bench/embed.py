@@ -35,7 +35,6 @@ class EmbedReport:
     n_computed: int = 0
     n_windows: int = 0
     seconds: float = 0.0
-    embed_seconds: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
     namespace: str = ""
 
@@ -145,7 +144,6 @@ def embed_clips(clips: list[Clip], embedder: Embedder, spec: EmbedderSpec, store
                 done = worker.add(clip, audio, payload)
                 _advance(pbar, done, worker, report)
             _advance(pbar, worker.flush(), worker, report)
-        report.embed_seconds = worker.seconds
     report.seconds = time.perf_counter() - t0
     return report, audio_ids
 

@@ -76,9 +76,3 @@ class ResultsError(BenchError):
 
 class TrackingError(BenchError):
     """Experiment tracking (MLflow) failed."""
-
-
-class Interrupted(BenchError):
-    """The user interrupted long work; what finished is stored and the work can be resumed."""
-
-    exit_code = 130

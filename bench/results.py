@@ -17,7 +17,6 @@ import math
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -234,8 +233,7 @@ def format_summary(record: dict[str, Any]) -> str:
                  f"{'epochs':>6}")
     for f in record["folds"]:
         chosen = f["chosen"]
-        epochs = next((g.get("epochs") for g in f["grid"] if g["lr"] == chosen["lr"]
-                       and g["weight_decay"] == chosen["weight_decay"]), "")
+        epochs = chosen.get("epochs", "")
         lines.append(f"{str(f['test_fold']):>6} {f['repeat']:>6} {100 * f['accuracy']:8.2f}% "
                      f"{100 * f['val_accuracy']:7.2f}% {chosen['lr']:>8.0e} "
                      f"{chosen['weight_decay']:>8.0e} {epochs!s:>6}")
@@ -245,7 +243,3 @@ def format_summary(record: dict[str, Any]) -> str:
     t = record.get("timings", {})
     lines.append(f"time: embed {t.get('embed_s', 0):.1f} s, classify {t.get('classify_s', 0):.1f} s")
     return "\n".join(lines)
-
-
-def python_cmdline() -> str:
-    return " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
