@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import shutil
 import sqlite3
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +36,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from bench.errors import CacheError
-from bench.results import file_mode
+from bench.fileio import atomic_write_bytes, file_digest
 
 STORE_FORMAT = 1
 ORPHAN_AGE_S = 600.0
@@ -189,7 +187,7 @@ class EmbeddingStore:
                              (str(path),)).fetchone()
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return row[2]
-        digest = _file_sha256(path)
+        digest = file_digest(path)
         with self._db() as db:
             db.execute("INSERT OR REPLACE INTO audio VALUES (?,?,?,?,?)",
                        (str(path), st.st_size, st.st_mtime_ns, digest, time.time()))
@@ -242,7 +240,7 @@ class EmbeddingStore:
             result.entries_checked += 1
             if not path.exists():
                 result.entries_missing.append(str(path))
-            elif path.stat().st_size != nbytes or _file_sha256(path) != digest:
+            elif path.stat().st_size != nbytes or file_digest(path) != digest:
                 result.entries_damaged.append(str(path))
             else:
                 continue
@@ -266,7 +264,7 @@ class EmbeddingStore:
             for path, digest in bar(arows, desc="verify audio", unit="file", enabled_=progress):
                 result.audio_checked += 1
                 p = Path(path)
-                if not p.exists() or _file_sha256(p) != digest:
+                if not p.exists() or file_digest(p) != digest:
                     result.audio_changed.append(path)
                     if repair:
                         with self._db() as db:
@@ -391,14 +389,6 @@ def _entry_path(ns_dir: Path, audio: str) -> Path:
     return ns_dir / audio[:2] / f"{audio}.npy"
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _npy_bytes(arr: np.ndarray) -> bytes:
     import io
 
@@ -414,17 +404,9 @@ def _npy_from_bytes(payload: bytes) -> np.ndarray:
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, payload, fsync=False)  # every entry is checksummed on load
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise CacheError(f"cannot write {path}: {exc}",
                          hint="free disk space (or point --cache-dir elsewhere) and run the same "
                               "command again; finished clips are kept") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

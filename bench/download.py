@@ -8,7 +8,6 @@ already complete is never downloaded again.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.error
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import DownloadError
+from bench.fileio import file_digest
 
 CHUNK = 1 << 20
 #: first pause before an interrupted transfer is resumed; doubles with each further attempt
@@ -45,15 +45,6 @@ class Remote:
     size: int | None = None
     sha256: str | None = None
     md5: str | None = None
-
-
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_file(path: Path, remote: Remote) -> list[str]:

@@ -283,7 +283,8 @@ def write_report(records: list[dict[str, Any]], reference: Reference | None,
                  cfg: ReportConfig) -> dict[str, Path]:
     """Build the report and write ``report.md``, ``report.html``, ``stats.json`` and the figures
     under ``cfg.out_dir``; return the paths written."""
-    from bench.results import atomic_write_text, write_json
+    from bench.fileio import atomic_write_text
+    from bench.results import write_json
 
     if not records:
         raise BenchError("no runs to report on", hint="pass run directories or results.json files")

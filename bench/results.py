@@ -17,12 +17,12 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from bench.errors import ResultsError
+from bench.fileio import atomic_write_text
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -88,35 +88,6 @@ def summary_stats(values: Iterable[float]) -> dict[str, float]:
     mean = sum(vals) / len(vals)
     var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) if len(vals) > 1 else 0.0
     return {"mean": mean, "std": math.sqrt(var), "n": len(vals)}
-
-
-def file_mode() -> int:
-    """The mode a plain ``open()`` would give a new file (0666 less the umask); ``mkstemp``
-    makes 0600 files, which would hide results from the rest of a group."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so readers never see a
-    half-written file and a crash leaves the previous version intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_json(path: Path, obj: Any) -> None:

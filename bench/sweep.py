@@ -234,7 +234,7 @@ def _write_state(out: SweepResult) -> None:
              "report": {k: str(v) for k, v in out.report.items()},
              "report_note": out.report_note}
     write_json(out.study_dir / "sweep.json", state)
-    from bench.results import atomic_write_text
+    from bench.fileio import atomic_write_text
 
     headers, table = summary_rows(out)
     atomic_write_text(out.study_dir / "summary.md",

