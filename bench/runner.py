@@ -12,12 +12,12 @@ import hashlib
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from bench import __version__
 from bench.config import RunConfig
-from bench.errors import BenchError
 from bench.results import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, environment, git_sha,
                            now_iso, read_results, summary_stats, write_json, write_predictions,
                            write_results)
@@ -25,6 +25,12 @@ from bench.results import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, environmen
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "x"
+
+
+def run_id_prefix(dataset: str, embedder: str, preset: str, seed: int) -> str:
+    """The readable start of a run directory's name; the rest is the run key's first 8 hex
+    digits. Finding a configuration's runs without computing its key starts from here."""
+    return f"{_slug(dataset)}-{_slug(embedder)}-{preset}-s{seed}-"
 
 
 def run_key(config: RunConfig, spec_dict: dict[str, Any], dataset_desc: dict[str, Any],
@@ -36,9 +42,47 @@ def run_key(config: RunConfig, spec_dict: dict[str, Any], dataset_desc: dict[str
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 
+@dataclass
+class RunOutcome:
+    """What :func:`execute` did.
+
+    Attributes
+    ----------
+    run_dir : Path
+    record : dict
+        The ``results.json`` content.
+    reused : bool
+        The run was finished before: nothing was computed.
+    resumed : int
+        (fold, repeat) pieces taken from ``partial/`` of an interrupted earlier attempt.
+    logged : object or None
+        What MLflow tracking returned (``bench.tracking.Logged``), ``None`` when off or failed.
+    """
+
+    run_dir: Path
+    record: dict[str, Any]
+    reused: bool = False
+    resumed: int = 0
+    logged: Any = None
+
+
 def run(config: RunConfig, progress: bool = True,
         log: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
-    """Carry out one run.
+    """Carry out one run; see :func:`execute`.
+
+    Returns
+    -------
+    run_dir : Path
+    record : dict
+        The ``results.json`` content.
+    """
+    outcome = execute(config, progress=progress, log=log)
+    return outcome.run_dir, outcome.record
+
+
+def execute(config: RunConfig, progress: bool = True,
+            log: Callable[[str], None] | None = None) -> RunOutcome:
+    """Carry out one run, or find it finished, and log it to MLflow (idempotent).
 
     Parameters
     ----------
@@ -47,47 +91,94 @@ def run(config: RunConfig, progress: bool = True,
         Show progress bars (stderr).
     log : callable, optional
         Receives one-line status messages (the command line prints them).
-
-    Returns
-    -------
-    run_dir : Path
-    record : dict
-        The ``results.json`` content.
     """
     from bench.cache import EmbeddingStore
-    from bench.embed import DamagedEntries, embed_clips, identify, load_matrix, open_namespace
-    from bench.protocol import FoldData, run_fold
+    from bench.datasets.checks import check_leakage
+    from bench.embed import identify
 
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
     dataset, embedder, spec = _open(config, progress)
     clips = dataset.clips()
-    classes = tuple(dataset.classes)
-    warnings = _leakage_warnings(clips)
+    warnings = list(check_leakage(clips))
     for w in warnings:
         say(f"warning: {w}")
     protocol = config.protocol
     if protocol.repeats is None:
         protocol = protocol.replace(repeats=dataset.default_repeats)
-    protocol_dict = protocol.to_dict()
-    dataset_desc = dataset.describe()
     store = EmbeddingStore(config.cache_dir)
     identities = identify(clips, store, skip_bad=config.skip_bad, progress=progress)
     # the audio content is part of the run's identity: a replaced file makes a new run
     content = hashlib.sha256(json.dumps(sorted(identities[0].items())).encode()).hexdigest()
-    key = run_key(config, spec.to_dict(), {**dataset_desc, "content": content}, protocol_dict)
-    run_id = (f"{_slug(dataset.name)}-{_slug(spec.name)}-{protocol.preset}-s{config.seed}-"
-              f"{key[:8]}")
+    dataset_desc = dataset.describe()
+    key = run_key(config, spec.to_dict(), {**dataset_desc, "content": content},
+                  protocol.to_dict())
+    run_id = run_id_prefix(dataset.name, spec.name, protocol.preset, config.seed) + key[:8]
     run_dir = config.out_dir / run_id
     if (run_dir / RESULTS_FILE).exists() and not config.rerun:
         say(f"already done: {run_dir} (use --rerun to compute it again)")
-        return run_dir, read_results(run_dir)
+        outcome = RunOutcome(run_dir, read_results(run_dir), reused=True)
+        outcome.logged = _track(config, outcome, say)
+        return outcome
     if config.rerun and (run_dir / PARTIAL_DIR).exists():
         for f in (run_dir / PARTIAL_DIR).glob("*.json"):
             f.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
 
     t_embed = time.perf_counter()
+    X, offsets, used, report = _embeddings(config, clips, embedder, spec, store, identities,
+                                           progress, say)
+    embed_s = time.perf_counter() - t_embed
+    t_classify = time.perf_counter()
+    splits = dataset.splits()
+    fold_records, predictions, resumed = _classify(config, protocol, splits, X, offsets, used,
+                                                   tuple(dataset.classes), run_dir, progress, say)
+    classify_s = time.perf_counter() - t_classify
+
+    classes = tuple(dataset.classes)
+    per_class = {c: float(sum(r["per_class_accuracy"].get(c, 0.0) for r in fold_records)
+                          / max(1, sum(c in r["per_class_accuracy"] for r in fold_records)))
+                 for c in classes}
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created": now_iso(),
+        "bench_version": __version__,
+        "git_sha": git_sha(),
+        "embedder": spec.to_dict(),
+        "dataset": {**dataset_desc, "name": dataset.name, "content_sha256": content,
+                    "classes": list(classes), "n_clips": len(clips),
+                    "folds": [str(f) for f in dataset.folds()],
+                    "splits": [{"test_fold": s.test_fold, "train_folds": list(s.train_folds)}
+                               for s in splits]},
+        "protocol": protocol.to_dict(),
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "tags": dict(config.tags),
+        "environment": environment(config.device),
+        "accuracy": summary_stats(r["accuracy"] for r in fold_records),
+        "per_class_accuracy": per_class,
+        "folds": fold_records,
+        "timings": {"embed_s": embed_s, "classify_s": classify_s,
+                    "total_s": time.perf_counter() - t_start,
+                    "embed_windows_per_s": report.windows_per_s if report.n_computed else None},
+        "embedding": report.to_dict(),
+        "skipped": report.skipped,
+        "warnings": warnings,
+        "key": key,
+    }
+    write_predictions(run_dir, predictions)
+    write_results(run_dir, record)
+    outcome = RunOutcome(run_dir, record, resumed=resumed)
+    outcome.logged = _track(config, outcome, say)
+    return outcome
+
+
+def _embeddings(config, clips, embedder, spec, store, identities, progress, say):
+    """Every clip's frames in one matrix (computing what the store lacks); a damaged entry
+    found while loading is removed from the store and recomputed once."""
+    from bench.embed import DamagedEntries, embed_clips, load_matrix, open_namespace
+
     for attempt in range(2):
         report, audio_ids = embed_clips(clips, embedder, spec, store, resampler=config.resampler,
                                         batch_size=config.embed_batch_size,
@@ -98,33 +189,37 @@ def run(config: RunConfig, progress: bool = True,
             X, offsets = load_matrix(used, open_namespace(store, spec, config.resampler),
                                      audio_ids, progress=progress)
             break
-        except DamagedEntries as exc:  # removed from the store: embedding again redoes them
+        except DamagedEntries as exc:
             if attempt:
                 raise
             say(f"warning: {len(exc.clip_ids)} stored embedding(s) failed verification; "
                 f"recomputing them")
-    embed_s = time.perf_counter() - t_embed
     say(f"embeddings: {report.n_cached} clips from the store, {report.n_computed} computed"
         + (f" ({report.windows_per_s:.1f} windows/s)" if report.n_computed else "")
         + (f", {len(report.skipped)} skipped" if report.skipped else ""))
+    return X, offsets, used, report
 
-    data = FoldData(X, offsets, used, classes)
-    splits = dataset.splits()
+
+def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, progress, say):
+    """Every (split, repeat), each saved to ``partial/`` when done and taken from there when
+    an earlier attempt finished it. Returns the fold records, predictions and resumed count."""
+    from bench.progress import bar
+    from bench.protocol import FoldData, run_fold
+
+    data = FoldData(X, offsets, clips, classes)
     units = [(i, s, r) for i, s in enumerate(splits) for r in range(protocol.repeats)]
     fold_records: list[dict[str, Any]] = []
     predictions: list[dict[str, Any]] = []
-    partial = run_dir / PARTIAL_DIR
-    t_classify = time.perf_counter()
-    from bench.progress import bar
-
+    resumed = 0
     with bar(total=len(units) * protocol.max_epochs, desc="training", unit="epoch",
              enabled_=progress) as pbar:
         for i, split, repeat in units:
-            part = partial / f"fold-{_slug(str(split.test_fold))}-repeat-{repeat}.json"
+            part = run_dir / PARTIAL_DIR / f"fold-{_slug(str(split.test_fold))}-repeat-{repeat}.json"
             if part.exists():
                 saved = json.loads(part.read_text())
                 fold_records.append(saved["record"])
                 predictions.extend(saved["predictions"])
+                resumed += 1
                 pbar.update(protocol.max_epochs)
                 continue
             pbar.set_description(f"fold {split.test_fold} repeat {repeat}")
@@ -144,43 +239,9 @@ def run(config: RunConfig, progress: bool = True,
             say(f"fold {split.test_fold} repeat {repeat}: test accuracy "
                 f"{100 * record['accuracy']:.2f}% (lr {record['chosen']['lr']:g}, "
                 f"wd {record['chosen']['weight_decay']:g})")
-    classify_s = time.perf_counter() - t_classify
-
-    acc = summary_stats(r["accuracy"] for r in fold_records)
-    per_class = {c: float(sum(r["per_class_accuracy"].get(c, 0.0) for r in fold_records)
-                          / max(1, sum(c in r["per_class_accuracy"] for r in fold_records)))
-                 for c in classes}
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "created": now_iso(),
-        "bench_version": __version__,
-        "git_sha": git_sha(),
-        "embedder": spec.to_dict(),
-        "dataset": {**dataset_desc, "name": dataset.name, "content_sha256": content, "classes": list(classes),
-                    "n_clips": len(clips), "folds": [str(f) for f in dataset.folds()],
-                    "splits": [{"test_fold": s.test_fold, "train_folds": list(s.train_folds)}
-                               for s in splits]},
-        "protocol": protocol_dict,
-        "config": config.to_dict(),
-        "seed": config.seed,
-        "tags": dict(config.tags),
-        "environment": environment(config.device),
-        "accuracy": acc,
-        "per_class_accuracy": per_class,
-        "folds": fold_records,
-        "timings": {"embed_s": embed_s, "classify_s": classify_s,
-                    "total_s": time.perf_counter() - t_start,
-                    "embed_windows_per_s": report.windows_per_s if report.n_computed else None},
-        "embedding": report.to_dict(),
-        "skipped": report.skipped,
-        "warnings": warnings,
-        "key": key,
-    }
-    write_predictions(run_dir, predictions)
-    write_results(run_dir, record)
-    _track(config, run_dir, record, say)
-    return run_dir, record
+    if resumed:
+        say(f"resumed: {resumed} of {len(units)} (fold, repeat) finished by an earlier attempt")
+    return fold_records, predictions, resumed
 
 
 def embed_only(config: RunConfig, progress: bool = True):
@@ -235,29 +296,15 @@ def check_device(device: str) -> None:
         raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
 
 
-def _leakage_warnings(clips) -> list[str]:
-    try:
-        from bench.datasets.checks import check_leakage
-    except ImportError:
-        return []
-    return list(check_leakage(clips))
-
-
-def _track(config: RunConfig, run_dir: Path, record: dict[str, Any],
-           say: Callable[[str], None]) -> None:
-    """Log to MLflow after the results are safely on disk; a failure only warns."""
+def _track(config: RunConfig, outcome: RunOutcome, say: Callable[[str], None]):
+    """Log to MLflow once the results are safely on disk; ``log_run`` only warns on failure
+    (the run is never lost) and does nothing for a run it already holds."""
     if not config.tracking:
-        return
-    try:
-        from bench.tracking import log_run
-    except ImportError:
-        return
-    try:
-        logged = log_run(record, run_dir, tracking_uri=config.tracking_uri)
-        if logged is not None:
-            say(f"mlflow: experiment {logged.experiment!r} in {logged.tracking_uri} "
-                f"(browse with `bench ui`)")
-    except Exception as exc:  # tracking must never lose a finished run
-        msg = exc.message if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
-        say(f"warning: tracking failed ({msg}); the results are in {run_dir}; "
-            f"log them later with `bench track {run_dir}`")
+        return None
+    from bench.tracking import log_run
+
+    logged = log_run(outcome.record, outcome.run_dir, tracking_uri=config.tracking_uri)
+    if logged is not None and logged.status != "unchanged":
+        say(f"mlflow: experiment {logged.experiment!r} in {logged.tracking_uri} "
+            f"(browse with `bench ui`)")
+    return logged
