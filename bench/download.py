@@ -12,6 +12,7 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,12 @@ class Remote:
     size: int | None = None
     sha256: str | None = None
     md5: str | None = None
+
+    def on_mirror(self, base: str | None) -> "Remote":
+        """The same file fetched from ``base``/``filename`` instead (``None``: unchanged)."""
+        if not base:
+            return self
+        return dataclasses.replace(self, url=f"{base.rstrip('/')}/{self.filename}")
 
 
 def check_file(path: Path, remote: Remote) -> list[str]:
@@ -97,7 +104,13 @@ def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: flo
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / remote.filename
-    if dest.exists():
+    if dest.exists():  # complete from an earlier run, or placed by hand: checked all the same
+        problems = check_file(dest, remote)
+        if problems:
+            raise DownloadError(f"{dest} is there but is not the expected file: "
+                                f"{'; '.join(problems)}",
+                                hint=f"delete it and run the same command again, or replace it "
+                                     f"with a verified copy: {_by_hand(remote, dest)}")
         return dest
     part = dest.with_name(dest.name + ".part")
     for attempt in range(retries + 1):
@@ -226,11 +239,6 @@ def install_local_copy(source: Path, remote: Remote, dest_dir: Path, *, verify: 
     shutil.copyfile(source, tmp)
     os.replace(tmp, dest)
     return dest
-
-
-def manual_hint(remote: Remote, dest: Path) -> str:
-    """A sentence telling the user how to fetch ``remote`` by hand and where to put it."""
-    return _by_hand(remote, dest)
 
 
 def _by_hand(remote: Remote, dest: Path) -> str:

