@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-CACHE_DIR = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-                         default=None, envvar="BENCH_CACHE_DIR",
-                         help="The embedding store [env BENCH_CACHE_DIR; default a user cache dir].")
+from bench.cli.options import dir_option
+
+CACHE_DIR = dir_option("embeddings")
 
 
 def _store(cache_dir: Path | None):

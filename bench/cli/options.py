@@ -8,12 +8,22 @@ from typing import Any, Callable
 
 import click
 
-from bench.config import PROTOCOL_PRESETS, RESAMPLERS, default_dir
+from bench.config import PROTOCOL_PRESETS, RESAMPLERS
 
 
-def _dir_option(name: str, kind: str, env: str, help_: str) -> Callable:
+_DIRS = {  # option name, environment variable, help, per kind of directory
+    "data": ("--data-dir", "BENCH_DATA_DIR", "Where datasets live."),
+    "embeddings": ("--cache-dir", "BENCH_CACHE_DIR", "The embedding store."),
+    "weights": ("--weights-dir", "BENCH_WEIGHTS_DIR", "Where weights live."),
+}
+
+
+def dir_option(kind: str) -> Callable:
+    """``--data-dir``, ``--cache-dir`` or ``--weights-dir``; ``None`` when not given, so that
+    :func:`bench.config.default_dir` applies the environment variable and the default."""
+    name, env, help_ = _DIRS[kind]
     return click.option(name, type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help=f"{help_} [env {env}; default {default_dir(kind) if kind == 'results' else 'a user cache dir'}]")
+                        help=f"{help_} [env {env}; default a user cache dir]")
 
 
 def run_options(func: Callable) -> Callable:
@@ -23,9 +33,9 @@ def run_options(func: Callable) -> Callable:
                      help="Embedder name (see `bench weights list`) or 'package.module:Class'."),
         click.option("--dataset", "-d", required=True,
                      help="Dataset name (see `bench data list`) or a manifest CSV path."),
-        _dir_option("--data-dir", "data", "BENCH_DATA_DIR", "Where datasets live."),
-        _dir_option("--cache-dir", "embeddings", "BENCH_CACHE_DIR", "The embedding store."),
-        _dir_option("--weights-dir", "weights", "BENCH_WEIGHTS_DIR", "Where weights live."),
+        dir_option("data"),
+        dir_option("embeddings"),
+        dir_option("weights"),
         click.option("--device", default="cpu", show_default=True,
                      help="cpu, cuda or cuda:N (embedding and classifier)."),
         click.option("--resampler", type=click.Choice(RESAMPLERS), default="kaiser_best",
