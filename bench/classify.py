@@ -27,11 +27,13 @@ import numpy as np
 from bench.errors import ProtocolError
 
 
-#: below this many stacked parameters training runs on one thread: the operations are too small
-#: to share. Above it, all of torch's threads (measured on an idle 2-core machine: 2 threads are
-#: 1.5x faster for the D=80 baseline MLP and 1.8x for D=512; but on a machine busy with other
-#: work, spinning threads collapse, 20x slower: use --threads 1 when running jobs side by side)
-MULTITHREAD_MIN_PARAMS = 100_000
+#: a stack of grid networks below this many parameters is "tiny" (tests, toy grids): it trains on
+#: one thread (its operations are too small to share) and with the few-operation Adam (the fused
+#: kernel's per-group call costs more than the arithmetic). Bigger stacks use all of torch's
+#: threads (measured on an idle 2-core machine: 1.5x faster for the D=80 baseline MLP, 1.8x for
+#: D=512; but on a machine busy with other work spinning threads collapse, 20x slower: use
+#: --threads 1 when running jobs side by side) and the fused Adam kernel.
+TINY_NETWORK_PARAMS = 100_000
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -264,7 +266,7 @@ class GridMLP:
         data = _DeviceData(train, scaler, device)
         vdata = _DeviceData(val, scaler, device)
         n_params = G * sum(a * c + c for a, c in zip(sizes[:-1], sizes[1:]))
-        threads = s.threads or (1 if n_params < MULTITHREAD_MIN_PARAMS else None)
+        threads = s.threads or (1 if n_params < TINY_NETWORK_PARAMS else None)
         with _torch_threads(threads):
             self._train(s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch)
         for p in points:
@@ -481,9 +483,6 @@ class _FusedAdam:
       rates broadcast, because the per-group call overhead of the fused path dominates there.
     """
 
-    #: parameters per stack above which the fused per-group kernel wins (measured)
-    FUSED_MIN_PARAMS = 100_000
-
     def __init__(self, W, b, grid, betas, eps, mode: str = "auto"):
         import torch
 
@@ -497,7 +496,7 @@ class _FusedAdam:
         self.vb = [torch.zeros_like(x) for x in b]
         self.n_steps = 0
         n_params = sum(w.numel() for w in W) + sum(x.numel() for x in b)
-        self.fused = mode == "fused" or (mode == "auto" and n_params >= self.FUSED_MIN_PARAMS)
+        self.fused = mode == "fused" or (mode == "auto" and n_params >= TINY_NETWORK_PARAMS)
         self._build(grid)
 
     def _build(self, grid) -> None:
