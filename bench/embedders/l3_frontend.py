@@ -10,7 +10,8 @@ All three take 1 s of mono audio at 48 kHz and give a dB image ``(freq, time)``:
 * dB as kapre 0.1.4: ``10 log10(max(v, 1e-10))`` minus its maximum over the whole example,
   floored at -80 (10, not 20, times the log of a magnitude: that is what the models saw).
 
-This module holds the formulas (numpy only); :class:`bench.embedders.l3_net.KapreFrontend` runs
+This module holds the formulas (numpy only; the mel scale, filterbank and window from
+:mod:`bench.dsp`); :class:`bench.embedders.l3_net.KapreFrontend` runs
 them in PyTorch, the STFT as an FFT. A ``-v0_2_0`` weights file carries the DFT kernels and the
 mel matrix the model was trained with; :func:`matches_file` compares them with ours, and where
 they differ the frontend uses the file's arrays directly (as matrix products).
@@ -19,6 +20,8 @@ they differ the frontend uses the file's arrays directly (as matrix products).
 from __future__ import annotations
 
 import numpy as np
+
+from bench.dsp import mel_filterbank, periodic_hann
 
 SR = 48000
 HOP = 242
@@ -32,41 +35,10 @@ AMIN = 1e-10
 DYNAMIC_RANGE = 80.0
 
 
-def hz_to_mel_htk(f: np.ndarray | float) -> np.ndarray:
-    """HTK mel scale: ``2595 log10(1 + f / 700)``."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz_htk(m: np.ndarray | float) -> np.ndarray:
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
-
-
-def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0,
-                   fmax: float | None = None) -> np.ndarray:
-    """Triangular filters equally spaced on the HTK mel scale, Slaney area-normalised.
-
-    Filter ``i`` rises from edge ``i`` to ``i + 1`` and falls to ``i + 2`` of ``n_mels + 2``
-    edges equally spaced in mel between ``fmin`` and ``fmax`` (linear in Hz between its edges),
-    then is scaled by ``2 / (f[i+2] - f[i])`` so every filter has the same area.
-
-    Returns
-    -------
-    ndarray, shape (n_mels, n_fft // 2 + 1), float32
-    """
-    fmax = sr / 2.0 if fmax is None else fmax
-    bins = np.arange(n_fft // 2 + 1, dtype=np.float64) * sr / n_fft
-    edges = mel_to_hz_htk(np.linspace(hz_to_mel_htk(fmin), hz_to_mel_htk(fmax), n_mels + 2))
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bins[None, :] - lo) / (mid - lo)
-    falling = (hi - bins[None, :]) / (hi - mid)
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= 2.0 / (hi - lo)
-    return weights.astype(np.float32)
-
-
-def periodic_hann(n: int) -> np.ndarray:
-    """``0.5 - 0.5 cos(2 pi k / n)``, k = 0..n-1 (the DFT-even Hann window)."""
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float64)
+def mel_matrix(n_fft: int, n_mels: int) -> np.ndarray:
+    """The frontend's mel matrix ``(n_fft // 2 + 1, n_mels)``, float32: triangular filters
+    equally spaced on the HTK mel scale from 0 Hz to 24 kHz, Slaney area-normalised."""
+    return mel_filterbank(SR, n_fft, n_mels, htk=True, slaney_norm=True).T.astype(np.float32)
 
 
 def same_padding(length: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -105,7 +77,7 @@ def matches_file(input_repr: str, frontend: dict[str, np.ndarray]) -> dict[str, 
            and bool(np.allclose(file_real, real, atol=1e-5) and np.allclose(file_imag, imag,
                                                                              atol=1e-5))}
     if n_mels is not None:
-        ours = mel_filterbank(SR, n_fft, n_mels).T
+        ours = mel_matrix(n_fft, n_mels)
         mel = frontend.get("mel")
         out["mel"] = mel is not None and mel.shape == ours.shape and bool(
             np.allclose(mel, ours, rtol=1e-4, atol=1e-5 * float(np.abs(ours).max())))

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.embedders.l3_frontend import (AMIN, DYNAMIC_RANGE, HOP, REPRS, SR, mel_filterbank,
-                                          periodic_hann, same_padding)
+from bench.dsp import periodic_hann
+from bench.embedders.l3_frontend import AMIN, DYNAMIC_RANGE, HOP, REPRS, mel_matrix, same_padding
 from bench.embedders.l3_keras import CONV_CHANNELS, L3Weights
 
 BN_EPS = 1e-3
@@ -100,7 +100,7 @@ class KapreFrontend(nn.Module):
         ``(real, imag)`` kernels ``(n_fft, n_freq)`` to use instead of the FFT (from a file whose
         kernels differ from the standard ones).
     mel : ndarray, optional
-        ``(n_freq, n_mels)`` matrix to use instead of :func:`mel_filterbank`.
+        ``(n_freq, n_mels)`` matrix to use instead of :func:`~l3_frontend.mel_matrix`.
     """
 
     def __init__(self, input_repr: str, dft: tuple[np.ndarray, np.ndarray] | None = None,
@@ -116,7 +116,7 @@ class KapreFrontend(nn.Module):
             self.register_buffer("dft_real", _tensor(dft[0]))
             self.register_buffer("dft_imag", _tensor(dft[1]))
         if self.n_mels is not None:
-            m = mel if mel is not None else mel_filterbank(SR, self.n_fft, self.n_mels).T
+            m = mel if mel is not None else mel_matrix(self.n_fft, self.n_mels)
             self.register_buffer("mel", _tensor(m))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
