@@ -32,11 +32,9 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 
 def same_pool(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Max-pool with kernel = stride = ``size`` and TensorFlow 'same' padding (pads are -inf)."""
-    pads = []
-    for length, k in ((x.shape[-1], size[1]), (x.shape[-2], size[0])):
-        out = -(-length // k)
-        total = max((out - 1) * k + k - length, 0)
-        pads += [total // 2, total - total // 2]
+    # F.pad takes the last dimension first: (time before, after, freq before, after)
+    pads = [*same_padding(x.shape[-1], size[1], size[1]),
+            *same_padding(x.shape[-2], size[0], size[0])]
     if any(pads):
         x = nn.functional.pad(x, pads, value=float("-inf"))
     return nn.functional.max_pool2d(x, size, size)
