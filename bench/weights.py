@@ -199,7 +199,7 @@ def sha256_of(path: Path, *, cache: bool = True) -> str:
     With ``cache=False`` (a user's own file outside the weights directory) no sidecar is read
     or written next to it.
     """
-    from bench.fileio import file_digest
+    from bench.fileio import atomic_write_text, file_digest
 
     path = Path(path)
     if not cache:
@@ -215,9 +215,7 @@ def sha256_of(path: Path, *, cache: bool = True) -> str:
     digest = file_digest(path, "sha256")
     record = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
     try:
-        tmp = sidecar.with_name(sidecar.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, sidecar)
+        atomic_write_text(sidecar, json.dumps(record))
     except OSError:  # a read-only weights directory still works, it just hashes again
         pass
     return digest
