@@ -23,6 +23,7 @@ def list_(weights_dir: Path | None, as_json: bool) -> None:
     """Every embedder with weights: dims, sample rate, file, source, presence, sha256."""
     import json
 
+    from bench import tables
     from bench import weights as core
 
     rows = core.rows(weights_dir)
@@ -30,14 +31,11 @@ def list_(weights_dir: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"weights directory: {core.weights_dir(weights_dir)}")
-    header = ("name", "dim", "sr", "file", "present", "sha256")
-    table = [header] + [
-        (r["name"], str(r["dim"]), str(r["sample_rate"]), r["file"],
-         "yes" + ("" if r["official"] is not False else " (unofficial)") if r["present"] else "no",
-         (r["sha256"] or "-")[:16]) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    table = [(r["name"], r["dim"], r["sample_rate"], r["file"],
+              "yes" + ("" if r["official"] is not False else " (unofficial)") if r["present"]
+              else "no", (r["sha256"] or "-")[:16]) for r in rows]
+    click.echo(tables.text(("name", "dim", "sr", "file", "present", "sha256"), table,
+                           align="lrrlll"))
     sources = dict.fromkeys((r["file"], r["url"]) for r in rows)
     click.echo("\nsources:")
     for file, url in sources:
