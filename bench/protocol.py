@@ -78,6 +78,45 @@ def fold_seeds(seed: int, split_index: int, repeat: int) -> tuple[int, int]:
     return int(a), int(b)
 
 
+def validation_split(data: FoldData, train_clips: np.ndarray, protocol: ProtocolConfig,
+                     rng: np.random.Generator) -> tuple[Frames, Frames, int, int, list[str]]:
+    """Hold out validation data from a split's training clips.
+
+    Whole clips, stratified (``val_unit="clip"``), or single frames, stratified, so that frames
+    of one clip may fall on both sides (``"frame"``, the authors' code).
+
+    Returns
+    -------
+    train, val : Frames
+    n_train_clips, n_val_clips : int
+        Clips with frames on each side.
+    warnings : list of str
+    """
+    warnings: list[str] = []
+    if protocol.val_unit == "clip":
+        val_pos = allocate(data.labels[train_clips], protocol.val_fraction, rng,
+                           protocol.min_val_per_class)
+        val_clips = train_clips[val_pos]
+        fit_clips = np.setdiff1d(train_clips, val_clips)
+        tr_rows, tr_pos = data.frames_of(fit_clips)
+        va_rows, va_pos = data.frames_of(val_clips)
+        train = Frames(data.X, tr_rows, data.labels[fit_clips][tr_pos], tr_pos)
+        val = Frames(data.X, va_rows, data.labels[val_clips][va_pos], va_pos)
+        lonely = sorted(set(data.labels[train_clips].tolist())
+                        - set(data.labels[val_clips].tolist()))
+        if lonely:
+            warnings.append(f"classes with a single training clip have no validation clip: "
+                            f"{[data.classes[c] for c in lonely]}")
+        return train, val, len(fit_clips), len(val_clips), warnings
+    rows, pos = data.frames_of(train_clips)
+    y = data.labels[train_clips][pos]
+    mask = np.zeros(len(rows), bool)
+    mask[allocate(y, protocol.val_fraction, rng, 0)] = True
+    train = Frames(data.X, rows[~mask], y[~mask], _dense(pos[~mask]))
+    val = Frames(data.X, rows[mask], y[mask], _dense(pos[mask]))
+    return train, val, len(train_clips), val.n_clips, warnings
+
+
 def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
              protocol: ProtocolConfig, seed: int, device: str = "cpu",
              on_epoch: Callable[[int, int], None] | None = None
@@ -103,44 +142,16 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
         raise ProtocolError(f"split with test fold {split.test_fold!r} has "
                             f"{len(train_clips)} training and {len(test_clips)} test clips; "
                             f"both must be non-empty")
-    warnings: list[str] = []
     n_classes = len(data.classes)
-
-    if protocol.val_unit == "clip":
-        val_pos = allocate(data.labels[train_clips], protocol.val_fraction, rng,
-                           protocol.min_val_per_class)
-        val_clips = train_clips[val_pos]
-        fit_clips = np.setdiff1d(train_clips, val_clips)
-        tr_rows, tr_pos = data.frames_of(fit_clips)
-        va_rows, va_pos = data.frames_of(val_clips)
-        tr_y = data.labels[fit_clips][tr_pos]
-        va_y = data.labels[val_clips][va_pos]
-        in_val = set(data.labels[val_clips].tolist())
-        lonely = [data.classes[c] for c in sorted(set(data.labels[train_clips].tolist()) - in_val)]
-        if lonely:
-            warnings.append(f"classes with a single training clip have no validation clip: "
-                            f"{lonely}")
-        n_val_clips = len(val_clips)
-    else:  # frames of one clip may fall on both sides, as in the authors' code
-        all_rows, all_pos = data.frames_of(train_clips)
-        all_y = data.labels[train_clips][all_pos]
-        val_sel = allocate(all_y, protocol.val_fraction, rng, 0)
-        mask = np.zeros(len(all_rows), bool)
-        mask[val_sel] = True
-        tr_rows, tr_y, va_rows, va_y = all_rows[~mask], all_y[~mask], all_rows[mask], all_y[mask]
-        tr_pos = all_pos[~mask]
-        _, va_pos = np.unique(all_pos[mask], return_inverse=True)
-        n_val_clips = int(len(np.unique(all_pos[mask])))
-        fit_clips = train_clips
-    if len(va_rows) == 0:
+    train, val, n_fit_clips, n_val_clips, warnings = validation_split(data, train_clips,
+                                                                      protocol, rng)
+    if len(val) == 0:
         raise ProtocolError(f"test fold {split.test_fold!r}: the validation split is empty "
                             f"({len(train_clips)} training clips)",
                             hint="every class needs at least two training clips")
-
-    scaler_rows = tr_rows if protocol.scaler_fit == "train" else np.concatenate([tr_rows, va_rows])
+    scaler_rows = (train.rows if protocol.scaler_fit == "train"
+                   else np.concatenate([train.rows, val.rows]))
     scaler = Standardizer.fit(data.X, scaler_rows)
-    train = Frames(data.X, tr_rows, tr_y, _dense(tr_pos))
-    val = Frames(data.X, va_rows, va_y, _dense(va_pos))
     settings = MLPSettings(n_classes=n_classes, grid=protocol.grid,
                            hidden_sizes=protocol.hidden_sizes, batch_size=protocol.batch_size,
                            max_epochs=protocol.max_epochs, patience=protocol.patience,
@@ -169,9 +180,9 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
         "grid": [p.to_dict() for p in model.points_],
         "per_class_accuracy": per_class,
         "confusion": confusion.tolist(),
-        "n_train_clips": int(len(fit_clips)), "n_val_clips": int(n_val_clips),
+        "n_train_clips": int(n_fit_clips), "n_val_clips": int(n_val_clips),
         "n_test_clips": int(len(test_clips)),
-        "n_train_frames": int(len(tr_rows)), "n_val_frames": int(len(va_rows)),
+        "n_train_frames": len(train), "n_val_frames": len(val),
         "n_test_frames": int(len(te_rows)),
         "classify_s": time.perf_counter() - t0,
         "warnings": warnings,
