@@ -18,6 +18,8 @@ from bench.errors import AudioError
 BAD_FILE_HINT = ("restore the file from the original archive (`bench data verify` lists every "
                  "damaged file), or pass --skip-bad to leave unreadable files out; skipped "
                  "files are listed in results.json")
+#: the reason given for a file without samples
+NO_SAMPLES = "holds no samples"
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,14 @@ def probe(path: Path) -> AudioInfo:
 
     path = Path(path)
     if not path.exists():
-        raise AudioError(f"audio file not found: {path}", hint=BAD_FILE_HINT)
+        raise AudioError(f"audio file not found: {path}", hint=BAD_FILE_HINT, reason="not found")
     _check_structure(path)
     try:
         info = sf.info(str(path))
     except Exception as exc:  # libsndfile raises its own error types, RuntimeError on old versions
-        raise AudioError(f"cannot read audio file {path}: {_reason(exc)}",
-                         hint=BAD_FILE_HINT) from exc
+        why = _reason(exc)
+        raise AudioError(f"cannot read audio file {path}: {why}", hint=BAD_FILE_HINT,
+                         reason=why) from exc
     return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames), info.format,
                      info.subtype)
 
@@ -69,20 +72,22 @@ def load(path: Path) -> tuple[np.ndarray, int]:
 
     path = Path(path)
     if not path.exists():
-        raise AudioError(f"audio file not found: {path}", hint=BAD_FILE_HINT)
+        raise AudioError(f"audio file not found: {path}", hint=BAD_FILE_HINT, reason="not found")
     # libsndfile reads a truncated WAV without complaint (it returns the samples that are
     # there), so a damaged file would silently become a shorter clip: check the header first.
     _check_structure(path)
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"cannot decode audio file {path}: {_reason(exc)}",
-                         hint=BAD_FILE_HINT) from exc
+        why = _reason(exc)
+        raise AudioError(f"cannot decode audio file {path}: {why}", hint=BAD_FILE_HINT,
+                         reason=why) from exc
     if data.shape[0] == 0:
-        raise AudioError(f"audio file {path} holds no samples", hint=BAD_FILE_HINT)
+        raise AudioError(f"audio file {path} {NO_SAMPLES}", hint=BAD_FILE_HINT, reason=NO_SAMPLES)
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(mono).all():
-        raise AudioError(f"audio file {path} holds NaN or infinite samples", hint=BAD_FILE_HINT)
+        why = "holds NaN or infinite samples"
+        raise AudioError(f"audio file {path} {why}", hint=BAD_FILE_HINT, reason=why)
     return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
 
 
@@ -188,10 +193,12 @@ def _check_structure(path: Path) -> None:
     try:
         problem = wav_problem(path)
     except OSError as exc:
-        raise AudioError(f"cannot read audio file {path}: {_reason(exc)}",
-                         hint=BAD_FILE_HINT) from exc
+        why = _reason(exc)
+        raise AudioError(f"cannot read audio file {path}: {why}", hint=BAD_FILE_HINT,
+                         reason=why) from exc
     if problem:
-        raise AudioError(f"audio file {path} is damaged: {problem}", hint=BAD_FILE_HINT)
+        raise AudioError(f"audio file {path} is damaged: {problem}", hint=BAD_FILE_HINT,
+                         reason=problem)
 
 
 def _reason(exc: Exception) -> str:

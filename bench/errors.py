@@ -51,7 +51,18 @@ class DatasetError(BenchError):
 
 
 class AudioError(DatasetError):
-    """An audio file cannot be read or is not usable."""
+    """An audio file cannot be read or is not usable.
+
+    Parameters
+    ----------
+    reason : str, optional
+        Why, without the file's name (for lists that name the file already); default: the
+        whole message.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, reason: str | None = None):
+        super().__init__(message, hint=hint)
+        self.reason = message if reason is None else reason
 
 
 class DownloadError(BenchError):

@@ -103,7 +103,7 @@ def check_files(clips: Sequence[Clip], report: VerifyReport, *, deep: bool = Fal
     progress : bool
         Show a bar.
     """
-    from bench.audio import load, probe
+    from bench.audio import NO_SAMPLES, load, probe
     from bench.progress import bar
 
     for clip in bar(clips, total=len(clips), desc=f"verify {report.dataset}", unit="file",
@@ -113,23 +113,13 @@ def check_files(clips: Sequence[Clip], report: VerifyReport, *, deep: bool = Fal
             report.missing.append(str(clip.path))
             continue
         try:
-            info = probe(clip.path)
-            if info.frames == 0:
-                raise AudioError(f"audio file {clip.path} holds no samples")
             if deep:
-                load(clip.path)
+                load(clip.path)  # refuses a file without samples itself
+            elif probe(clip.path).frames == 0:
+                raise AudioError(f"audio file {clip.path} {NO_SAMPLES}", reason=NO_SAMPLES)
         except AudioError as exc:
-            report.damaged.append((str(clip.path), _without_path(exc.message, clip.path)))
+            report.damaged.append((str(clip.path), exc.reason))  # the report names the file
     return report
-
-
-def _without_path(message: str, path: Path) -> str:
-    # the report already names the file; keep only the reason
-    for prefix in (f"cannot decode audio file {path}: ", f"cannot read audio file {path}: ",
-                   f"audio file {path} is damaged: ", f"audio file {path} "):
-        if message.startswith(prefix):
-            return message[len(prefix):]
-    return message
 
 
 def leakage_into_report(clips: Sequence[Clip], report: VerifyReport) -> VerifyReport:
