@@ -305,13 +305,9 @@ def resolve(name: str, directory: Path | None = None, *, download: bool = True,
 
 def _resolved(f: WeightsFile, path: Path, *, cache: bool = True) -> Resolved:
     sha = sha256_of(path, cache=cache)
-    # a published checksum covers the published file; for a gzipped one that is the .gz
-    published = path.with_name(f.filename)
-    check_sha = (sha256_of(published, cache=cache) if published != path and published.is_file()
-                 else sha)
-    official = _matches(check_sha, f)
+    official = _matches(sha, f)  # every gzipped file (OpenL3) has no published checksum
     if official is False:
-        warnings.warn(f"{path} is not the official {f.filename} (sha256 {check_sha}, published "
+        warnings.warn(f"{path} is not the official {f.filename} (sha256 {sha}, published "
                       f"sha256 starts with {f.sha256}); results record the sha256 of this file",
                       stacklevel=3)
     return Resolved(f, path, sha, official)
@@ -578,8 +574,8 @@ def import_weights(name: str, path: Path | str, directory: Path | None = None, *
         f = _identify(name, candidates, src, tmp, force=force)
         dest = _place(tmp, f, directory, force=force)
         if gz_tmp.exists():
-            # keep the published .gz too: its sha256 is what a published checksum covers; it
-            # must not look newer than the file decompressed from it (see locate)
+            # keep the published .gz too, as a fetch does; it must not look newer than the file
+            # decompressed from it (see locate)
             os.replace(gz_tmp, directory / f.filename)
             mtime = dest.stat().st_mtime_ns
             os.utime(directory / f.filename, ns=(mtime, mtime))
