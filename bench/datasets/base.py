@@ -78,7 +78,8 @@ class Dataset(ABC):
     Notes
     -----
     Subclasses set ``name``, ``default_repeats`` and ``version`` and implement :meth:`prepare`
-    and :meth:`clips`; the folds, classes and leave-one-fold-out splits derive from the clips.
+    and :meth:`load_clips`; :meth:`clips` reads once and keeps the result, and the folds,
+    classes and leave-one-fold-out splits derive from the clips.
     """
 
     name: str = "dataset"
@@ -90,6 +91,7 @@ class Dataset(ABC):
     def __init__(self, data_dir: Path, *, download: bool = True, **options: Any):
         self.data_dir = Path(data_dir).expanduser()
         self.download = download
+        self._clips: list[Clip] | None = None  # what load_clips() read; None: not read yet
         if options:
             from bench.errors import ConfigError
 
@@ -101,10 +103,16 @@ class Dataset(ABC):
         """Make the files available (download, extract, generate); raise DatasetError if not."""
 
     @abstractmethod
-    def clips(self) -> list[Clip]:
-        """All clips, in a stable order."""
+    def load_clips(self) -> list[Clip]:
+        """Read all clips, in a stable order (paths need not exist); :meth:`clips` keeps them."""
 
     # -- derived ------------------------------------------------------------------------------
+    def clips(self) -> list[Clip]:
+        """All clips, in a stable order: read on first use, then a copy of what was read."""
+        if self._clips is None:
+            self._clips = self.load_clips()
+        return list(self._clips)
+
     @property
     def classes(self) -> tuple[str, ...]:
         """Class names, sorted; the class index of a clip is its position here."""

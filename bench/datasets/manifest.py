@@ -50,17 +50,11 @@ class ManifestDataset(Dataset):
         self.manifest = Path(manifest).expanduser().absolute()
         self.name = self.manifest.stem
         self.root = self.manifest.parent
-        self._clips: list[Clip] | None = None
         self.fixed_split = False
         self.notes: list[str] = []
 
     # -- reading ------------------------------------------------------------------------------
-    def clips(self) -> list[Clip]:
-        if self._clips is None:
-            self._clips = self._read()
-        return list(self._clips)
-
-    def _read(self) -> list[Clip]:
+    def load_clips(self) -> list[Clip]:
         path = self.manifest
         if not path.is_file():
             raise DatasetError(f"no manifest at {path}", hint=_HINT)

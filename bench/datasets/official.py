@@ -89,7 +89,6 @@ class OfficialDataset(Dataset):
     def __init__(self, data_dir: Path, *, download: bool = True, mirror: str | None = None):
         super().__init__(data_dir, download=download)
         self.mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
-        self._clips: list[Clip] | None = None
         self._root: Path | None = None
 
     # -- to implement -------------------------------------------------------------------------
@@ -183,10 +182,9 @@ class OfficialDataset(Dataset):
                                       f"expected {want}"))
         return problems
 
-    def clips(self) -> list[Clip]:
-        if self._clips is None:
-            self._clips = self.read_clips(self.root)
-        return list(self._clips)
+    def load_clips(self) -> list[Clip]:
+        """:meth:`read_clips` on the located copy."""
+        return self.read_clips(self.root)
 
     # -- downloading --------------------------------------------------------------------------
     def remote(self, package: Package) -> Remote:

@@ -62,7 +62,6 @@ class SynthDataset(Dataset):
         self.name = {10: "synth-mini", 40: "synth", 100: "synth-large"}.get(clips_per_class,
                                                                           "synth")
         self.root = self.data_dir / f"synth-v{GENERATOR_VERSION}-c{clips_per_class}-s{seed}"
-        self._clips: list[Clip] | None = None
 
     @property
     def marker(self) -> Path:
@@ -136,11 +135,9 @@ class SynthDataset(Dataset):
                                            "clips_per_class": self.clips_per_class,
                                            "sizes_sha256": digest}, indent=2))
 
-    def clips(self) -> list[Clip]:
-        if self._clips is None:
-            self._clips = [Clip(r["id"], (self.root / r["filename"]).resolve(), r["label"],
-                                r["fold"]) for r in self.plan()]
-        return self._clips
+    def load_clips(self) -> list[Clip]:
+        return [Clip(r["id"], (self.root / r["filename"]).resolve(), r["label"], r["fold"])
+                for r in self.plan()]
 
     @property
     def classes(self) -> tuple[str, ...]:
