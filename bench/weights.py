@@ -318,6 +318,8 @@ def _resolve_explicit(name: str, alternatives: list[WeightsFile], path: Path,
     path = path.expanduser()
     if not path.is_file():
         raise WeightsError(f"weights file for {name} not found: {path}")
+    # the entry is the preferred alternative: which release the file is does not matter here
+    # (the embedder loads it next, checking its structure and any frontend layer)
     f = alternatives[0]
     cache = False
     if path.name.endswith(".gz"):
@@ -329,9 +331,6 @@ def _resolve_explicit(name: str, alternatives: list[WeightsFile], path: Path,
         if not local.is_file():
             _gunzip(path, local)
         path, cache = local, True
-    if f.kind == "openl3-h5":
-        info = check(f.kind, path)
-        f = _openl3_entry_for(alternatives, info)
     return _resolved(f, path, cache=cache)
 
 
@@ -503,22 +502,16 @@ def check(kind: str, path: Path) -> dict[str, Any]:
 _OPENL3_NAME = re.compile(r"openl3_audio_(linear|mel128|mel256)_(music|env)")
 
 
-#: what a -v0_2_0 file's kapre layer holds for each input representation: (n_dft, n_mels)
-_OPENL3_FRONTENDS = {"linear": (512, None), "mel128": (2048, 128), "mel256": (2048, 256)}
-
-
-def _openl3_entry_for(alternatives: list[WeightsFile], info: dict[str, Any]) -> WeightsFile:
+def _openl3_entry_for(alternatives: list[WeightsFile], info: dict[str, Any],
+                      source: Path) -> WeightsFile:
     """The v0_2_0 or v0_4_0 entry for a checked file; a frontend layer must fit the model."""
+    from bench.embedders.l3_frontend import check_frontend
+
     front = info.get("frontend")
-    version = "v0_2_0" if front else "v0_4_0"
-    f = next(f for f in alternatives if f.version == version)
+    f = next(f for f in alternatives if f.version == ("v0_2_0" if front else "v0_4_0"))
     if front:
         rep = _OPENL3_NAME.search(f.filename).group(1)  # type: ignore[union-attr]
-        found = (front["n_dft"], front["n_mels"])
-        if found != _OPENL3_FRONTENDS[rep]:
-            raise WeightsError(f"this file's frontend layer has n_dft {found[0]} and n_mels "
-                               f"{found[1]}; {f.filename} needs {_OPENL3_FRONTENDS[rep]}",
-                               hint="it is another OpenL3 model; import it for its own name")
+        check_frontend(rep, front["n_dft"], front["n_mels"], source=str(source))
     return f
 
 
@@ -620,7 +613,7 @@ def _identify(name: str, candidates: list[WeightsFile], src: Path, tmp: Path, *,
         raise WeightsError(f"{src.name} is the OpenL3 {m.group(1)}/{m.group(2)} model, but "
                            f"{name} is {want.group(1)}/{want.group(2)}",
                            hint="import it for the matching name, or pass --force")
-    return _openl3_entry_for(matching, info)
+    return _openl3_entry_for(matching, info, src)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -227,6 +227,14 @@ def test_v0_2_0_file_frontend_arrays_are_used_when_they_differ(tmp_path, arrays)
     np.testing.assert_allclose(got, ref, atol=2e-3)
 
 
+def test_explicit_file_with_another_models_frontend_is_refused(tmp_path, arrays):
+    path = write_keras_l3(tmp_path / "m128.h5", arrays, frontend=kapre_frontend_arrays(2048, 128))
+    e = L3Embedder(input_repr="mel256", content_type="music", dim=512, weights_path=path,
+                   weights_dir=tmp_path, download=False)
+    with pytest.raises(WeightsError, match="n_dft 2048 and n_mels 128.*mel256 model needs"):
+        e.prepare()
+
+
 def test_openl3_parity_when_installed(l3_weights_dir):
     openl3 = pytest.importorskip("openl3", reason="the openl3 package is not installed")
     try:

@@ -84,15 +84,11 @@ class L3Embedder(Embedder):
         dft = mel = None
         frontend_source = "computed"
         if w.frontend is not None:
+            l3_frontend.check_frontend(self.input_repr, *w.frontend_size, source=str(resolved.path))
             same = l3_frontend.matches_file(self.input_repr, w.frontend)
             if not all(same.values()):
-                n_fft = w.frontend["real"].shape[0]
-                if n_fft != REPRS[self.input_repr][0]:
-                    from bench.errors import WeightsError
-
-                    raise WeightsError(f"{resolved.path} was trained on an n_fft={n_fft} frontend, "
-                                       f"not {self.input_repr}", hint="import the matching file")
                 if not same["dft"]:
+                    n_fft = w.frontend_size[0]
                     dft = (w.frontend["real"].reshape(n_fft, -1),
                            w.frontend["imag"].reshape(n_fft, -1))
                 if not same.get("mel", True):

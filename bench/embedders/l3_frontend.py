@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.dsp import mel_filterbank, periodic_hann
+from bench.errors import WeightsError
 
 SR = 48000
 HOP = 242
@@ -65,6 +66,22 @@ def output_shape(input_repr: str, n_samples: int = SR) -> tuple[int, int]:
     else:
         frames = (n_samples - n_fft) // HOP + 1
     return (n_mels or n_fft // 2 + 1), frames
+
+
+def check_frontend(input_repr: str, n_dft: int, n_mels: int | None, source: str) -> None:
+    """A ``-v0_2_0`` file's frontend layer must fit the model: the n_dft and mel bands of
+    :data:`REPRS` (n_dft 512 for linear, 2048 and 128/256 bands for the mel models).
+
+    Raises
+    ------
+    WeightsError
+        Naming what ``source`` (a file, for the message) holds and what the model needs.
+    """
+    want_dft, want_mels, _ = REPRS[input_repr]
+    if (n_dft, n_mels) != (want_dft, want_mels):
+        raise WeightsError(f"{source}: its frontend layer has n_dft {n_dft} and n_mels {n_mels}; "
+                           f"the {input_repr} model needs n_dft {want_dft} and n_mels {want_mels}",
+                           hint="it is another OpenL3 model; use or import it for its own name")
 
 
 def matches_file(input_repr: str, frontend: dict[str, np.ndarray]) -> dict[str, bool]:

@@ -62,6 +62,15 @@ class L3Weights:
     layer_names: list[str]
 
     @property
+    def frontend_size(self) -> tuple[int, int | None] | None:
+        """``(n_dft, n_mels or None)`` of the frontend layer; ``None`` without one."""
+        if self.frontend is None:
+            return None
+        mel = self.frontend.get("mel")
+        return int(self.frontend["real"].shape[0]), (int(mel.shape[1]) if mel is not None
+                                                     else None)
+
+    @property
     def n_params(self) -> int:
         arrays = list(self.input_bn) + [a for c in self.convs for a in c] + \
             [a for b in self.bns for a in b]
@@ -178,14 +187,9 @@ def load(path: Path) -> L3Weights:
 def check_file(path: Path) -> dict[str, Any]:
     """Weights-manager check: the file is an OpenL3 audio model; say what it holds."""
     w = load(path)
-    info: dict[str, Any] = {"layers": len(w.layer_names), "parameters": w.n_params,
-                            "frontend": None}
-    if w.frontend is not None:
-        n_dft = int(w.frontend["real"].shape[0])
-        info["frontend"] = {"n_dft": n_dft,
-                            "n_mels": int(w.frontend["mel"].shape[1]) if "mel" in w.frontend
-                            else None}
-    return info
+    size = w.frontend_size
+    return {"layers": len(w.layer_names), "parameters": w.n_params,
+            "frontend": None if size is None else {"n_dft": size[0], "n_mels": size[1]}}
 
 
 def conv_gflop(freq: int, time: int) -> float:
