@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Union
 
 Fold = Union[int, str]
+#: the folds of a dataset with a fixed train/test split
+TRAIN, TEST = "train", "test"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Dataset(ABC):
     default_repeats: int = 1
     #: identifies the data release; recorded with every result
     version: str = "1"
+    #: one fixed split instead of folds: train on the clips of fold "train", test on "test"
+    fixed_split: bool = False
 
     def __init__(self, data_dir: Path, *, download: bool = True, **options: Any):
         self.data_dir = Path(data_dir).expanduser()
@@ -119,11 +123,15 @@ class Dataset(ABC):
         return tuple(sorted({c.label for c in self.clips()}))
 
     def folds(self) -> list[Fold]:
-        """Distinct folds in their natural order."""
+        """Distinct folds in their natural order (``train``, ``test`` for a fixed split)."""
+        if self.fixed_split:
+            return [TRAIN, TEST]
         return sorted({c.fold for c in self.clips()}, key=_fold_order)
 
     def splits(self) -> list[Split]:
-        """Leave-one-fold-out over the official folds (overridden where the split is fixed)."""
+        """Leave-one-fold-out over the official folds; for a fixed split, train/test once."""
+        if self.fixed_split:
+            return [Split(TEST, (TRAIN,))]
         folds = self.folds()
         return [Split(f, tuple(g for g in folds if g != f)) for f in folds]
 
@@ -150,6 +158,6 @@ class Dataset(ABC):
 
 
 def _fold_order(fold: Fold) -> tuple[int, Any]:
-    # ints in numeric order first, then names ("train" before "test" is not alphabetical, so
-    # datasets with named folds override splits() themselves)
+    # ints in numeric order first, then names ("train" before "test" is not alphabetical: that
+    # order comes from fixed_split)
     return (0, fold) if isinstance(fold, int) else (1, str(fold))

@@ -24,7 +24,7 @@ import csv
 import re
 from pathlib import Path
 
-from bench.datasets.base import Clip, Split
+from bench.datasets.base import Clip
 from bench.datasets.official import OfficialDataset, Package
 from bench.download import Remote
 from bench.errors import DatasetError
@@ -84,6 +84,7 @@ class DCASE2013(OfficialDataset):
     version = "2013 (development + evaluation set)"
     homepage = "https://dcase.community/challenge2013/task-acoustic-scene-classification"
     default_repeats = 1
+    fixed_split = True
     n_clips = 200
     n_classes = 10
     download_bytes = 361_748_263 + 371_994_727 + 8_572
@@ -96,12 +97,6 @@ class DCASE2013(OfficialDataset):
                        size=371_994_727), wrap=EVAL),
         Package(Remote(f"{_ITEM}_testset/{KEY}", KEY, size=8_572), unpack=False),
     )
-
-    def folds(self) -> list:
-        return ["train", "test"]
-
-    def splits(self) -> list[Split]:
-        return [Split("test", ("train",))]
 
     def read_clips(self, root: Path) -> list[Clip]:
         clips, key, key_path = [], None, None

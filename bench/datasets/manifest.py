@@ -22,7 +22,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from bench.datasets.base import Clip, Dataset, Split, VerifyReport
+from bench.datasets.base import Clip, Dataset, VerifyReport
 from bench.errors import DatasetError
 
 _HINT = ("a manifest is a CSV with a header line and the columns path,label,fold (or "
@@ -50,7 +50,7 @@ class ManifestDataset(Dataset):
         self.manifest = Path(manifest).expanduser().absolute()
         self.name = self.manifest.stem
         self.root = self.manifest.parent
-        self.fixed_split = False
+        self._split_column = False
         self.notes: list[str] = []
 
     # -- reading ------------------------------------------------------------------------------
@@ -78,8 +78,8 @@ class ManifestDataset(Dataset):
         if missing:
             raise DatasetError(f"manifest {path} lacks column(s) {missing}; its header is "
                                f"{rows[0]}", hint=_HINT)
-        self.fixed_split = "split" in cols
-        if self.fixed_split and "fold" in cols:
+        fixed = self._split_column = "split" in cols
+        if fixed and "fold" in cols:
             self.notes.append("the split column decides train/test; the fold column is not used")
 
         clips = []
@@ -95,7 +95,7 @@ class ManifestDataset(Dataset):
             if not raw or not label:
                 raise DatasetError(f"{path}, line {line}: empty {'path' if not raw else 'label'}",
                                    hint="every row needs a path and a label")
-            if self.fixed_split:
+            if fixed:
                 fold: int | str = get("split").lower()
                 if fold not in ("train", "test"):
                     raise DatasetError(f"{path}, line {line}: split must be train or test, "
@@ -115,6 +115,12 @@ class ManifestDataset(Dataset):
         if not clips:
             raise DatasetError(f"manifest {path} lists no clips", hint=_HINT)
         return clips
+
+    @property
+    def fixed_split(self) -> bool:
+        """Whether a split column gives a fixed train/test split (known once the file is read)."""
+        self.clips()
+        return self._split_column
 
     # -- contract -----------------------------------------------------------------------------
     def prepare(self, progress: bool = True) -> None:
@@ -136,18 +142,6 @@ class ManifestDataset(Dataset):
                                f"first is {clips[0].path})",
                                hint=f"relative paths are taken from the manifest's folder "
                                     f"{self.root}; write them relative to it, or absolute")
-
-    def folds(self) -> list:
-        self.clips()  # whether the split is fixed is known once the file is read
-        if self.fixed_split:
-            return ["train", "test"]
-        return super().folds()
-
-    def splits(self) -> list[Split]:
-        self.clips()
-        if self.fixed_split:
-            return [Split("test", ("train",))]
-        return super().splits()
 
     def verify(self, deep: bool = False, progress: bool = True) -> VerifyReport:
         """Every listed file present and readable, and no clip in two folds."""
