@@ -10,17 +10,17 @@ report go to ``<results dir>/studies/<study>/``.
 
 from __future__ import annotations
 
-import json
-import re
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.config import RunConfig, default_dir
+from bench.config import RunConfig
 from bench.errors import BenchError
-from bench.results import RESULTS_FILE, PARTIAL_DIR, now_iso, write_json
+from bench.results import now_iso, write_json
+from bench.runner import _slug as slug  # study folders are named as run folders are
+from bench.runner import execute
 from bench.study import Study
 
 STUDIES_DIR = "studies"
@@ -57,62 +57,9 @@ class SweepResult:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def results_dir(study: Study) -> Path:
-    return Path(study.run.get("out_dir") or default_dir("results"))
-
-
 def study_dir(study: Study) -> Path:
-    return results_dir(study) / STUDIES_DIR / _slug(study.name)
-
-
-# -- status of planned runs (no computing) -------------------------------------------------------
-
-def existing_status(config: RunConfig) -> tuple[str, Path | None]:
-    """``("done", dir)`` when a finished run of ``config`` is on disk, ``("started k", dir)``
-    when a run directory of this embedder, dataset, preset and seed holds ``k`` finished
-    (fold, repeat) pieces, else ``("todo", None)``. Nothing is loaded or computed."""
-    from bench import datasets, embedders
-
-    try:
-        ds_name = datasets.create(config.dataset, data_dir=config.data_dir, download=False).name
-        spec_name = embedders.create(config.embedder, download=False).spec.name
-    except BenchError:
-        return "todo", None
-    prefix = f"{_slug(ds_name)}-{_slug(spec_name)}-{config.protocol.preset}-s{config.seed}-"
-    started: tuple[int, Path | None] = (0, None)
-    if not config.out_dir.is_dir():
-        return "todo", None
-    for d in sorted(config.out_dir.glob(prefix + "*")):
-        res = d / RESULTS_FILE
-        if res.is_file():
-            try:
-                rec = json.loads(res.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if _same_run(rec, config):
-                return "done", d
-        else:
-            k = len(list((d / PARTIAL_DIR).glob("*.json")))
-            if k > started[0]:
-                started = (k, d)
-    if started[1] is not None:
-        return f"started {started[0]}", started[1]
-    return "todo", None
-
-
-def _same_run(rec: dict[str, Any], config: RunConfig) -> bool:
-    want = config.protocol.to_dict()
-    have = dict(rec.get("protocol") or {})
-    if want.get("repeats") is None:
-        want.pop("repeats")
-        have.pop("repeats", None)
-    return (have == want and rec.get("seed") == config.seed
-            and (rec.get("tags") or {}) == dict(config.tags))
-
-
-def _slug(text: str) -> str:
-    # the runner's run-directory naming (bench.runner), to find its directories
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "x"
+    """``<results dir>/studies/<study>/``, the results directory being the planned runs'."""
+    return study.plan()[0].out_dir / STUDIES_DIR / slug(study.name)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -138,27 +85,20 @@ def run_sweep(study: Study, *, keep_going: bool = False, progress: bool = True,
     -------
     SweepResult
     """
-    from bench.runner import run as run_one
-
     say = log or (lambda msg: None)
     study.check_names()
     plan = study.plan()
     out = SweepResult(study, [RunOutcome(i, c) for i, c in enumerate(plan)], study_dir(study))
-    tracking = bool(study.run.get("tracking", True))
     for o in out.outcomes:
         cfg = o.config
         label = (f"[{o.index + 1}/{len(plan)}] {cfg.embedder} on {cfg.dataset} "
                  f"({cfg.protocol.preset}, seed {cfg.seed})")
-        before, _ = existing_status(cfg)
-        say(label + (" (finished earlier)" if before == "done" else
-                     f" (resuming: {before.split()[1]} fold x repeat done)"
-                     if before.startswith("started") else ""))
+        say(label)
         t0 = time.perf_counter()
         try:
-            # tracking is done here, for finished-earlier runs too (idempotent)
-            o.run_dir, o.record = run_one(cfg.replace(tracking=False), progress=progress,
-                                          log=say)
-            o.status = "done earlier" if before == "done" else "computed"
+            # the runner says whether the run was finished before or resumed, and logs it to
+            # MLflow (also a run found finished: logging is idempotent)
+            done = execute(cfg, progress=progress, log=say)
         except KeyboardInterrupt:
             o.status, o.error = "failed", "interrupted"
             o.seconds = time.perf_counter() - t0
@@ -173,11 +113,10 @@ def run_sweep(study: Study, *, keep_going: bool = False, progress: bool = True,
                 raise
             continue
         o.seconds = time.perf_counter() - t0
-        if tracking:
-            from bench.tracking import log_run
-
-            logged = log_run(o.record, o.run_dir, tracking_uri=study.run.get("tracking_uri"))
-            o.tracked = logged.status if logged is not None else "failed"
+        o.run_dir, o.record = done.run_dir, done.record
+        o.status = "done earlier" if done.reused else "computed"
+        if cfg.tracking:
+            o.tracked = done.logged.status if done.logged is not None else "failed"
         _write_state(out)
     if report:
         _write_report(out, say)
@@ -198,11 +137,8 @@ def _write_report(out: SweepResult, say: Callable[[str], None]) -> None:
     if not records:
         out.report_note = "no finished runs to report on"
         return
-    try:
-        from bench.report import ReportConfig, write_report
-    except ImportError:
-        out.report_note = "bench.report is not available; the summary table stands alone"
-        return
+    from bench.report import ReportConfig, write_report
+
     try:
         reference = None
         if out.study.reference:

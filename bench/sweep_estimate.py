@@ -179,8 +179,6 @@ def estimate(study, gflops: float | None = None) -> StudyEstimate:
 
     ``gflops`` is the per-core GFLOP/s to convert GFLOP into CPU hours; measured when ``None``.
     """
-    from bench.sweep import existing_status
-
     plan = study.plan()
     data_dir = plan[0].data_dir
     sizes = {d: dataset_size(d, data_dir) for d in study.datasets}
@@ -205,6 +203,60 @@ def estimate(study, gflops: float | None = None) -> StudyEstimate:
     if gflops is None:
         gflops, source = measure_gflops(), "measured: torch 3x3 conv, 1 thread"
     return StudyEstimate(rows, pairs, gflops, source, fits)
+
+
+def existing_status(config) -> tuple[str, Path | None]:
+    """``("done", dir)`` when a finished run of ``config`` (a RunConfig) is on disk,
+    ``("started k", dir)`` when a run directory of this embedder, dataset, preset and seed holds
+    ``k`` finished (fold, repeat) pieces, else ``("todo", None)``. Nothing is loaded or computed,
+    so this is what the runner will most likely find (``bench sweep`` itself asks the runner):
+    a results file is taken as this run when it records the same protocol, seed, tags,
+    resampler and skip_bad; the audio content and the weights, which the run's key also holds,
+    are not read."""
+    import json
+
+    from bench import datasets, embedders
+    from bench.errors import BenchError
+    from bench.results import PARTIAL_DIR, RESULTS_FILE
+    from bench.runner import run_id_prefix
+
+    try:
+        ds_name = datasets.create(config.dataset, data_dir=config.data_dir, download=False).name
+        spec_name = embedders.create(config.embedder, download=False).spec.name
+    except BenchError:
+        return "todo", None
+    prefix = run_id_prefix(ds_name, spec_name, config.protocol.preset, config.seed)
+    started: tuple[int, Path | None] = (0, None)
+    if not config.out_dir.is_dir():
+        return "todo", None
+    for d in sorted(config.out_dir.glob(prefix + "*")):
+        res = d / RESULTS_FILE
+        if res.is_file():
+            try:
+                rec = json.loads(res.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if _same_run(rec, config):
+                return "done", d
+        else:
+            k = len(list((d / PARTIAL_DIR).glob("*.json")))
+            if k > started[0]:
+                started = (k, d)
+    if started[1] is not None:
+        return f"started {started[0]}", started[1]
+    return "todo", None
+
+
+def _same_run(rec: dict, config) -> bool:
+    want = config.protocol.to_dict()
+    have = dict(rec.get("protocol") or {})
+    if want.get("repeats") is None:  # the dataset's default: any number the run resolved
+        want.pop("repeats")
+        have.pop("repeats", None)
+    recorded = rec.get("config") or {}
+    return (have == want and rec.get("seed") == config.seed
+            and (rec.get("tags") or {}) == dict(config.tags)
+            and all(recorded.get(k) == getattr(config, k) for k in ("resampler", "skip_bad")))
 
 
 def _default_repeats(dataset: str) -> int | None:
