@@ -77,7 +77,7 @@ def verify(dataset: str, data_dir: Path | None, deep: bool) -> None:
     from bench.datasets.catalog import open_dataset
 
     ds = open_dataset(dataset, _resolve(data_dir), download=False)
-    report = ds.verify(deep=deep, progress=True) if _takes_deep(ds) else ds.verify()
+    report = ds.verify(deep=deep, progress=True)
     click.echo(f"{report.dataset}: {report.checked} audio files checked at {report.root}")
     for path in report.missing:
         click.echo(f"  missing: {path}")
@@ -90,9 +90,3 @@ def verify(dataset: str, data_dir: Path | None, deep: bool) -> None:
     else:
         click.echo(f"NOT OK: {len(report.missing)} missing, {len(report.damaged)} damaged")
         sys.exit(1)
-
-
-def _takes_deep(ds) -> bool:
-    import inspect
-
-    return "deep" in inspect.signature(ds.verify).parameters

@@ -60,6 +60,8 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     damaged: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: clips the dataset lists; ``None`` when the list itself could not be read
+    listed: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,11 +93,15 @@ class Dataset(ABC):
     version: str = "1"
     #: one fixed split instead of folds: train on the clips of fold "train", test on "test"
     fixed_split: bool = False
+    #: what a verify report names as damaged when the clip list cannot be read
+    metadata_label: str = "(metadata)"
 
     def __init__(self, data_dir: Path, *, download: bool = True, **options: Any):
         self.data_dir = Path(data_dir).expanduser()
         self.download = download
         self._clips: list[Clip] | None = None  # what load_clips() read; None: not read yet
+        #: what reading the clip list noticed, for verify (``bench data verify``) to show
+        self.notes: list[str] = []
         if options:
             from bench.errors import ConfigError
 
@@ -135,21 +141,36 @@ class Dataset(ABC):
         folds = self.folds()
         return [Split(f, tuple(g for g in folds if g != f)) for f in folds]
 
-    def verify(self) -> VerifyReport:
-        """Check that every expected file is present and readable."""
-        from bench.audio import probe
-        from bench.errors import AudioError
+    def verify(self, deep: bool = False, progress: bool = True) -> VerifyReport:
+        """Check every clip: its audio file present and readable, and no clip in two folds.
+
+        Parameters
+        ----------
+        deep : bool
+            Decode every audio file completely (slower); otherwise read headers and check the
+            file structure, which finds missing and truncated files.
+        progress : bool
+            Show a bar.
+
+        Returns
+        -------
+        VerifyReport
+            A clip list that cannot be read is one damaged entry (:attr:`metadata_label`),
+            with nothing else checked; otherwise :attr:`notes` are among the report's notes.
+        """
+        from bench.datasets.checks import check_files, leakage_into_report
+        from bench.errors import DatasetError
 
         report = VerifyReport(self.name, getattr(self, "root", None))
-        for clip in self.clips():
-            report.checked += 1
-            if not clip.path.exists():
-                report.missing.append(str(clip.path))
-                continue
-            try:
-                probe(clip.path)
-            except AudioError as exc:
-                report.damaged.append((str(clip.path), exc.message))
+        try:
+            clips = self.clips()
+        except DatasetError as exc:
+            report.damaged.append((self.metadata_label, exc.message))
+            return report
+        report.listed = len(clips)
+        check_files(clips, report, deep=deep, progress=progress)
+        leakage_into_report(clips, report)
+        report.notes.extend(self.notes)
         return report
 
     def describe(self) -> dict[str, Any]:

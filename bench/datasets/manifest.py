@@ -50,8 +50,8 @@ class ManifestDataset(Dataset):
         self.manifest = Path(manifest).expanduser().absolute()
         self.name = self.manifest.stem
         self.root = self.manifest.parent
+        self.metadata_label = str(self.manifest)
         self._split_column = False
-        self.notes: list[str] = []
 
     # -- reading ------------------------------------------------------------------------------
     def load_clips(self) -> list[Clip]:
@@ -144,19 +144,9 @@ class ManifestDataset(Dataset):
                                     f"{self.root}; write them relative to it, or absolute")
 
     def verify(self, deep: bool = False, progress: bool = True) -> VerifyReport:
-        """Every listed file present and readable, and no clip in two folds."""
-        from bench.datasets.checks import check_files, leakage_into_report
-
-        report = VerifyReport(self.name, self.root)
-        try:
-            clips = self.clips()
-        except DatasetError as exc:
-            report.damaged.append((str(self.manifest), exc.message))
-            return report
-        check_files(clips, report, deep=deep, progress=progress)
-        leakage_into_report(clips, report)
-        report.notes.extend(self.notes)
-        if not report.ok:
+        """:meth:`Dataset.verify`, with how to repair a manifest."""
+        report = super().verify(deep=deep, progress=progress)
+        if report.listed is not None and not report.ok:
             report.notes.append("to repair: fix the listed paths in the manifest or restore the "
                                 "files; or run with --skip-bad to leave unreadable files out")
         return report

@@ -251,40 +251,28 @@ class OfficialDataset(Dataset):
 
     # -- verifying ----------------------------------------------------------------------------
     def verify(self, deep: bool = False, progress: bool = True) -> VerifyReport:
-        """Check every expected file: metadata checksums, each audio file present and readable.
-
-        Parameters
-        ----------
-        deep : bool
-            Decode every audio file completely (slower); otherwise read headers and check the
-            file structure, which finds missing and truncated files.
-        progress : bool
-            Show a bar.
-        """
+        """:meth:`Dataset.verify`, with the metadata checksums first and notes on the copy: its
+        clip count against the official one, and whether bench extracted it."""
         from bench.archive import is_complete
-        from bench.datasets.checks import check_files, leakage_into_report
 
         root = self.locate()
-        report = VerifyReport(self.name, root)
         if root is None:
+            report = VerifyReport(self.name, None)
             report.missing.extend(str(self.default_root() / r) for r in self.required)
             report.notes.append(self.not_found().hint or "")
             return report
-        for rel, problem in self.check_metadata(root):
-            if (root / rel).is_file():
-                report.damaged.append((str(root / rel), problem))
-            else:
-                report.missing.append(str(root / rel))
-        try:
-            clips = self.clips()
-        except DatasetError as exc:
-            report.damaged.append(("(metadata)", exc.message))
+        metadata = self.check_metadata(root)
+        report = super().verify(deep=deep, progress=progress)
+        # a metadata file that is not the official one goes first: it may explain the rest
+        report.missing[:0] = [str(root / rel) for rel, _ in metadata
+                              if not (root / rel).is_file()]
+        report.damaged[:0] = [(str(root / rel), problem) for rel, problem in metadata
+                              if (root / rel).is_file()]
+        if report.listed is None:
             return report
-        check_files(clips, report, deep=deep, progress=progress)
-        leakage_into_report(clips, report)
-        if self.n_clips and len(clips) != self.n_clips:
-            report.notes.append(f"the metadata lists {len(clips)} clips; the official release "
-                                f"has {self.n_clips}")
+        if self.n_clips and report.listed != self.n_clips:
+            report.notes.append(f"the metadata lists {report.listed} clips; the official "
+                                f"release has {self.n_clips}")
         made = [p for p in self.extracted_folders(root) if is_complete(p)]
         report.notes.append("copy extracted by bench" if made else "copy placed by hand")
         if not report.ok:
