@@ -16,13 +16,17 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-#: published sizes (DESIGN.md section 5): clips, seconds per clip, official splits
+if TYPE_CHECKING:
+    from bench.config import RunConfig
+
+#: published sizes (DESIGN.md section 5): clips, seconds per clip, official splits; keyed by
+#: bench.check.dataset_key (so other spellings, such as urbansound8k, find theirs)
 DATASET_FACTS: dict[str, tuple[int, float, int, str]] = {
     "esc50": (2000, 5.0, 5, "ESC-50: 2000 clips of 5 s"),
     "us8k": (8732, 4.0, 10, "UrbanSound8K: 8732 clips of at most 4 s (1399 shorter), "
                             "counted as 4 s: an upper bound"),
-    "urbansound8k": (8732, 4.0, 10, "UrbanSound8K (as us8k)"),
     "dcase2013": (200, 30.0, 1, "DCASE 2013 SCD: 100 + 100 clips of 30 s"),
 }
 _PROBE_SAMPLE = 300
@@ -35,9 +39,7 @@ class DatasetSize:
     durations: list[float] | None   # seconds of the probed clips (a sample)
     n_splits: int | None
     source: str
-
-    def mean_duration(self) -> float | None:
-        return sum(self.durations) / len(self.durations) if self.durations else None
+    default_repeats: int | None = None  # trials per fold where the protocol leaves them open
 
 
 @dataclass
@@ -62,13 +64,16 @@ class PairCost:
 def dataset_size(name: str, data_dir: Path) -> DatasetSize:
     """Clips, durations and splits of a dataset: from the files when present, else the facts."""
     from bench import datasets
+    from bench.check import dataset_key
     from bench.errors import BenchError
 
+    ds = clips = None
     try:
         ds = datasets.create(name, data_dir=data_dir, download=False)
         clips = ds.clips()
     except (BenchError, OSError, NotImplementedError):
-        clips, ds = None, None
+        pass
+    repeats = ds.default_repeats if ds is not None else None
     if clips:
         n_splits = len(ds.splits())
         step = max(1, len(clips) // _PROBE_SAMPLE)
@@ -79,16 +84,16 @@ def dataset_size(name: str, data_dir: Path) -> DatasetSize:
             try:
                 durations = [probe(c.path).duration for c in sample]
                 return DatasetSize(name, len(clips), durations, n_splits,
-                                   f"{len(sample)} of {len(clips)} files probed")
+                                   f"{len(sample)} of {len(clips)} files probed", repeats)
             except BenchError:
                 pass
-    facts = DATASET_FACTS.get(getattr(ds, "name", None) or name) or DATASET_FACTS.get(name)
+    facts = DATASET_FACTS.get(dataset_key(ds.name if ds is not None else name))
     if facts is not None:
-        return DatasetSize(name, facts[0], [facts[1]], facts[2], facts[3])
+        return DatasetSize(name, facts[0], [facts[1]], facts[2], facts[3], repeats)
     if clips:
         return DatasetSize(name, len(clips), None, len(ds.splits()),
-                           "files not on disk yet: durations unknown")
-    return DatasetSize(name, None, None, None, "unknown until the dataset is on disk")
+                           "files not on disk yet: durations unknown", repeats)
+    return DatasetSize(name, None, None, None, "unknown until the dataset is on disk", repeats)
 
 
 def pair_cost(embedder_name: str, size: DatasetSize) -> PairCost:
@@ -189,10 +194,9 @@ def estimate(study, gflops: float | None = None) -> StudyEstimate:
             pc.embedder_arg = e
             pairs.append(pc)
     rows, fits = [], 0
-    for i, cfg in enumerate(plan):
-        status, run_dir = existing_status(cfg)
+    for i, (cfg, (status, run_dir)) in enumerate(zip(plan, existing_status(plan))):
         size = sizes[cfg.dataset]
-        repeats = cfg.protocol.repeats or _default_repeats(cfg.dataset)
+        repeats = cfg.protocol.repeats or size.default_repeats
         n_fits = (size.n_splits or 0) * (repeats or 0) * len(cfg.protocol.grid)
         fits += n_fits
         rows.append({"index": i + 1, "embedder": cfg.embedder, "dataset": cfg.dataset,
@@ -205,49 +209,84 @@ def estimate(study, gflops: float | None = None) -> StudyEstimate:
     return StudyEstimate(rows, pairs, gflops, source, fits)
 
 
-def existing_status(config) -> tuple[str, Path | None]:
-    """``("done", dir)`` when a finished run of ``config`` (a RunConfig) is on disk,
-    ``("started k", dir)`` when a run directory of this embedder, dataset, preset and seed holds
-    ``k`` finished (fold, repeat) pieces, else ``("todo", None)``. Nothing is loaded or computed,
-    so this is what the runner will most likely find (``bench sweep`` itself asks the runner):
-    a results file is taken as this run when it records the same protocol, seed, tags,
-    resampler and skip_bad; the audio content and the weights, which the run's key also holds,
-    are not read."""
-    import json
+def existing_status(plan: Sequence[RunConfig]) -> list[tuple[str, Path | None]]:
+    """For each planned run: ``("done", dir)`` when a finished run of it is on disk,
+    ``("started k", dir)`` when a run directory of its embedder, dataset, preset and seed holds
+    ``k`` finished (fold, repeat) pieces, else ``("todo", None)``.
 
+    Nothing is loaded or computed (each dataset and embedder is opened once, for the names its
+    runs are filed under, and each results file read once), so this is what the runner will most
+    likely find (``bench sweep`` itself asks the runner): a results file is taken as the planned
+    run when it records the same protocol, seed, tags, resampler and skip_bad; the audio content
+    and the weights, which the run's key also holds, are not read.
+    """
     from bench import datasets, embedders
     from bench.errors import BenchError
-    from bench.results import PARTIAL_DIR, RESULTS_FILE
     from bench.runner import run_id_prefix
 
-    try:
-        ds_name = datasets.create(config.dataset, data_dir=config.data_dir, download=False).name
-        spec_name = embedders.create(config.embedder, download=False).spec.name
-    except BenchError:
-        return "todo", None
-    prefix = run_id_prefix(ds_name, spec_name, config.protocol.preset, config.seed)
-    started: tuple[int, Path | None] = (0, None)
-    if not config.out_dir.is_dir():
-        return "todo", None
-    for d in sorted(config.out_dir.glob(prefix + "*")):
+    names: dict[tuple[Any, ...], str | None] = {}
+    found: dict[tuple[Path, str], list[tuple[Path, dict | None, int]]] = {}
+
+    def name(key: tuple[Any, ...], make: Callable[[], str]) -> str | None:
+        if key not in names:
+            try:
+                names[key] = make()
+            except BenchError:
+                names[key] = None
+        return names[key]
+
+    out: list[tuple[str, Path | None]] = []
+    for cfg in plan:
+        ds = name(("dataset", cfg.dataset, cfg.data_dir), lambda: datasets.create(
+            cfg.dataset, data_dir=cfg.data_dir, download=False).name)
+        emb = name(("embedder", cfg.embedder),
+                   lambda: embedders.create(cfg.embedder, download=False).spec.name)
+        if ds is None or emb is None:
+            out.append(("todo", None))
+            continue
+        where = (cfg.out_dir, run_id_prefix(ds, emb, cfg.protocol.preset, cfg.seed))
+        if where not in found:
+            found[where] = _run_dirs(*where)
+        out.append(_status(found[where], cfg))
+    return out
+
+
+def _run_dirs(out_dir: Path, prefix: str) -> list[tuple[Path, dict | None, int]]:
+    """Run directories named ``prefix*``: each with its results record (``None`` when it has
+    none) and its number of finished (fold, repeat) pieces; an unreadable results file is
+    left out."""
+    import json
+
+    from bench.results import PARTIAL_DIR, RESULTS_FILE
+
+    dirs: list[tuple[Path, dict | None, int]] = []
+    for d in sorted(out_dir.glob(prefix + "*")) if out_dir.is_dir() else []:
         res = d / RESULTS_FILE
         if res.is_file():
             try:
-                rec = json.loads(res.read_text(encoding="utf-8"))
+                dirs.append((d, json.loads(res.read_text(encoding="utf-8")), 0))
             except (OSError, ValueError):
                 continue
+        else:
+            dirs.append((d, None, len(list((d / PARTIAL_DIR).glob("*.json")))))
+    return dirs
+
+
+def _status(dirs: list[tuple[Path, dict | None, int]], config: RunConfig
+            ) -> tuple[str, Path | None]:
+    started: tuple[int, Path | None] = (0, None)
+    for d, rec, pieces in dirs:
+        if rec is not None:
             if _same_run(rec, config):
                 return "done", d
-        else:
-            k = len(list((d / PARTIAL_DIR).glob("*.json")))
-            if k > started[0]:
-                started = (k, d)
+        elif pieces > started[0]:
+            started = (pieces, d)
     if started[1] is not None:
         return f"started {started[0]}", started[1]
     return "todo", None
 
 
-def _same_run(rec: dict, config) -> bool:
+def _same_run(rec: dict, config: RunConfig) -> bool:
     want = config.protocol.to_dict()
     have = dict(rec.get("protocol") or {})
     if want.get("repeats") is None:  # the dataset's default: any number the run resolved
@@ -257,17 +296,6 @@ def _same_run(rec: dict, config) -> bool:
     return (have == want and rec.get("seed") == config.seed
             and (rec.get("tags") or {}) == dict(config.tags)
             and all(recorded.get(k) == getattr(config, k) for k in ("resampler", "skip_bad")))
-
-
-def _default_repeats(dataset: str) -> int | None:
-    from bench import datasets
-    from bench.errors import BenchError
-
-    try:
-        cls, _ = datasets.REGISTRY.resolve(dataset)
-        return int(getattr(cls, "default_repeats", 1))
-    except BenchError:
-        return None
 
 
 def format_estimate(study, est: StudyEstimate) -> str:
