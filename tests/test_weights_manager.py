@@ -267,3 +267,29 @@ def test_explicit_weights_path(tmp_path, l3_file):
     assert explicit.sha256 == _sha(l3_file[0])
     assert explicit.path.parent == tmp_path / "w"  # decompressed into the weights dir
     assert not (gz.parent / (gz.name + ".sha256")).exists()  # nothing written next to it
+
+
+def test_a_file_is_hashed_once_and_an_explicit_file_keeps_its_record(tmp_path, monkeypatch,
+                                                                      l3_file):
+    import bench.fileio
+
+    h5, gz = l3_file
+    hashed = []
+    real = bench.fileio.file_digest
+
+    def counting(path, algorithm="sha256"):
+        hashed.append(path)
+        return real(path, algorithm)
+
+    monkeypatch.setattr(bench.fileio, "file_digest", counting)
+    wd = tmp_path / "w"
+    r = weights.import_weights("l3-m256-music", gz, wd)
+    assert len(hashed) == 1  # the check's hash is the recorded one
+    assert weights.resolve("l3-m256-music", wd, download=False)["network"].sha256 == r.sha256
+    assert len(hashed) == 1
+    hashed.clear()
+    for _ in range(2):
+        got = weights.resolve("l3-m256-music", wd, download=False, explicit={"network": h5})
+        assert got["network"].sha256 == _sha(h5) and got["network"].path == h5
+    assert len(hashed) == 1  # the second use reads the record kept in the weights directory
+    assert not (h5.parent / (h5.name + ".sha256")).exists()
