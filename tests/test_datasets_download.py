@@ -265,7 +265,8 @@ def test_download_dcase2013_three_files(server, tmp_path, monkeypatch):
             pkg.remote, size=f.stat().st_size, md5=md5(f) if pkg.remote.md5 else None)))
     monkeypatch.setattr(dcase2013.DCASE2013, "packages", tuple(pkgs))
     data = tmp_path / "data"
-    ds = dcase2013.DCASE2013(data, mirror=server.base)
+    monkeypatch.setenv("BENCH_DATA_MIRROR", server.base)
+    ds = dcase2013.DCASE2013(data)
     ds.prepare(progress=False)  # prepare downloads what is missing
     assert sorted(p.name for p in data.iterdir()) == ["dcase2013_task1_filenamekey.csv",
                                                       "downloads", "scenes_stereo",

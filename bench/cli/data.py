@@ -56,9 +56,9 @@ def download(dataset: str, data_dir: Path | None, mirror: str | None, keep_archi
     """Download DATASET (resumable, checksums verified) and extract it into DATA_DIR."""
     from bench.datasets.catalog import official
 
-    ds = official(dataset, _resolve(data_dir), mirror=mirror)
+    ds = official(dataset, _resolve(data_dir))
     before = ds.locate()
-    root = ds.fetch(progress=True, keep_archives=keep_archives, force=force)
+    root = ds.fetch(progress=True, keep_archives=keep_archives, force=force, mirror=mirror)
     if before is not None and not force:
         click.echo(f"{ds.title} is already at {root} (`bench data verify {ds.name}` checks it; "
                    "--force downloads it again)")
@@ -74,9 +74,9 @@ def download(dataset: str, data_dir: Path | None, mirror: str | None, keep_archi
                    "structure are checked, which finds missing and truncated files.")
 def verify(dataset: str, data_dir: Path | None, deep: bool) -> None:
     """Check that every file of DATASET is present and readable; exit 1 when not."""
-    from bench.datasets.catalog import open_dataset
+    from bench.datasets import create
 
-    ds = open_dataset(dataset, _resolve(data_dir), download=False)
+    ds = create(dataset, data_dir=_resolve(data_dir), download=False)
     report = ds.verify(deep=deep, progress=True)
     click.echo(f"{report.dataset}: {report.checked} audio files checked at {report.root}")
     for path in report.missing:

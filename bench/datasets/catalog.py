@@ -1,4 +1,5 @@
-"""What `bench data` works on: every registered dataset, opened by name, with its status."""
+"""What `bench data` works on: the datasets with a download, and every registered dataset with
+its status."""
 
 from __future__ import annotations
 
@@ -10,19 +11,9 @@ from bench.datasets.official import OfficialDataset
 from bench.errors import ConfigError
 
 
-def open_dataset(name: str, data_dir: Path, *, mirror: str | None = None,
-                 download: bool = True) -> Dataset:
-    """The dataset called ``name`` (or a manifest path), with a download mirror if given."""
-    if mirror and not name.endswith(".csv"):
-        cls, kwargs = REGISTRY.resolve(name)
-        if isinstance(cls, type) and issubclass(cls, OfficialDataset):
-            return cls(data_dir, download=download, mirror=mirror, **kwargs)
-    return create(name, data_dir=data_dir, download=download)
-
-
-def official(name: str, data_dir: Path, *, mirror: str | None = None) -> OfficialDataset:
-    """Like :func:`open_dataset`, for datasets that have a download; others are an error."""
-    ds = open_dataset(name, data_dir, mirror=mirror)
+def official(name: str, data_dir: Path) -> OfficialDataset:
+    """The dataset called ``name``, which must have a download; others are an error."""
+    ds = create(name, data_dir=data_dir)
     if not isinstance(ds, OfficialDataset):
         raise ConfigError(f"dataset {name!r} has nothing to download: it is generated or "
                           "described by your own manifest",
@@ -41,16 +32,18 @@ def catalog(data_dir: Path) -> list[dict[str, Any]]:
             continue
         row: dict[str, Any]
         try:
-            cls, kwargs = REGISTRY.resolve(entry.name)
+            ds = create(entry.name, data_dir=data_dir, download=False)
         except ConfigError as exc:  # a broken plugin must not break the listing
             row = {"name": entry.name, "clips": None, "classes": None, "size": "-",
                    "present": f"error: {exc.message}", "where": "-"}
+        except Exception:  # noqa: BLE001 (a plugin that cannot even be built is listed, not fatal)
+            row = _generated_row(entry.name, None)
         else:
-            if isinstance(cls, type) and issubclass(cls, OfficialDataset):
-                row = cls(data_dir, download=False, **kwargs).status()
+            if isinstance(ds, OfficialDataset):
+                row = ds.status()
                 row["name"] = entry.name
             else:
-                row = _generated_row(entry.name, data_dir)
+                row = _generated_row(entry.name, ds)
         row["summary"] = entry.summary
         row["aliases"] = []
         seen[ident] = row
@@ -58,14 +51,10 @@ def catalog(data_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _generated_row(name: str, data_dir: Path) -> dict[str, Any]:
+def _generated_row(name: str, ds: Dataset | None) -> dict[str, Any]:
     """A dataset without a download (generated, or a plugin): where its files are, if known."""
     row: dict[str, Any] = {"name": name, "clips": None, "classes": None, "size": "-",
                            "present": "no download needed", "where": "-"}
-    try:
-        ds = create(name, data_dir=data_dir, download=False)
-    except Exception:  # noqa: BLE001 (a plugin that cannot even be built is listed, not fatal)
-        return row
     root = getattr(ds, "root", None)
     if isinstance(root, Path):
         row["where"] = str(root)

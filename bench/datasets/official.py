@@ -64,10 +64,8 @@ class OfficialDataset(Dataset):
     data_dir : Path
         Holds the dataset's folder, or is it.
     download : bool
-        Whether :meth:`prepare` may download a missing copy.
-    mirror : str, optional
-        Base URL serving the same files under their stored names (default: the environment
-        variable ``BENCH_DATA_MIRROR``, else the official URLs).
+        Whether :meth:`prepare` may download a missing copy (from the mirror in
+        ``BENCH_DATA_MIRROR`` when it is set, see :meth:`fetch`).
     """
 
     title: str = ""
@@ -86,9 +84,8 @@ class OfficialDataset(Dataset):
     file_md5: dict[str, str] = {}
     packages: tuple[Package, ...] = ()
 
-    def __init__(self, data_dir: Path, *, download: bool = True, mirror: str | None = None):
+    def __init__(self, data_dir: Path, *, download: bool = True):
         super().__init__(data_dir, download=download)
-        self.mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
         self._root: Path | None = None
 
     # -- to implement -------------------------------------------------------------------------
@@ -187,12 +184,8 @@ class OfficialDataset(Dataset):
         return self.read_clips(self.root)
 
     # -- downloading --------------------------------------------------------------------------
-    def remote(self, package: Package) -> Remote:
-        """The package's remote, on the mirror when one is set."""
-        return package.remote.on_mirror(self.mirror)
-
-    def fetch(self, *, progress: bool = True, keep_archives: bool = False,
-              force: bool = False) -> Path:
+    def fetch(self, *, progress: bool = True, keep_archives: bool = False, force: bool = False,
+              mirror: str | None = None) -> Path:
         """Download, verify and extract every package into the data directory.
 
         Parameters
@@ -204,6 +197,9 @@ class OfficialDataset(Dataset):
             by default: the extracted copy is what is used, and it is verified file by file).
         force : bool
             Replace a copy that is already there.
+        mirror : str, optional
+            Base URL serving the same files under their stored names (default: the environment
+            variable ``BENCH_DATA_MIRROR``, else the official URLs).
 
         Returns
         -------
@@ -216,9 +212,11 @@ class OfficialDataset(Dataset):
         if found is not None and not force:
             return found
         self._root, self._clips = None, None
+        if mirror is None:
+            mirror = os.environ.get(MIRROR_ENV) or None
         downloads = self.data_dir / DOWNLOADS
         for package in self.packages:
-            remote = self.remote(package)
+            remote = package.remote.on_mirror(mirror)
             archive = downloads / remote.filename
             try:
                 fetch(remote, downloads, progress=progress)
