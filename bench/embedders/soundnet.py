@@ -25,14 +25,16 @@ from typing import Any
 import numpy as np
 
 from bench.embedders.base import Embedder, EmbedderSpec
-from bench.embedders.soundnet_files import LAYERS, frames, min_samples, receptive_field
+from bench.embedders.soundnet_files import (LAYERS, channels, frames, min_samples,
+                                             receptive_field, steps)
 from bench.errors import ConfigError
 
 VERSION = "soundnet8-torch-1"
 SR = 22050
 INPUT_SCALE = 256.0
 DEFAULT_LAYER = "conv6"
-DIMS = {"conv5": 256, "pool5": 256, "conv6": 512, "conv7": 1024}
+#: the layers an embedder can use, and their dimensions
+DIMS = {layer: channels(layer) for layer in ("conv5", "pool5", "conv6", "conv7")}
 
 
 def gflop_per_second(layer: str) -> float:
@@ -40,10 +42,10 @@ def gflop_per_second(layer: str) -> float:
     seconds = 60
     n = SR * seconds
     total = 0.0
-    last = {"conv5": 5, "pool5": 5, "conv6": 6, "conv7": 7}[layer]
-    for name in [f"conv{i}" for i in range(1, last + 1)]:
-        k, _, _, cin, cout = LAYERS[name]
-        total += frames(n, name) * cout * 2 * k * cin
+    for name in steps(layer):
+        if name in LAYERS:
+            k, _, _, cin, cout = LAYERS[name]
+            total += frames(n, name) * cout * 2 * k * cin
     return total / seconds / 1e9
 
 

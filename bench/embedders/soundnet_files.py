@@ -24,8 +24,12 @@ LAYERS = {
     "conv7": (4, 2, 2, 512, 1024), "conv8": (8, 2, 0, 1024, 1000),
     "conv8_2": (8, 2, 0, 1024, 401),
 }
-#: max-pool (size = stride) after these layers
-POOLS = {"conv1": 8, "conv2": 8, "conv5": 4}
+#: the network in order up to the heads: the convolutions of LAYERS (each with BatchNorm and ReLU
+#: but conv8) and the max-pools of POOLS; an embedding layer is one of these steps
+SEQUENCE = ("conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5", "conv6",
+            "conv7", "conv8")
+#: max-pool size (= stride, floor), named for the convolution before it
+POOLS = {"pool1": 8, "pool2": 8, "pool5": 4}
 BN_KEYS = ("gamma", "beta", "mean", "var")
 
 _ALLOWED = {
@@ -95,26 +99,23 @@ def check_file(path: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# frame arithmetic (no torch): the order of operations up to each embedding layer
+# frame arithmetic (no torch), from SEQUENCE
 
-#: layer -> the operations up to and including it: ("conv", name) or ("pool", size)
-_ORDER = [("conv", "conv1"), ("pool", 8), ("conv", "conv2"), ("pool", 8), ("conv", "conv3"),
-          ("conv", "conv4"), ("conv", "conv5"), ("pool", 4), ("conv", "conv6"),
-          ("conv", "conv7"), ("conv", "conv8")]
-_END = {"conv1": 1, "conv2": 3, "conv3": 5, "conv4": 6, "conv5": 7, "pool5": 8, "conv6": 9,
-        "conv7": 10, "conv8": 11}
+
+def steps(layer: str) -> tuple[str, ...]:
+    """The steps of :data:`SEQUENCE` up to and including ``layer``."""
+    return SEQUENCE[: SEQUENCE.index(layer) + 1]
+
+
+def channels(layer: str) -> int:
+    """Channels of ``layer``'s output (those of the last convolution up to it)."""
+    return next(LAYERS[step][4] for step in reversed(steps(layer)) if step in LAYERS)
 
 
 def _ops(layer: str) -> list[tuple[int, int, int]]:
     """(kernel, stride, padding) of every operation up to ``layer``."""
-    out = []
-    for op, arg in _ORDER[: _END[layer]]:
-        if op == "conv":
-            k, s, p = LAYERS[arg][:3]
-            out.append((k, s, p))
-        else:
-            out.append((arg, arg, 0))
-    return out
+    return [(POOLS[step], POOLS[step], 0) if step in POOLS else LAYERS[step][:3]
+            for step in steps(layer)]
 
 
 def frames(n_samples: int, layer: str) -> int:

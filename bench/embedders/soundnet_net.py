@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.embedders.soundnet_files import LAYERS, POOLS
+from bench.embedders.soundnet_files import LAYERS, POOLS, SEQUENCE
 
 BN_EPS = 1e-5
-FEATURE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "conv6", "conv7")
+#: every step before the heads
+FEATURE_LAYERS = SEQUENCE[: SEQUENCE.index("conv8")]
 
 
 class SoundNet8(nn.Module):
@@ -34,18 +35,17 @@ class SoundNet8(nn.Module):
                 self.bns[name] = nn.BatchNorm1d(cout, eps=BN_EPS)
 
     def features(self, x: torch.Tensor, layer: str = "conv6") -> torch.Tensor:
-        """Activations ``(n, channels, frames)`` of ``layer`` (after its BN and ReLU; ``pool5``
-        is the max-pool after conv5)."""
+        """Activations ``(n, channels, frames)`` of ``layer`` (a convolution after its BN and
+        ReLU, or a max-pool: ``pool5`` is the one after conv5)."""
         if layer not in FEATURE_LAYERS:
             raise ValueError(f"layer must be one of {FEATURE_LAYERS}, found {layer!r}")
-        for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7"):
-            x = torch.relu(self.bns[name](self.convs[name](x)))
-            if name == layer:
+        for step in FEATURE_LAYERS:
+            if step in POOLS:
+                x = nn.functional.max_pool1d(x, POOLS[step], POOLS[step])
+            else:
+                x = torch.relu(self.bns[step](self.convs[step](x)))
+            if step == layer:
                 return x
-            if name in POOLS:
-                x = nn.functional.max_pool1d(x, POOLS[name], POOLS[name])
-                if name == "conv5" and layer == "pool5":
-                    return x
         raise AssertionError("unreachable")
 
     def heads(self, conv7: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
