@@ -80,7 +80,7 @@ class LowLevelEmbedder(Embedder):
     def embed_windows(self, windows: np.ndarray) -> np.ndarray:
         frames, power = _frames_power(windows, self._window)
         eps = 1e-10
-        rms = np.sqrt(np.mean(frames.astype(np.float32) ** 2, axis=-1))
+        rms = np.sqrt(np.mean(frames ** 2, axis=-1))  # frames are float32 already
         signs = np.signbit(frames)
         zcr = np.mean(signs[..., 1:] != signs[..., :-1], axis=-1)
         total = power.sum(-1) + eps
