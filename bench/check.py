@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from bench import tables
 from bench.design import RunView, key_label, key_sort, view
 from bench.errors import ConfigError, ResultsError
+from bench.results import record_seed
 
 #: Default tolerance, in accuracy points, for comparisons with the paper (see docs/analysis.md).
 DEFAULT_TOLERANCE = 2.0
@@ -251,8 +252,8 @@ def _differences(ours: dict[str, Any], ref: dict[str, Any]) -> list[str]:
     diff = sorted(k for k in set(po) | set(pr) if k not in _PROTOCOL_IGNORE and po.get(k) != pr.get(k))
     if diff:
         notes.append("protocol differs from the reference in " + ", ".join(diff))
-    if ours.get("seed") != ref.get("seed"):
-        notes.append(f"seed {ours.get('seed')} vs reference seed {ref.get('seed')}")
+    if record_seed(ours) != record_seed(ref):
+        notes.append(f"seed {record_seed(ours)} vs reference seed {record_seed(ref)}")
     wo = (ours.get("embedder") or {}).get("weights_sha256")
     wr = (ref.get("embedder") or {}).get("weights_sha256")
     if isinstance(ours.get("embedder"), dict) and wo != wr:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from bench.errors import ProtocolError, ResultsError
+from bench.results import name_of, record_seed, record_tags
 
 _L3 = re.compile(r"^l3-(linear|m128|m256)-(music|env)(?:-(512|6144))?$")
 
@@ -153,10 +154,6 @@ class RunView:
         return (self.dataset, self.preset)
 
 
-def _name(obj: Any) -> str:
-    return str(obj.get("name")) if isinstance(obj, dict) else str(obj)
-
-
 def view(record: dict[str, Any]) -> RunView:
     """A :class:`RunView` of one validated results record."""
     accuracy: dict[tuple[str, int], float] = {}
@@ -170,14 +167,12 @@ def view(record: dict[str, Any]) -> RunView:
             raise ProtocolError(f"{source}: {key_label(key)} appears twice in folds",
                                 hint="the results file is damaged; rerun the run")
         accuracy[key] = float(f["accuracy"])
-    embedder = _name(record["embedder"])
-    tags = {str(k): str(v) for k, v in (record.get("tags") or
-                                        (record.get("config") or {}).get("tags") or {}).items()}
+    embedder = name_of(record["embedder"])
     return RunView(record=record, run_id=str(record.get("run_id", "")), embedder=embedder,
-                   dataset=_name(record["dataset"]),
+                   dataset=name_of(record["dataset"]),
                    preset=str((record.get("protocol") or {}).get("preset", "?")),
-                   seed=record.get("seed", (record.get("config") or {}).get("seed")),
-                   tags=tags, created=str(record.get("created", "")), path=str(source),
+                   seed=record_seed(record), tags=record_tags(record),
+                   created=str(record.get("created", "")), path=str(source),
                    design=parse_embedder(embedder), accuracy=accuracy)
 
 

@@ -119,8 +119,8 @@ def _run_detail(rec: dict[str, Any]) -> Block:
                               else v])
     for k in ("run_id", "created", "bench_version", "git_sha", "seed"):
         items.append([k, rec.get(k)])
-    if rec.get("tags"):
-        items.append(["tags", json.dumps(rec["tags"])])
+    if r.tags:
+        items.append(["tags", json.dumps(r.tags)])
     if rec.get("skipped"):
         items.append(["skipped clips", len(rec["skipped"])])
     return Block("details", text=f"{r.embedder} on {r.dataset} ({r.preset}, seed {r.seed}): "

@@ -193,13 +193,29 @@ def write_predictions(run_dir: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def name_of(part: Any) -> str:
+    """The name of a record's ``embedder`` or ``dataset`` (a mapping with ``name``, or a bare
+    name)."""
+    return str(part.get("name")) if isinstance(part, dict) else str(part)
+
+
+def record_seed(record: dict[str, Any]) -> Any:
+    """A record's root seed (``seed``, else the one in its ``config``; ``None`` when neither)."""
+    return record.get("seed", (record.get("config") or {}).get("seed"))
+
+
+def record_tags(record: dict[str, Any]) -> dict[str, str]:
+    """A record's tags as strings (``tags``, else the ones in its ``config``)."""
+    tags = record.get("tags") or (record.get("config") or {}).get("tags") or {}
+    return {str(k): str(v) for k, v in tags.items()}
+
+
 def format_summary(record: dict[str, Any]) -> str:
     """A readable table of one run: per (fold, repeat) accuracy and chosen grid point."""
     lines = []
-    emb = record["embedder"]["name"] if isinstance(record["embedder"], dict) else record["embedder"]
-    ds = record["dataset"]["name"] if isinstance(record["dataset"], dict) else record["dataset"]
-    lines.append(f"{emb} on {ds}  (protocol {record['protocol'].get('preset', '?')}, "
-                 f"seed {record.get('seed', '?')})")
+    seed = record_seed(record)
+    lines.append(f"{name_of(record['embedder'])} on {name_of(record['dataset'])}  (protocol "
+                 f"{record['protocol'].get('preset', '?')}, seed {'?' if seed is None else seed})")
     lines.append(f"{'fold':>6} {'repeat':>6} {'test acc':>9} {'val acc':>8} {'lr':>8} {'wd':>8} "
                  f"{'epochs':>6}")
     for f in record["folds"]:

@@ -224,23 +224,28 @@ def existing_status(plan: Sequence[RunConfig]) -> list[tuple[str, Path | None]]:
     from bench.errors import BenchError
     from bench.runner import run_id_prefix
 
+    def dataset_name(cfg: RunConfig) -> str:
+        return datasets.create(cfg.dataset, data_dir=cfg.data_dir, download=False).name
+
+    def embedder_name(cfg: RunConfig) -> str:
+        return embedders.create(cfg.embedder, download=False).spec.name
+
     names: dict[tuple[Any, ...], str | None] = {}
     found: dict[tuple[Path, str], list[tuple[Path, dict | None, int]]] = {}
 
-    def name(key: tuple[Any, ...], make: Callable[[], str]) -> str | None:
+    def name(key: tuple[Any, ...], make: Callable[[RunConfig], str], cfg: RunConfig
+             ) -> str | None:
         if key not in names:
             try:
-                names[key] = make()
+                names[key] = make(cfg)
             except BenchError:
                 names[key] = None
         return names[key]
 
     out: list[tuple[str, Path | None]] = []
     for cfg in plan:
-        ds = name(("dataset", cfg.dataset, cfg.data_dir), lambda: datasets.create(
-            cfg.dataset, data_dir=cfg.data_dir, download=False).name)
-        emb = name(("embedder", cfg.embedder),
-                   lambda: embedders.create(cfg.embedder, download=False).spec.name)
+        ds = name(("dataset", cfg.dataset, cfg.data_dir), dataset_name, cfg)
+        emb = name(("embedder", cfg.embedder), embedder_name, cfg)
         if ds is None or emb is None:
             out.append(("todo", None))
             continue
@@ -287,14 +292,16 @@ def _status(dirs: list[tuple[Path, dict | None, int]], config: RunConfig
 
 
 def _same_run(rec: dict, config: RunConfig) -> bool:
+    from bench.results import record_seed, record_tags
+
     want = config.protocol.to_dict()
     have = dict(rec.get("protocol") or {})
     if want.get("repeats") is None:  # the dataset's default: any number the run resolved
         want.pop("repeats")
         have.pop("repeats", None)
     recorded = rec.get("config") or {}
-    return (have == want and rec.get("seed") == config.seed
-            and (rec.get("tags") or {}) == dict(config.tags)
+    return (have == want and record_seed(rec) == config.seed
+            and record_tags(rec) == dict(config.tags)
             and all(recorded.get(k) == getattr(config, k) for k in ("resampler", "skip_bad")))
 
 

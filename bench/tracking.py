@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from bench.errors import TrackingError
-from bench.results import PREDICTIONS_FILE, RESULTS_FILE
+from bench.results import PREDICTIONS_FILE, RESULTS_FILE, name_of, record_tags
 from bench.study import STUDY_TAG  # a run tagged study=NAME goes to experiment NAME
 from bench.tracking_record import (DIGEST_TAG, RUN_ID_TAG, RunPlan, confusion_figure, key,
-                                   name_of, plan_runs)
+                                   plan_runs)
 
 TRACKING_DB = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
@@ -141,7 +141,7 @@ def experiment_name(record: dict[str, Any], experiment: str | None = None) -> st
     """``experiment`` if given, else the run's ``study`` tag, else ``bench-<dataset>``."""
     if experiment:
         return experiment
-    study = (record.get("tags") or {}).get(STUDY_TAG)
+    study = record_tags(record).get(STUDY_TAG)
     if study:
         return str(study)
     return f"bench-{name_of(record['dataset'])}"

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.results import format_summary, name_of, record_seed, record_tags
+
 #: tag on a parent run holding bench's own run_id: how a logged run is found again
 RUN_ID_TAG = "bench.run_id"
 #: tag on nested runs naming the bench run_id of their parent
@@ -50,7 +52,7 @@ def plan_runs(record: dict[str, Any], digest: str = "") -> tuple[RunPlan, list[R
     """
     emb, ds, proto = record["embedder"], record["dataset"], record["protocol"]
     emb_name, ds_name = name_of(emb), name_of(ds)
-    seed = record.get("seed", (record.get("config") or {}).get("seed"))
+    seed = record_seed(record)
 
     params: dict[str, Any] = {}
     for k, v in proto.items():
@@ -112,8 +114,7 @@ def plan_runs(record: dict[str, Any], digest: str = "") -> tuple[RunPlan, list[R
         tags["mlflow.source.git.commit"] = str(record["git_sha"]).removesuffix("-dirty")
     for k, v in (record.get("environment") or {}).items():
         tags[f"bench.env.{k}"] = v
-    for k, v in (record.get("tags") or {}).items():
-        k = str(k)
+    for k, v in record_tags(record).items():
         tags[f"user.{k}" if k.startswith(("mlflow.", "bench.")) else k] = v
 
     series = {"fold_test_accuracy": [f["accuracy"] for f in folds],
@@ -172,16 +173,10 @@ def _chosen_summary(folds: list[dict[str, Any]]) -> str:
 
 
 def _note(record: dict[str, Any]) -> str:
-    from bench.results import format_summary
-
     try:
         return "```\n" + format_summary(record) + "\n```"
     except (KeyError, TypeError, ValueError):  # a description is a nicety, never a failure
         return ""
-
-
-def name_of(x: Any) -> str:
-    return str(x.get("name")) if isinstance(x, dict) else str(x)
 
 
 def _finite(x: Any) -> bool:
