@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.embedders.numpy_pickle import array_globals
 from bench.errors import WeightsError
 
 #: name -> (kernel, stride, padding, in, out); conv8/conv8_2 are the two heads
@@ -32,27 +33,12 @@ SEQUENCE = ("conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool
 POOLS = {"pool1": 8, "pool2": 8, "pool5": 4}
 BN_KEYS = ("gamma", "beta", "mean", "var")
 
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-}
-
-
-def _array_builders() -> dict[str, Any]:
-    try:
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
-    return {"_reconstruct": _reconstruct, "scalar": scalar, "ndarray": np.ndarray,
-            "dtype": np.dtype}
-
-
 class _ArrayUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED:
+        allowed = array_globals()
+        if f"{module}.{name}" not in allowed:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights file")
-        return _array_builders()[name]
+        return allowed[f"{module}.{name}"]
 
 
 def load(path: Path) -> dict[str, dict[str, np.ndarray]]:

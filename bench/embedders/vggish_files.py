@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.embedders.numpy_pickle import array_globals
 from bench.errors import WeightsError
 
 #: key -> shape of torchvggish's VGG state dict (features = VGG convs, embeddings = 3 FCs)
@@ -27,28 +28,13 @@ for _i, (_fin, _fout) in zip((0, 2, 4), ((512 * 4 * 6, 4096), (4096, 4096), (409
     STATE_SHAPES[f"embeddings.{_i}.bias"] = (_fout,)
 
 
-def _numpy_globals() -> list[Any]:
-    import numpy
-
-    try:
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
-    allowed: list[Any] = [numpy.ndarray, numpy.dtype, _reconstruct, scalar,
-                          (_reconstruct, "numpy.core.multiarray._reconstruct"),
-                          (_reconstruct, "numpy._core.multiarray._reconstruct"),
-                          (scalar, "numpy.core.multiarray.scalar")]
-    for code in "fdeb?hilqBHILQ":
-        allowed.append(type(numpy.dtype(code)))
-    return allowed
-
-
 def torch_load(path: Path) -> Any:
     """``torch.load`` with ``weights_only=True``, numpy arrays allowed; errors as WeightsError."""
     import torch
 
     try:
-        with torch.serialization.safe_globals(_numpy_globals()):
+        allowed = [(obj, name) for name, obj in array_globals().items()]
+        with torch.serialization.safe_globals(allowed):
             return torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors alike
         raise WeightsError(f"cannot read {path} as a PyTorch file: {str(exc).splitlines()[0]}",
