@@ -293,3 +293,27 @@ def test_a_file_is_hashed_once_and_an_explicit_file_keeps_its_record(tmp_path, m
         assert got["network"].sha256 == _sha(h5) and got["network"].path == h5
     assert len(hashed) == 1  # the second use reads the record kept in the weights directory
     assert not (h5.parent / (h5.name + ".sha256")).exists()
+
+
+def test_the_mirror_applies_when_weights_are_fetched_on_first_use(tmp_path, monkeypatch,
+                                                                  l3_file):
+    import socket
+
+    h5, gz = l3_file
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(gz, served / "openl3_audio_mel256_music-v0_4_0.h5.gz")
+    # the published address is a closed port: only the mirror can deliver the file
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    patched = tuple(dataclasses.replace(f, url=f"http://127.0.0.1:{port}/{f.filename}")
+                    for f in weights.FILES)
+    monkeypatch.setattr(weights, "FILES", patched)
+    wd = tmp_path / "w"
+    with serve_directory(served) as url:
+        monkeypatch.setenv(weights.MIRROR_ENV, url)
+        got = weights.resolve("l3-m256-music", wd, download=True, progress=False)["network"]
+    assert got.path == wd / "openl3_audio_mel256_music-v0_4_0.h5"
+    assert got.sha256 == _sha(h5)
