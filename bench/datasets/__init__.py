@@ -13,11 +13,13 @@ REGISTRY = Registry("dataset", "bench.datasets")
 
 REGISTRY.register("synth", "bench.datasets.synth:SynthDataset",
                   "procedural environmental sounds, 12 classes x 40 clips, 5 folds (no download)",
-                  clips_per_class=40)
+                  clips_per_class=40, dataset_name="synth")
 REGISTRY.register("synth-mini", "bench.datasets.synth:SynthDataset",
-                  "synth at 12 classes x 10 clips (tests, quick checks)", clips_per_class=10)
+                  "synth at 12 classes x 10 clips (tests, quick checks)", clips_per_class=10,
+                  dataset_name="synth-mini")
 REGISTRY.register("synth-large", "bench.datasets.synth:SynthDataset",
-                  "synth at 12 classes x 100 clips", clips_per_class=100)
+                  "synth at 12 classes x 100 clips", clips_per_class=100,
+                  dataset_name="synth-large")
 REGISTRY.register("esc50", "bench.datasets.esc50:ESC50",
                   "ESC-50: 2000 clips of 5 s, 50 classes, 5 official folds")
 REGISTRY.register("us8k", "bench.datasets.us8k:UrbanSound8K",

@@ -13,18 +13,16 @@ stratified by class. Same seed, same files.
 
 from __future__ import annotations
 
-import csv
 import hashlib
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from bench.datasets.base import Clip, Dataset
 from bench.errors import DatasetError
-from bench.fileio import file_mode
+from bench.fileio import atomic_write_bytes, atomic_write_text
 
 GENERATOR_VERSION = "2"  # bump whenever the audio changes: it names the data folder
 CLASSES = ("alarm_beep", "birdsong", "clock_tick", "crickets", "dog_bark", "door_knock",
@@ -45,6 +43,8 @@ class SynthDataset(Dataset):
         Clips per class (a multiple of 5 keeps the folds balanced).
     seed : int
         Generator seed.
+    dataset_name : str
+        The name it is registered under (``synth``, ``synth-mini``, ``synth-large``).
     """
 
     name = "synth"
@@ -52,15 +52,14 @@ class SynthDataset(Dataset):
     version = f"synth-{GENERATOR_VERSION}"
 
     def __init__(self, data_dir: Path, *, download: bool = True, clips_per_class: int = 40,
-                 seed: int = 0):
+                 seed: int = 0, dataset_name: str = "synth"):
         super().__init__(data_dir, download=download)
         if clips_per_class < N_FOLDS:
             raise DatasetError(f"synth needs at least {N_FOLDS} clips per class (one per fold), "
                                f"found {clips_per_class}")
         self.clips_per_class = clips_per_class
         self.seed = seed
-        self.name = {10: "synth-mini", 40: "synth", 100: "synth-large"}.get(clips_per_class,
-                                                                          "synth")
+        self.name = dataset_name
         self.root = self.data_dir / f"synth-v{GENERATOR_VERSION}-c{clips_per_class}-s{seed}"
 
     @property
@@ -113,27 +112,17 @@ class SynthDataset(Dataset):
             peak = np.abs(y).max()
             if peak > 0.99:
                 y = y * (0.99 / peak)
-            fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-            os.fchmod(fd, file_mode())
-            os.close(fd)
-            try:
-                sf.write(tmp, y.astype(np.float32), row["samplerate"], subtype=row["subtype"],
-                         format=path.suffix[1:].upper())
-                _zero_peak_timestamp(Path(tmp))
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        with open(self.root / "meta.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=["filename", "id", "label", "fold", "samplerate",
-                                               "subtype", "channels"], extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
+            encoded = io.BytesIO()
+            sf.write(encoded, y.astype(np.float32), row["samplerate"], subtype=row["subtype"],
+                     format=path.suffix[1:].upper())
+            atomic_write_bytes(path, _zero_peak_timestamp(encoded.getvalue(), path.suffix),
+                               fsync=False)
         files = {r["filename"]: (self.root / r["filename"]).stat().st_size for r in rows}
         digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-        self.marker.write_text(json.dumps({"generator": GENERATOR_VERSION, "seed": self.seed,
-                                           "clips_per_class": self.clips_per_class,
-                                           "sizes_sha256": digest}, indent=2))
+        atomic_write_text(self.marker, json.dumps({"generator": GENERATOR_VERSION,
+                                                   "seed": self.seed,
+                                                   "clips_per_class": self.clips_per_class,
+                                                   "sizes_sha256": digest}, indent=2))
 
     def load_clips(self) -> list[Clip]:
         return [Clip(r["id"], (self.root / r["filename"]).resolve(), r["label"], r["fold"])
@@ -144,15 +133,13 @@ class SynthDataset(Dataset):
         return CLASSES
 
 
-def _zero_peak_timestamp(path: Path) -> None:
+def _zero_peak_timestamp(data: bytes, suffix: str) -> bytes:
     """libsndfile stamps the time of writing into the PEAK chunk of float WAV files; zero it so
     the same seed gives byte-identical files (the chunk: 'PEAK', size, version, timestamp)."""
-    with open(path, "r+b") as fh:
-        head = fh.read(512)
-        at = head.find(b"PEAK")
-        if at >= 0 and path.suffix == ".wav":
-            fh.seek(at + 12)
-            fh.write(b"\0\0\0\0")
+    at = data.find(b"PEAK", 0, 512)
+    if at < 0 or suffix != ".wav":
+        return data
+    return data[:at + 12] + b"\0\0\0\0" + data[at + 16:]
 
 
 # -- the sounds ----------------------------------------------------------------------------------
