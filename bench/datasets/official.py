@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.datasets.base import Clip, Dataset, VerifyReport
-from bench.download import Remote, fetch
+from bench.download import Remote, fetch, install_local_copy
 from bench.errors import DatasetError, DownloadError
 
 DOWNLOADS = "downloads"
@@ -140,25 +140,29 @@ class OfficialDataset(Dataset):
     # -- preparing ----------------------------------------------------------------------------
     def prepare(self, progress: bool = True) -> None:
         """Locate the copy (downloading it when missing and allowed) and check its metadata."""
-        if self.locate() is None:
+        root = self.locate()
+        if root is None:
             if not self.download:
                 raise self.not_found()
-            self.fetch(progress=progress)
-        problems = self.check_metadata(self.root)
-        if problems:
-            raise DatasetError(
-                f"{self.title} at {self.root} differs from the official release: "
-                f"{'; '.join(p for _, p in problems)}; its folds or labels may not be the "
-                "official ones",
-                hint=f"replace the copy (`bench data download {self.name} --force`), or, to use "
-                     "these files on purpose, describe them in a manifest CSV (docs/datasets.md)")
+            root = self.fetch(progress=progress)  # checks the metadata it placed
+        else:
+            problems = self.check_metadata(root)
+            if problems:
+                raise DatasetError(
+                    f"{self.title} at {root} differs from the official release: "
+                    f"{'; '.join(p for _, p in problems)}; its folds or labels may not be the "
+                    "official ones",
+                    hint=f"replace the copy (`bench data download {self.name} --force`), or, to "
+                         "use these files on purpose, describe them in a manifest CSV "
+                         "(docs/datasets.md)")
+        self._root = root
         clips = self.clips()
         if not clips:
-            raise DatasetError(f"the metadata of {self.title} at {self.root} lists no clips",
+            raise DatasetError(f"the metadata of {self.title} at {root} lists no clips",
                                hint=f"replace the copy: bench data download {self.name} --force")
         if not any(c.path.is_file() for c in clips):
             raise DatasetError(f"none of the {len(clips)} audio files of {self.title} is under "
-                               f"{self.root} (first expected: {clips[0].path})",
+                               f"{root} (first expected: {clips[0].path})",
                                hint=f"the audio is missing; run `bench data verify {self.name}`"
                                     f" or `bench data download {self.name} --force`")
 
@@ -171,12 +175,10 @@ class OfficialDataset(Dataset):
                 problems.append((rel, f"{rel} is missing"))
                 continue
             data = path.read_bytes()
+            got = hashlib.md5(data).hexdigest()
             # a git checkout with autocrlf turns LF into CRLF: same content, other bytes
-            got = {hashlib.md5(data).hexdigest(),
-                   hashlib.md5(data.replace(b"\r\n", b"\n")).hexdigest()}
-            if want not in got:
-                problems.append((rel, f"{rel} has md5 {hashlib.md5(data).hexdigest()}, "
-                                      f"expected {want}"))
+            if want not in (got, hashlib.md5(data.replace(b"\r\n", b"\n")).hexdigest()):
+                problems.append((rel, f"{rel} has md5 {got}, expected {want}"))
         return problems
 
     def load_clips(self) -> list[Clip]:
@@ -231,7 +233,7 @@ class OfficialDataset(Dataset):
                 if not keep_archives:
                     archive.unlink()
             elif keep_archives:
-                _copy(archive, self.data_dir / remote.filename)
+                install_local_copy(archive, remote, self.data_dir, verify=False)
             else:
                 os.replace(archive, self.data_dir / remote.filename)
         root = self.locate()
@@ -311,19 +313,11 @@ class OfficialDataset(Dataset):
                 "where": str(root) if root else str(self.default_root())}
 
 
-def _copy(src: Path, dst: Path) -> None:
-    import shutil
-
-    tmp = dst.with_name(dst.name + ".part")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
 def human_bytes(n: int | float) -> str:
     """``361748263`` -> ``'345 MiB'``."""
     n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
             return f"{n:.0f} {unit}" if unit in ("B", "KiB", "MiB") else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
