@@ -86,7 +86,7 @@ def plan_runs(record: dict[str, Any], digest: str = "") -> tuple[RunPlan, list[R
     vals = [f["val_accuracy"] for f in folds if _finite(f.get("val_accuracy"))]
     if vals:
         metrics["val_accuracy_mean"] = sum(vals) / len(vals)
-    epochs = [e for e in (_chosen_epochs(f) for f in folds) if e is not None]
+    epochs = [e for e in ((f.get("chosen") or {}).get("epochs") for f in folds) if e is not None]
     if epochs:
         metrics["epochs_mean"] = sum(epochs) / len(epochs)
     for cls, a in (record.get("per_class_accuracy") or {}).items():
@@ -135,11 +135,9 @@ def _plan_fold(fold: dict[str, Any], run_id: str) -> RunPlan:
               "n_val_frames", "n_test_frames", "classify_s"):
         if k in fold:
             metrics[k] = fold[k]
-    point = _chosen_point(fold)
-    if point is not None:
-        for k in ("epochs", "best_epoch"):
-            if point.get(k) is not None:
-                metrics[k] = point[k]
+    for k in ("epochs", "best_epoch"):
+        if chosen.get(k) is not None:
+            metrics[k] = chosen[k]
     for g in fold.get("grid") or []:
         gk = f"grid/lr{g['lr']:g}_wd{g['weight_decay']:g}"
         for k in ("val_accuracy", "val_loss", "epochs", "best_epoch"):
@@ -150,17 +148,6 @@ def _plan_fold(fold: dict[str, Any], run_id: str) -> RunPlan:
     tags = {OF_RUN_TAG: run_id, "bench.fold": fold["test_fold"], "bench.repeat": fold["repeat"]}
     name = f"fold {fold['test_fold']} repeat {fold['repeat']}"
     return RunPlan(name, _params(params), _metrics(metrics), _tags(tags), {})
-
-
-def _chosen_point(fold: dict[str, Any]) -> dict[str, Any] | None:
-    chosen = fold.get("chosen") or {}
-    return next((g for g in fold.get("grid") or [] if g.get("lr") == chosen.get("lr")
-                 and g.get("weight_decay") == chosen.get("weight_decay")), None)
-
-
-def _chosen_epochs(fold: dict[str, Any]) -> float | None:
-    point = _chosen_point(fold)
-    return None if point is None else point.get("epochs")
 
 
 def _chosen_summary(folds: list[dict[str, Any]]) -> str:

@@ -1,5 +1,6 @@
-"""Results records of schema v1 built by hand, for the analysis tests (stats, plots, report,
-check). One place builds them so that every test reads records of the shape bench.runner writes.
+"""Results records of schema v1 built by hand, of the shape bench.runner writes. One builder for
+every test that reads records: stats, plots, report, check, and tracking (tracking_fixtures
+derives its numbers from random confusion matrices and builds the record here).
 """
 
 from __future__ import annotations
@@ -7,70 +8,114 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from bench.results import summary_stats, write_results
+import numpy as np
+
+from bench import __version__
+from bench.config import PROTOCOL_PRESETS, ProtocolConfig, RunConfig
+from bench.results import SCHEMA_VERSION, summary_stats, write_predictions, write_results
 
 CLASSES = ("dog", "rain", "siren")
+GIT_SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
-def make_record(embedder: str, dataset: str = "esc50", accuracies: Any = None, *,
+def fold_record(fold: Any, repeat: int, accuracy: float, *, seed: int = 0,
+                classes: Sequence[str] = CLASSES, grid: list[dict[str, Any]] | None = None,
+                confusion: Any = None, per_class: Mapping[str, float] | None = None,
+                n_train: int = 100, n_val: int = 10, n_test: int = 40) -> dict[str, Any]:
+    """One ``folds`` entry as bench.protocol.run_fold writes it: ``chosen`` is the grid point
+    with the best validation accuracy (the first of equals), with its epochs and best epoch.
+
+    Defaults: one grid point whose validation numbers follow ``accuracy``, every class at
+    ``accuracy``, an identity confusion matrix.
+    """
+    if grid is None:
+        grid = [{"lr": 1e-4, "weight_decay": 1e-5, "val_accuracy": accuracy,
+                 "val_loss": 1 - accuracy, "epochs": 10, "best_epoch": 5}]
+    best = max(grid, key=lambda g: g["val_accuracy"])
+    if confusion is None:
+        confusion = np.eye(len(classes), dtype=int)
+    return {"test_fold": fold, "repeat": repeat, "seed": seed, "accuracy": accuracy,
+            "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"],
+            "chosen": {k: best[k] for k in ("lr", "weight_decay", "epochs", "best_epoch")},
+            "grid": grid,
+            "per_class_accuracy": dict(per_class) if per_class is not None
+            else {c: accuracy for c in classes},
+            "confusion": np.asarray(confusion).tolist(),
+            "n_train_clips": n_train, "n_val_clips": n_val, "n_test_clips": n_test}
+
+
+def make_record(embedder: str = "mfcc", dataset: str = "esc50", accuracies: Any = None, *,
                 folds: Sequence[Any] = (1, 2, 3, 4, 5), repeats: int = 1, seed: int = 0,
                 tags: Mapping[str, str] | None = None, preset: str = "paper",
                 run_id: str | None = None, created: str = "2024-01-01T00:00:00+00:00",
-                n_test: int = 40, protocol: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                classes: Sequence[str] = CLASSES, n_test: int = 40,
+                protocol: Mapping[str, Any] | None = None,
+                fold_records: list[dict[str, Any]] | None = None, n_clips: int = 200,
+                embedder_spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A complete results record.
 
     ``accuracies``: a mapping ``{(fold, repeat): acc}``, a sequence in fold-major, repeat-minor
-    order, or a callable ``(fold, repeat) -> acc``; default: all 0.5.
+    order, or a callable ``(fold, repeat) -> acc``; default: all 0.5. ``fold_records`` (from
+    :func:`fold_record`) replaces them. ``protocol``: overrides of the preset's fields;
+    ``embedder_spec``: overrides of the embedder's spec fields.
     """
-    keys = [(f, r) for f in folds for r in range(repeats)]
-    if accuracies is None:
-        accs = {k: 0.5 for k in keys}
-    elif callable(accuracies):
-        accs = {k: float(accuracies(*k)) for k in keys}
-    elif isinstance(accuracies, Mapping):
-        accs = {k: float(accuracies[k]) for k in keys}
-    else:
-        accs = dict(zip(keys, map(float, accuracies)))
-        assert len(accs) == len(keys), "one accuracy per (fold, repeat)"
-    fold_entries = []
-    for (fold, rep), acc in accs.items():
-        fold_entries.append({
-            "test_fold": fold, "repeat": rep, "seed": seed * 1000 + rep, "accuracy": acc,
-            "val_accuracy": acc, "val_loss": 1.0 - acc,
-            "chosen": {"lr": 1e-4, "weight_decay": 1e-5},
-            "grid": [{"lr": 1e-4, "weight_decay": 1e-5, "val_accuracy": acc, "val_loss": 1 - acc,
-                      "epochs": 10, "best_epoch": 5}],
-            "per_class_accuracy": {c: acc for c in CLASSES},
-            "confusion": [[1 if i == j else 0 for j in range(len(CLASSES))]
-                          for i in range(len(CLASSES))],
-            "n_train_clips": 100, "n_val_clips": 10, "n_test_clips": n_test})
-    proto = {"preset": preset, "val_fraction": 0.1, "val_unit": "clip", "scaler_fit": "train",
-             "repeats": repeats}
-    proto.update(protocol or {})
+    if fold_records is None:
+        keys = [(f, r) for f in folds for r in range(repeats)]
+        if accuracies is None:
+            accs = {k: 0.5 for k in keys}
+        elif callable(accuracies):
+            accs = {k: float(accuracies(*k)) for k in keys}
+        elif isinstance(accuracies, Mapping):
+            accs = {k: float(accuracies[k]) for k in keys}
+        else:
+            accs = dict(zip(keys, map(float, accuracies)))
+            assert len(accs) == len(keys), "one accuracy per (fold, repeat)"
+        fold_records = [fold_record(f, r, acc, seed=seed * 1000 + r, classes=classes,
+                                    n_test=n_test) for (f, r), acc in accs.items()]
+    base = PROTOCOL_PRESETS.get(preset) or ProtocolConfig(preset=preset)
+    proto = base.replace(**{"repeats": repeats, **dict(protocol or {})})
     tags = dict(tags or {})
+    config = RunConfig(embedder=embedder, dataset=dataset, protocol=proto, seed=seed,
+                       tags=tuple(tags.items()))
+    accuracy = [f["accuracy"] for f in fold_records]
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "run_id": run_id or f"{embedder}-{dataset}-s{seed}",
-        "created": created, "bench_version": "0.1.0", "git_sha": None,
+        "created": created, "bench_version": __version__, "git_sha": GIT_SHA,
         "embedder": {"name": embedder, "sample_rate": 16000, "dim": 8, "window_s": 1.0,
-                     "hop_s": 0.1, "version": "1", "weights_sha256": None, "options": {}},
-        "dataset": {"name": dataset, "version": "1", "classes": list(CLASSES), "n_clips": 200},
-        "protocol": proto,
-        "config": {"embedder": embedder, "dataset": dataset, "seed": seed, "tags": tags},
-        "seed": seed, "tags": tags,
-        "environment": {"python": "3.11", "numpy": "2", "torch": "2", "platform": "test",
-                        "device": "cpu"},
-        "accuracy": summary_stats(accs.values()),
-        "per_class_accuracy": {c: summary_stats(accs.values())["mean"] for c in CLASSES},
-        "folds": fold_entries,
-        "timings": {"embed_s": 1.0, "classify_s": 2.0, "total_s": 3.0},
+                     "hop_s": 0.1, "version": "1", "weights_url": None, "weights_sha256": None,
+                     "options": {}, **dict(embedder_spec or {})},
+        "dataset": {"name": dataset, "version": "1", "classes": list(classes),
+                    "n_clips": n_clips},
+        "protocol": proto.to_dict(), "config": config.to_dict(), "seed": seed, "tags": tags,
+        "environment": {"python": "3.11", "numpy": np.__version__, "torch": "2",
+                        "platform": "test", "device": "cpu"},
+        "accuracy": summary_stats(accuracy),
+        "per_class_accuracy": {c: float(np.mean([f["per_class_accuracy"][c]
+                                                 for f in fold_records])) for c in classes},
+        "folds": fold_records,
+        "timings": {"embed_s": 1.5, "classify_s": 2.25, "total_s": 3.75},
         "skipped": [],
     }
 
 
 def write_run(root: Path, record: dict[str, Any], name: str | None = None) -> Path:
-    """Write ``record`` as ``root/<name or run_id>/results.json``; return the run directory."""
+    """Write ``record`` as ``root/<name or run_id>/`` with ``results.json`` and the
+    ``predictions.csv`` its confusion matrices imply; return the run directory."""
     run_dir = Path(root) / (name or record["run_id"])
     run_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    classes = record["dataset"]["classes"]
+    for f in record["folds"]:
+        conf = np.asarray(f["confusion"])
+        k = 0
+        for i, true in enumerate(classes):
+            for j, pred in enumerate(classes):
+                for _ in range(int(conf[i, j])):
+                    rows.append({"clip_id": f"{f['test_fold']}-{k}", "test_fold": f["test_fold"],
+                                 "repeat": f["repeat"], "label": true, "predicted": pred,
+                                 "correct": int(i == j), "n_frames": 41, "score": 1.0})
+                    k += 1
+    write_predictions(run_dir, rows)
     write_results(run_dir, record)
     return run_dir
