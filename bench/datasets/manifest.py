@@ -52,6 +52,7 @@ class ManifestDataset(Dataset):
         self.root = self.manifest.parent
         self.metadata_label = str(self.manifest)
         self._split_column = False
+        self._sha256 = ""  # of the bytes the clips were read from
 
     # -- reading ------------------------------------------------------------------------------
     def load_clips(self) -> list[Clip]:
@@ -59,10 +60,12 @@ class ManifestDataset(Dataset):
         if not path.is_file():
             raise DatasetError(f"no manifest at {path}", hint=_HINT)
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            raw = path.read_bytes()
+            text = raw.decode("utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise DatasetError(f"cannot read manifest {path}: {exc}",
                                hint="save it as UTF-8 text") from exc
+        self._sha256 = hashlib.sha256(raw).hexdigest()
         lines = text.splitlines()
         if not lines:
             raise DatasetError(f"manifest {path} is empty", hint=_HINT)
@@ -152,7 +155,8 @@ class ManifestDataset(Dataset):
         return report
 
     def describe(self) -> dict[str, Any]:
-        digest = hashlib.sha256(self.manifest.read_bytes()).hexdigest()
+        self.clips()  # the digest is of the file as read
+        digest = self._sha256
         return {"name": self.name, "version": digest[:12], "manifest": str(self.manifest),
                 "manifest_sha256": digest,
                 "split": "fixed train/test" if self.fixed_split else "folds"}
