@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from analysis_fixtures import accuracies_near as _acc
 from analysis_fixtures import make_record, write_run
 from bench import plots
 from bench.check import load_reference
@@ -13,10 +14,6 @@ from bench.cli import main
 from bench.errors import ProtocolError
 
 PAPER = load_reference("paper")
-
-
-def _acc(base, scale=0.02):
-    return lambda f, r: base + scale * ((f * 7 + r * 3) % 5) / 4
 
 
 def _artists(ax, prefix):

@@ -9,15 +9,12 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from analysis_fixtures import accuracies_near as _acc
 from analysis_fixtures import make_record, write_run
 from bench import report
 from bench.check import load_reference
 from bench.cli import main
 from bench.stats import StatsConfig
-
-
-def _acc(base, scale=0.02):
-    return lambda f, r: base + scale * ((f * 7 + r * 3) % 5) / 4
 
 
 def _runs():
