@@ -264,29 +264,38 @@ def _draw_panel(ax, panel: Panel, fd: FigureData, rotate: bool, colours: dict[st
         ax.spines[side].set_visible(False)
 
 
-def save(fig, out_dir: Path, stem: str, formats: Iterable[str] = ("png", "pdf")) -> list[Path]:
-    """Write ``fig`` as ``out_dir/stem.<fmt>`` for each format (PNG at 300 dpi); return paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+FORMATS = ("png", "pdf", "svg")
+
+
+def render(fig, formats: Iterable[str] = ("png", "pdf")) -> dict[str, bytes]:
+    """``fig`` drawn once per format (PNG at 300 dpi), as the files' bytes by format."""
+    images = {}
     for fmt in formats:
-        if fmt not in ("png", "pdf", "svg"):
+        if fmt not in FORMATS:
             raise ConfigError(f"figure format must be png, pdf or svg, found {fmt!r}")
-        path = out_dir / f"{stem}.{fmt}"
-        tmp = out_dir / f".{stem}.tmp.{fmt}"
+        buf = io.BytesIO()
         # fixed metadata so that the same results give the same files
         meta = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt, {})
-        fig.savefig(tmp, format=fmt, dpi=300, metadata=meta)
-        tmp.replace(path)
+        fig.savefig(buf, format=fmt, dpi=300, metadata=meta)
+        images[fmt] = buf.getvalue()
+    return images
+
+
+def write(images: dict[str, bytes], out_dir: Path, stem: str) -> list[Path]:
+    """Write :func:`render`'s images as ``out_dir/stem.<fmt>`` (atomically); return the paths."""
+    from bench.fileio import atomic_write_bytes
+
+    paths = []
+    for fmt, data in images.items():
+        path = Path(out_dir) / f"{stem}.{fmt}"
+        atomic_write_bytes(path, data)
         paths.append(path)
     return paths
 
 
-def png_bytes(fig, dpi: int = 200) -> bytes:
-    """The figure as PNG bytes (for embedding in an HTML report)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
+def save(fig, out_dir: Path, stem: str, formats: Iterable[str] = ("png", "pdf")) -> list[Path]:
+    """Write ``fig`` as ``out_dir/stem.<fmt>`` for each format (PNG at 300 dpi); return paths."""
+    return write(render(fig, formats), out_dir, stem)
 
 
 def plot(records: list[dict[str, Any]], number: int, out_dir: Path, *,

@@ -199,12 +199,12 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
             blocks.append(Block("p", f"Figure {number} ({plots.FIGURES[number].lower()}): not "
                                 f"drawn: {exc.message}{hint}"))
             continue
-        fig = plots.draw(fd)
-        paths = plots.save(fig, fig_dir, f"figure{number}")
+        images = plots.render(plots.draw(fd), ("png", "pdf"))
+        paths = plots.write(images, fig_dir, f"figure{number}")
         fig_files[number] = [str(p) for p in paths]
         blocks.append(Block("figure", f"Figure {number}. {plots.FIGURES[number]}. Points: "
                             f"(fold, repeat) accuracies; box: quartiles and median; triangle: "
-                            f"mean; red bar: reference value.", image=plots.png_bytes(fig),
+                            f"mean; red bar: reference value.", image=images["png"],
                             path=f"{FIGURE_DIR}/figure{number}.png"))
         blocks += [Block("p", f"Note: {n}") for n in fd.notes]
     # runs in detail
