@@ -1,5 +1,5 @@
-"""Miniature replicas of the official dataset layouts, a WAV header reader, and a local HTTP
-server with Range support, for the dataset tests (no network, nothing downloaded).
+"""Miniature replicas of the official dataset layouts and a WAV header reader, for the dataset
+tests (no network, nothing downloaded; the local HTTP server is in http_fixtures).
 
 The replicas use the official folder names, file names and metadata columns, with a few short
 clips each, so a whole `bench run` on them takes seconds.
@@ -8,18 +8,16 @@ clips each, so a whole `bench run` on them takes seconds.
 from __future__ import annotations
 
 import csv
-import hashlib
-import http.server
 import io
-import socket
 import struct
-import threading
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from bench.fileio import file_digest
 
 # -- audio ---------------------------------------------------------------------------------------
 
@@ -83,7 +81,7 @@ def truncate(path: Path, keep: float = 0.5) -> None:
 
 
 def md5(path: Path) -> str:
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+    return file_digest(path, "md5")
 
 
 # -- replicas ------------------------------------------------------------------------------------
@@ -129,6 +127,13 @@ def make_esc50(base: Path, *, folder: str = "ESC-50-master", per_fold: int = 2,
     writer.writerows(rows)
     meta.write_bytes(buf.getvalue().encode())
     return root
+
+
+def accept_esc50_meta(monkeypatch, root: Path) -> None:
+    """Let the replica's meta/esc50.csv under ``root`` pass as the official one."""
+    from bench.datasets.esc50 import ESC50, META
+
+    monkeypatch.setattr(ESC50, "file_md5", {META: md5(root / META)})
 
 
 def make_us8k(base: Path, *, folder: str = "UrbanSound8K") -> Path:
@@ -202,90 +207,3 @@ def zip_folder(folder: Path, archive: Path, *, arc_prefix: str | None = None) ->
             rel = p.relative_to(folder).as_posix()
             zf.write(p, f"{prefix}/{rel}" if prefix else rel)
     return archive
-
-
-# -- HTTP server ---------------------------------------------------------------------------------
-
-
-@dataclass
-class ServerState:
-    files: dict[str, bytes] = field(default_factory=dict)
-    #: close the connection after this many body bytes, for the next ``drops`` requests
-    drop_after: int | None = None
-    drops: int = 0
-    ignore_range: bool = False
-    requests: list[tuple[str, str | None]] = field(default_factory=list)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    state: ServerState
-
-    def log_message(self, *args) -> None:  # keep test output quiet
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
-        st = self.state
-        rng = self.headers.get("Range")
-        st.requests.append((self.path, rng))
-        body = st.files.get(self.path.lstrip("/"))
-        if body is None:
-            self.send_error(404, "not found")
-            return
-        start, end = 0, len(body) - 1
-        if rng and not st.ignore_range:
-            spec = rng.split("=", 1)[1]
-            a, _, b = spec.partition("-")
-            start = int(a)
-            end = int(b) if b else len(body) - 1
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
-        else:
-            self.send_response(200)
-        part = body[start:end + 1]
-        self.send_header("Content-Length", str(len(part)))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        if st.drop_after is not None and st.drops > 0:
-            st.drops -= 1
-            self.wfile.write(part[: st.drop_after])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-body
-            self.close_connection = True
-            return
-        self.wfile.write(part)
-
-
-class LocalServer:
-    """An HTTP server on 127.0.0.1 in a thread: ``with LocalServer() as srv: srv.url(name)``."""
-
-    def __init__(self) -> None:
-        self.state = ServerState()
-        handler = type("Handler", (_Handler,), {"state": self.state})
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def __enter__(self) -> "LocalServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def url(self, name: str) -> str:
-        return f"{self.base}/{name}"
-
-    def serve(self, name: str, data: bytes) -> str:
-        self.state.files[name] = data
-        return self.url(name)

@@ -6,10 +6,6 @@ Nothing here calls bench's torch code: the references are written from the formu
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -302,27 +298,3 @@ def soundnet_reference(y: np.ndarray, arrays: dict, layer: str) -> np.ndarray:
             if name == "conv5" and layer == "pool5":
                 return x
     raise ValueError(layer)
-
-
-# ---------------------------------------------------------------------------------------------
-# a local HTTP server for download tests
-
-
-@contextmanager
-def serve_directory(directory: Path):
-    """Serve ``directory`` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):  # keep test output clean
-            pass
-
-    handler = functools.partial(Quiet, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

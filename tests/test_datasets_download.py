@@ -22,8 +22,9 @@ from bench.datasets import create
 from bench.datasets.catalog import catalog
 from bench.download import Remote, fetch
 from bench.errors import DownloadError
-from datasets_fixtures import (LocalServer, make_dcase2013, make_esc50, make_us8k, md5,
+from datasets_fixtures import (accept_esc50_meta, make_dcase2013, make_esc50, make_us8k, md5,
                                zip_folder)
+from http_fixtures import LocalServer
 
 BLOB = os.urandom(300_000) + b"tail"
 
@@ -201,9 +202,7 @@ def test_download_esc50_from_mirror(server, tmp_path, monkeypatch):
     src = make_esc50(tmp_path / "src")
     archive = zip_folder(src, tmp_path / "ESC-50-master.zip")
     _serve_file(server, archive)
-    from bench.datasets.esc50 import ESC50, META
-
-    monkeypatch.setattr(ESC50, "file_md5", {META: md5(src / META)})
+    accept_esc50_meta(monkeypatch, src)
     data = tmp_path / "data"
     server.state.drop_after, server.state.drops = 20_000, 1  # one drop, resumed by a retry
     result = CliRunner().invoke(main, ["data", "download", "esc50", "--data-dir", str(data),

@@ -18,23 +18,15 @@ from bench.datasets.base import Clip, Split
 from bench.datasets.checks import check_leakage
 from bench.datasets.esc50 import ESC50, META
 from bench.errors import DatasetError
-from datasets_fixtures import (DCASE_ANON, US8K_FORMATS, make_dcase2013, make_esc50, make_us8k,
-                               md5, truncate)
-
-
-@pytest.fixture
-def esc_official_md5(monkeypatch):
-    """Accept the replica's meta/esc50.csv as if it were the official one."""
-    def accept(root: Path) -> None:
-        monkeypatch.setattr(ESC50, "file_md5", {META: md5(root / META)})
-    return accept
+from datasets_fixtures import (DCASE_ANON, US8K_FORMATS, accept_esc50_meta, make_dcase2013,
+                               make_esc50, make_us8k, md5, truncate)
 
 
 # -- ESC-50 --------------------------------------------------------------------------------------
 
-def test_esc50_clips_labels_folds_and_sources(tmp_path, esc_official_md5):
+def test_esc50_clips_labels_folds_and_sources(tmp_path, monkeypatch):
     root = make_esc50(tmp_path)
-    esc_official_md5(root)
+    accept_esc50_meta(monkeypatch, root)
     ds = create("esc50", data_dir=tmp_path, download=False)
     ds.prepare(progress=False)
     clips = ds.clips()
@@ -57,7 +49,7 @@ def test_esc50_clips_labels_folds_and_sources(tmp_path, esc_official_md5):
 
 
 @pytest.mark.parametrize("layout", ["parent", "straight", "checkout", "nested"])
-def test_esc50_is_found_where_users_put_it(tmp_path, esc_official_md5, layout):
+def test_esc50_is_found_where_users_put_it(tmp_path, monkeypatch, layout):
     if layout == "parent":
         root = make_esc50(tmp_path)
         data_dir = tmp_path
@@ -70,7 +62,7 @@ def test_esc50_is_found_where_users_put_it(tmp_path, esc_official_md5, layout):
     else:
         root = make_esc50(tmp_path / "ESC-50-master")
         data_dir = tmp_path
-    esc_official_md5(root)
+    accept_esc50_meta(monkeypatch, root)
     ds = create("esc50", data_dir=data_dir, download=False)
     ds.prepare(progress=False)
     assert ds.root == root and len(ds.clips()) == 20
@@ -185,9 +177,9 @@ def test_dcase2013_unlabelled_dev_file_is_refused(tmp_path):
 
 # -- verify --------------------------------------------------------------------------------------
 
-def test_verify_finds_missing_and_truncated_files(tmp_path, esc_official_md5):
+def test_verify_finds_missing_and_truncated_files(tmp_path, monkeypatch):
     root = make_esc50(tmp_path)
-    esc_official_md5(root)
+    accept_esc50_meta(monkeypatch, root)
     ok = create("esc50", data_dir=tmp_path, download=False).verify(progress=False)
     assert ok.ok and ok.checked == 20 and ok.missing == [] and ok.damaged == []
     gone = root / "audio" / "2-100211-A-10.wav"

@@ -11,9 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
-from datasets_fixtures import make_dcase2013, make_esc50, make_us8k, md5, truncate
-
-pytest.importorskip("bench.runner")
+from datasets_fixtures import accept_esc50_meta, make_dcase2013, make_esc50, make_us8k, truncate
 
 FAST = ["--embedder", "mfcc", "--repeats", "1", "--max-epochs", "3", "--patience", "2",
         "--lr", "1e-3", "--wd", "1e-4", "--no-tracking", "--no-download", "--quiet"]
@@ -39,9 +37,7 @@ def test_run_uses_the_official_splits(tmp_path, monkeypatch, name, maker, folds)
     data = tmp_path / "data"
     root = maker(data)
     if name == "esc50":
-        from bench.datasets.esc50 import ESC50, META
-
-        monkeypatch.setattr(ESC50, "file_md5", {META: md5(root / META)})
+        accept_esc50_meta(monkeypatch, root)
     result = _run(tmp_path, name, data)
     assert result.exit_code == 0, result.output
     record = _record(tmp_path)

@@ -40,16 +40,14 @@ def test_short_clip_is_zero_padded_to_one_window():
 
 
 @pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
-def test_decode_downmix_and_resample(tmp_path, subtype):
+def test_downmix_and_resample_keep_tone_and_level(tmp_path, subtype):
+    # decoding and downmixing each depth exactly: tests/test_datasets_audio.py
     sr = 22050
     t = np.arange(sr) / sr
     left = 0.5 * np.sin(2 * np.pi * 440 * t)
     right = 0.25 * np.sin(2 * np.pi * 440 * t)
     path = tmp_path / f"x-{subtype}.wav"
     sf.write(path, np.stack([left, right], 1), sr, subtype=subtype)
-    y, got_sr = load(path)
-    assert got_sr == sr and y.dtype == np.float32
-    np.testing.assert_allclose(y, (left + right) / 2, atol=1e-4)
     z = load_resampled(path, 48000)
     assert abs(len(z) - 48000) <= 1
     # a 440 Hz tone stays a 440 Hz tone of the same level after resampling

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from bench import weights
 from bench.errors import WeightsError
-from embedder_fixtures import (gzip_file, kapre_frontend_arrays, l3_arrays, serve_directory,
-                               write_keras_l3, write_sound8, sound8_arrays)
+from embedder_fixtures import (gzip_file, kapre_frontend_arrays, l3_arrays, write_keras_l3,
+                               write_sound8, sound8_arrays)
+from http_fixtures import LocalServer
 
 L3_NAMES = [f"l3-{r}-{c}{d}" for r in ("linear", "m128", "m256") for c in ("music", "env")
             for d in ("", "-512")]
@@ -180,7 +181,8 @@ def test_fetch_from_local_server_with_checksum(tmp_path, monkeypatch, l3_file):
     pca, _ = write_vggish_pca(tmp_path / "pca.pth")
     shutil.copy(pca, served / "vggish_pca_params-970ea276.pth")
     wd = tmp_path / "w"
-    with serve_directory(served) as url:
+    with LocalServer() as server:
+        url = server.serve_folder(served)
         # OpenL3 publishes no checksum: the download is checked by its structure
         got = weights.fetch("l3-m256-env", wd, version="v0_2_0", mirror=url, progress=False)
         assert got[0].path == wd / "openl3_audio_mel256_env-v0_2_0.h5"
@@ -312,7 +314,8 @@ def test_the_mirror_applies_when_weights_are_fetched_on_first_use(tmp_path, monk
                     for f in weights.FILES)
     monkeypatch.setattr(weights, "FILES", patched)
     wd = tmp_path / "w"
-    with serve_directory(served) as url:
+    with LocalServer() as server:
+        url = server.serve_folder(served)
         monkeypatch.setenv(weights.MIRROR_ENV, url)
         got = weights.resolve("l3-m256-music", wd, download=True, progress=False)["network"]
     assert got.path == wd / "openl3_audio_mel256_music-v0_4_0.h5"
