@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Iterable
 
 from bench.errors import ProtocolError, ResultsError
@@ -234,6 +235,42 @@ def select_one_per_embedder(runs: Iterable[RunView]) -> tuple[list[RunView], lis
                      f" ({'untagged, ' if train_samples(group[0]) is None else ''}newest), "
                      f"left out of the comparisons: {left}")
     return chosen, notes
+
+
+@dataclass
+class Selection:
+    """Runs viewed once for an analysis, with the choice of :func:`select_one_per_embedder`
+    made on first use (so analyses that never need it, such as run-vs-run tests, never make it).
+
+    Attributes
+    ----------
+    runs : list of RunView
+        Every run.
+    """
+
+    runs: list[RunView]
+
+    @cached_property
+    def _selected(self) -> tuple[list[RunView], list[str]]:
+        return select_one_per_embedder(self.runs)
+
+    @property
+    def chosen(self) -> list[RunView]:
+        """One run per (dataset, preset, embedder)."""
+        return self._selected[0]
+
+    @property
+    def notes(self) -> list[str]:
+        """The runs left out of :attr:`chosen`, named."""
+        return self._selected[1]
+
+
+def select(records: Iterable[dict[str, Any]] | Selection) -> Selection:
+    """A :class:`Selection` of results records; a Selection is returned as it is, so a caller
+    that analyses one set of runs several ways views them once."""
+    if isinstance(records, Selection):
+        return records
+    return Selection([view(r) for r in records])
 
 
 def by_group(runs: Iterable[RunView]) -> dict[tuple[str, str], list[RunView]]:

@@ -22,9 +22,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from bench.check import Reference, dataset_key
-from bench.design import (L3_FACTORS, PAPER_L3_VARIANT, RunView, by_group, embedding_categories,
-                          embedding_sort_key, l3_runs, select_one_per_embedder, train_samples,
-                          view)
+from bench.design import (L3_FACTORS, PAPER_L3_VARIANT, RunView, Selection, by_group,
+                          embedding_categories, embedding_sort_key, l3_runs, select,
+                          train_samples)
 from bench.errors import ConfigError, ProtocolError
 
 FIGURES = {2: "Classification accuracy vs. input representation",
@@ -88,10 +88,11 @@ def _ref(reference: Reference | None, dataset: str, runs: list[RunView]) -> floa
     return entry.accuracy if entry else None
 
 
-def figure_data(records: Iterable[dict[str, Any]], number: int,
+def figure_data(records: Iterable[dict[str, Any]] | Selection, number: int,
                 reference: Reference | None = None,
                 l3_variant: str | None = PAPER_L3_VARIANT) -> FigureData:
-    """Group runs into the panels and boxes of Figure ``number``.
+    """Group runs (results records, or their :func:`bench.design.select`) into the panels and
+    boxes of Figure ``number``.
 
     Raises
     ------
@@ -100,12 +101,11 @@ def figure_data(records: Iterable[dict[str, Any]], number: int,
     """
     if number not in FIGURES:
         raise ConfigError(f"figure must be one of {sorted(FIGURES)}, found {number}")
-    runs = [view(r) for r in records]
+    runs = select(records)
     if number == 4:
-        return _figure4(runs, reference)
-    chosen, notes = select_one_per_embedder(runs)
-    fd = FigureData(number, [], list(notes))
-    for (dataset, preset), group in by_group(chosen).items():
+        return _figure4(runs.runs, reference)
+    fd = FigureData(number, [], list(runs.notes))
+    for (dataset, preset), group in by_group(runs.chosen).items():
         panel = Panel(dataset, preset)
         if number == 5:
             cats, cat_notes = embedding_categories(group, l3_variant)
@@ -132,7 +132,7 @@ def figure_data(records: Iterable[dict[str, Any]], number: int,
         need = {2: "L3 runs (l3-linear-*, l3-m128-*, l3-m256-*)",
                 3: "L3 runs (l3-*-music, l3-*-env)", 5: "runs"}[number]
         raise ProtocolError(f"Figure {number} needs {need}; none among the "
-                            f"{len(runs)} run(s) given")
+                            f"{len(runs.runs)} run(s) given")
     return fd
 
 

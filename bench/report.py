@@ -18,10 +18,9 @@ from typing import Any
 
 from bench import __version__, tables
 from bench.check import Reference
-from bench.design import by_group, select_one_per_embedder, view
+from bench.design import RunView, Selection, by_group, select
 from bench.errors import BenchError
-from bench.stats import (FACTOR_TITLES, StatsConfig, analyse, bootstrap_ci, families,
-                         format_result, grouped_notes, level_rows)
+from bench.stats import TEST_HEADERS, StatsConfig, analyse, bootstrap_ci, family_tables
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -69,14 +68,16 @@ def _n_label(run) -> str:
     return str(len(run.accuracy))
 
 
-def table2_rows(records: list[dict[str, Any]], reference: Reference | None,
+def table2_rows(records: list[dict[str, Any]] | Selection, reference: Reference | None,
                 cfg: StatsConfig) -> tuple[list[list[Any]], list[str]]:
     """Table 2 reproduction: per dataset, every embedder run (one per embedder, as ``bench
-    stats`` chooses) and every reference embedder not run; percent."""
-    chosen, notes = select_one_per_embedder(view(r) for r in records)
+    stats`` chooses) and every reference embedder not run; percent. The notes name the runs
+    left out of the choice, then how the CIs were made."""
+    runs = select(records)
+    notes = list(runs.notes)
     rows = []
     ci = int(round(100 * cfg.ci_level))
-    for (dataset, preset), group in by_group(chosen).items():
+    for (dataset, preset), group in by_group(runs.chosen).items():
         seen = set()
         for r in group:
             vals = r.values()
@@ -106,8 +107,8 @@ TABLE2_HEADERS = ["dataset", "preset", "embedder", "ours %", "95% CI", "folds x 
                   "reference %", "delta"]
 
 
-def _run_detail(rec: dict[str, Any]) -> Block:
-    r = view(rec)
+def _run_detail(r: RunView) -> Block:
+    rec = r.record
     items: list[list[Any]] = []
     for section in ("protocol", "embedder", "dataset", "environment", "timings"):
         d = rec.get(section) or {}
@@ -133,14 +134,15 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
     """The report as blocks, and the machine-readable parts (stats, figure files)."""
     from bench import plots
 
+    runs = select(records)  # every run viewed once; the choice of one per embedder made once
     blocks: list[Block] = [Block("h1", cfg.title)]
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     blocks.append(Block("p", f"Made {created} by bench {__version__} from {len(records)} run(s); "
                         f"reference: {reference.name if reference else 'none'}."))
     # runs
     rows = []
-    for rec in records:
-        r = view(rec)
+    for r in runs.runs:
+        rec = r.record
         acc = rec["accuracy"]
         rows.append([r.run_id, r.embedder, r.dataset, r.preset, r.seed, _n_label(r),
                      f"{100 * acc['mean']:.2f} ± {100 * acc.get('std', 0.0):.2f}",
@@ -150,7 +152,8 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
                                        "folds x repeats", "accuracy % (mean ± sd)", "time s"],
                      rows=rows, align="llllrrrr")]
     # table 2
-    t2, t2_notes = table2_rows(records, reference, cfg.stats)
+    # the runs left out of the choice are named once, here (analyse and figure_data repeat them)
+    t2, t2_notes = table2_rows(runs, reference, cfg.stats)
     blocks.append(Block("h2", "Table 2 reproduction"))
     blocks.append(Block("p", "Mean test accuracy over (fold, repeat); the reference value for "
                         "the same (dataset, embedder); delta = ours - reference in points."))
@@ -158,7 +161,7 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
     blocks += [Block("p", n) for n in t2_notes]
     # stats
     blocks.append(Block("h2", "Paired comparisons"))
-    stats_result = analyse(records, cfg.stats)
+    stats_result = analyse(runs, cfg.stats)
     s = cfg.stats
     blocks.append(Block("p", f"Wilcoxon signed-rank test (two-sided, scipy method {s.method}) on "
                         f"test accuracies paired by (fold, repeat), other design factors pooled "
@@ -168,32 +171,21 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
     if not stats_result.comparisons:
         blocks.append(Block("p", "No comparison possible: each dataset needs at least two "
                             "embedders (or two levels of an L3 design factor)."))
-    for dataset, preset, factor in families(stats_result):
-        comps = [c for c in stats_result.comparisons
-                 if (c.dataset, c.preset, c.factor) == (dataset, preset, factor)]
-        blocks.append(Block("h3", f"{dataset} ({preset}): {FACTOR_TITLES[factor]}"))
-        ci = int(round(100 * s.ci_level))
-        blocks.append(Block("table", headers=["level", "runs", "n", "mean %", f"{ci}% CI"],
-                            rows=level_rows(stats_result, dataset, preset, factor)))
-        if comps:
-            blocks.append(Block("table", headers=["comparison", "n", "delta", "median d", "r_rb",
-                                                  "W", "p", "p Holm", "sig"],
-                                rows=[[f"{c.a} vs {c.b}", c.n, tables.signed(100 * c.mean_diff),
-                                       tables.signed(100 * c.median_diff),
-                                       f"{c.rank_biserial:+.2f}", f"{c.statistic:g}",
-                                       tables.pvalue(c.p), tables.pvalue(c.p_holm),
-                                       "yes" if c.significant_holm else
-                                       ("p only" if c.significant else "no")] for c in comps]))
-            blocks += [Block("p", f"Note ({who}): {n}") for who, n in grouped_notes(comps)]
+    for fam in family_tables(stats_result):
+        blocks.append(Block("h3", fam.title))
+        blocks.append(Block("table", headers=fam.level_headers, rows=fam.levels))
+        if fam.tests:
+            blocks.append(Block("table", headers=TEST_HEADERS, rows=fam.tests))
+            blocks += [Block("p", f"Note ({who}): {n}") for who, n in fam.notes]
     blocks += [Block("p", f"Skipped: {x}") for x in stats_result.skipped]
-    blocks += [Block("p", f"Note: {x}") for x in stats_result.notes]
+    blocks += [Block("p", f"Note: {x}") for x in stats_result.notes if x not in runs.notes]
     # figures
     blocks.append(Block("h2", "Figures"))
     fig_files: dict[int, list[str]] = {}
     fig_dir = Path(cfg.out_dir) / FIGURE_DIR
     for number in cfg.figures:
         try:
-            fd = plots.figure_data(records, number, reference, s.l3_variant)
+            fd = plots.figure_data(runs, number, reference, s.l3_variant)
         except BenchError as exc:
             hint = f" ({exc.hint})" if exc.hint else ""
             blocks.append(Block("p", f"Figure {number} ({plots.FIGURES[number].lower()}): not "
@@ -206,11 +198,11 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
                             f"(fold, repeat) accuracies; box: quartiles and median; triangle: "
                             f"mean; red bar: reference value.", image=images["png"],
                             path=f"{FIGURE_DIR}/figure{number}.png"))
-        blocks += [Block("p", f"Note: {n}") for n in fd.notes]
+        blocks += [Block("p", f"Note: {n}") for n in fd.notes if n not in runs.notes]
     # runs in detail
     blocks.append(Block("h2", "Protocol and environment of each run"))
-    blocks += [_run_detail(rec) for rec in records]
-    machine = {"stats": json.loads(format_result(stats_result, "json")),
+    blocks += [_run_detail(r) for r in runs.runs]
+    machine = {"stats": stats_result.to_dict(),
                "figures": fig_files,
                "table2": [dict(zip(TABLE2_HEADERS, row)) for row in t2],
                "config": {"figures": list(cfg.figures), "title": cfg.title,

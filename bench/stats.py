@@ -21,9 +21,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from bench import tables
-from bench.design import (FACTOR_NAMES, L3_FACTORS, PAPER_L3_VARIANT, RunView, by_group,
-                          embedding_categories, key_label, key_sort, l3_runs, other_levels_key,
-                          other_levels_label, select_one_per_embedder, view)
+from bench.design import (FACTOR_NAMES, L3_FACTORS, PAPER_L3_VARIANT, RunView, Selection,
+                          by_group, embedding_categories, key_label, key_sort, l3_runs,
+                          other_levels_key, other_levels_label, select)
 from bench.errors import ConfigError, ProtocolError
 
 WILCOXON_METHODS = ("auto", "exact", "approx")
@@ -371,13 +371,14 @@ def _family(result: StatsResult, dataset: str, preset: str, factor: str,
     result.comparisons.extend(family)
 
 
-def analyse(records: Iterable[dict[str, Any]], config: StatsConfig | None = None) -> StatsResult:
+def analyse(records: Iterable[dict[str, Any]] | Selection, config: StatsConfig | None = None
+            ) -> StatsResult:
     """Run the comparisons ``config`` asks for over results records.
 
     Parameters
     ----------
-    records : iterable of dict
-        Results records (``bench.results.load_runs``).
+    records : iterable of dict, or Selection
+        Results records (``bench.results.load_runs``), or their :func:`bench.design.select`.
     config : StatsConfig, optional
 
     Returns
@@ -392,14 +393,13 @@ def analyse(records: Iterable[dict[str, Any]], config: StatsConfig | None = None
         In ``runs`` mode, when runs of one dataset do not share their (fold, repeat) keys.
     """
     cfg = config or StatsConfig()
-    runs = [view(r) for r in records]
+    runs = select(records)
     result = StatsResult(cfg)
     if cfg.compare == "runs":
-        _run_pairs(result, runs, cfg)
+        _run_pairs(result, runs.runs, cfg)
         return result
-    chosen, notes = select_one_per_embedder(runs)
-    result.notes.extend(notes)
-    for (dataset, preset), group in by_group(chosen).items():
+    result.notes.extend(runs.notes)
+    for (dataset, preset), group in by_group(runs.chosen).items():
         for factor in cfg.factors:
             if factor == "embedding":
                 if all(r.design.family == "l3" for r in group):
@@ -466,8 +466,8 @@ def _run_pairs(result: StatsResult, runs: list[RunView], cfg: StatsConfig) -> No
 FACTOR_TITLES = {"representation": "input representation", "subset": "training subset",
                  "dim": "embedding size", "embedding": "embedding type", "runs": "run vs run"}
 
-COMPARISON_HEADERS = ["dataset", "preset", "factor", "A", "B", "n", "mean A %", "mean B %",
-                      "delta (pts)", "median delta", "r_rb", "W", "p", "p Holm", "sig"]
+#: the columns of a family's tests; deltas are A - B in accuracy points
+TEST_HEADERS = ["comparison", "n", "delta", "median d", "r_rb", "W", "p", "p Holm", "sig"]
 
 
 def _sig(c: Comparison) -> str:
@@ -476,14 +476,6 @@ def _sig(c: Comparison) -> str:
     if c.significant:
         return "p only"
     return "no"
-
-
-def comparison_rows(result: StatsResult) -> list[list[Any]]:
-    """One row per comparison; accuracy differences in percentage points."""
-    return [[c.dataset, c.preset, c.factor, c.a, c.b, c.n, tables.pct(c.mean_a),
-             tables.pct(c.mean_b), tables.signed(100 * c.mean_diff),
-             tables.signed(100 * c.median_diff), f"{c.rank_biserial:+.2f}", f"{c.statistic:g}",
-             tables.pvalue(c.p), tables.pvalue(c.p_holm), _sig(c)] for c in result.comparisons]
 
 
 def level_rows(result: StatsResult, dataset: str, preset: str, factor: str) -> list[list[Any]]:
@@ -512,6 +504,43 @@ def grouped_notes(comps: list[Comparison]) -> list[tuple[str, str]]:
             for note, who in by.items()]
 
 
+@dataclass
+class FamilyTables:
+    """What is printed for one (dataset, preset, factor) family, by ``bench stats`` and in the
+    report alike: the levels with their CIs, the tests (under :data:`TEST_HEADERS`), the
+    notes of the tests (``(which comparisons, note)``)."""
+
+    dataset: str
+    preset: str
+    factor: str
+    level_headers: list[str]
+    levels: list[list[Any]]
+    tests: list[list[Any]]
+    notes: list[tuple[str, str]]
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} ({self.preset}): {FACTOR_TITLES[self.factor]}"
+
+
+def family_tables(result: StatsResult) -> list[FamilyTables]:
+    """The tables of every family of ``result``, in the order the families were tested."""
+    ci = int(round(100 * result.config.ci_level))
+    out = []
+    for dataset, preset, factor in families(result):
+        comps = [c for c in result.comparisons
+                 if (c.dataset, c.preset, c.factor) == (dataset, preset, factor)]
+        tests = [[f"{c.a} vs {c.b}", c.n, tables.signed(100 * c.mean_diff),
+                  tables.signed(100 * c.median_diff), f"{c.rank_biserial:+.2f}",
+                  f"{c.statistic:g}", tables.pvalue(c.p), tables.pvalue(c.p_holm), _sig(c)]
+                 for c in comps]
+        out.append(FamilyTables(dataset, preset, factor,
+                                ["level", "runs", "n", "mean %", f"{ci}% CI"],
+                                level_rows(result, dataset, preset, factor), tests,
+                                grouped_notes(comps)))
+    return out
+
+
 def format_text(result: StatsResult) -> str:
     """The readable table: per (dataset, factor), the levels with their CI, then the tests."""
     cfg = result.config
@@ -520,23 +549,15 @@ def format_text(result: StatsResult) -> str:
            f"repeat); sig: 'yes' = Holm-adjusted p < {cfg.alpha}, 'p only' = uncorrected p < "
            f"{cfg.alpha} (the paper's rule). Deltas: A - B in accuracy points. "
            f"{ci}% CI: percentile bootstrap, {cfg.n_boot} resamples, seed {cfg.seed}."]
-    for dataset, preset, factor in families(result):
-        comps = [c for c in result.comparisons
-                 if (c.dataset, c.preset, c.factor) == (dataset, preset, factor)]
+    for fam in family_tables(result):
         out.append("")
-        out.append(f"== {dataset} ({preset}): {FACTOR_TITLES[factor]}"
-                   + (f", Holm over {len(comps)}" if len(comps) > 1 else ""))
-        out.append(tables.text(["level", "runs", "n", "mean %", f"{ci}% CI"],
-                               level_rows(result, dataset, preset, factor)))
-        if comps:
+        out.append(f"== {fam.title}"
+                   + (f", Holm over {len(fam.tests)}" if len(fam.tests) > 1 else ""))
+        out.append(tables.text(fam.level_headers, fam.levels))
+        if fam.tests:
             out.append("")
-            rows = [[f"{c.a} vs {c.b}", c.n, tables.signed(100 * c.mean_diff),
-                     tables.signed(100 * c.median_diff), f"{c.rank_biserial:+.2f}",
-                     f"{c.statistic:g}", tables.pvalue(c.p), tables.pvalue(c.p_holm), _sig(c)]
-                    for c in comps]
-            out.append(tables.text(["comparison", "n", "delta", "median d", "r_rb", "W", "p",
-                                    "p Holm", "sig"], rows))
-            for where, note in grouped_notes(comps):
+            out.append(tables.text(TEST_HEADERS, fam.tests))
+            for where, note in fam.notes:
                 out.append(f"  note ({where}): {note}")
     for s in result.skipped:
         out.append(f"skipped: {s}")
