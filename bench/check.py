@@ -83,10 +83,6 @@ class Reference:
         return [r for r in self.rows if r.get("metric") == metric
                 and (dataset is None or dataset_key(r.get("dataset", "")) == dataset_key(dataset))]
 
-    @property
-    def from_runs(self) -> bool:
-        return any(e.per_fold is not None for e in self.entries.values())
-
 
 def paper_csv_path() -> Path:
     """The paper's numbers shipped inside the package (``bench/reference/paper.csv``)."""
@@ -180,7 +176,6 @@ class CheckRow:
     source: str = ""
     fold_mad: float | None = None
     fold_tolerance: float | None = None
-    fold_keys: int = 0
     missing_keys: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -303,7 +298,6 @@ def check(records: Iterable[dict[str, Any]], reference: Reference, *,
             keys = sorted(entry.per_fold, key=key_sort)
             common = [k for k in keys if k in r.accuracy]
             row.missing_keys = [key_label(k) for k in keys if k not in r.accuracy]
-            row.fold_keys = len(common)
             if common:
                 row.fold_mad = sum(abs(100 * r.accuracy[k] - entry.per_fold[k])
                                    for k in common) / len(common)

@@ -463,8 +463,8 @@ def _run_pairs(result: StatsResult, runs: list[RunView], cfg: StatsConfig) -> No
 
 # --------------------------------------------------------------------------- output
 
-FACTOR_TITLES = {"representation": "input representation", "subset": "training subset",
-                 "dim": "embedding size", "embedding": "embedding type", "runs": "run vs run"}
+FACTOR_TITLES = {**{name: f.title for name, f in L3_FACTORS.items()},
+                 "embedding": "embedding type", "runs": "run vs run"}
 
 #: the columns of a family's tests; deltas are A - B in accuracy points
 TEST_HEADERS = ["comparison", "n", "delta", "median d", "r_rb", "W", "p", "p Holm", "sig"]
