@@ -7,18 +7,20 @@ though not in the paper, the embedding size (6144 or 512). The registry names ca
 ``mfcc``, ``mypkg.mod:MyEmbedder``) is an embedding type of its own.
 
 Statistics and figures both group runs through this module, so a figure and the test printed under
-it always see the same runs.
+it always see the same runs. The settings of the comparisons (:class:`StatsConfig`) live here too:
+the command line reads its defaults without importing numpy or scipy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Iterable
 
-from bench.errors import ProtocolError, ResultsError
+from bench.errors import ConfigError, ProtocolError, ResultsError
 from bench.results import name_of, record_seed, record_tags
 
 _L3 = re.compile(r"^l3-(linear|m128|m256)-(music|env)(?:-(512|6144))?$")
@@ -92,6 +94,63 @@ L3_FACTORS: dict[str, Factor] = {
 }
 #: every factor a comparison can be asked for; ``embedding`` is the embedding type (Figure 5)
 FACTOR_NAMES = ("representation", "subset", "dim", "embedding")
+#: ``factors``: the paper's design-factor comparisons; ``runs``: every pair of runs
+COMPARE_MODES = ("factors", "runs")
+WILCOXON_METHODS = ("auto", "exact", "approx")
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """Every choice of ``bench stats`` (one object from the command line to the core).
+
+    Attributes
+    ----------
+    compare : {"factors", "runs"}
+        ``factors``: the paper's design-factor comparisons (pooled); ``runs``: every pair of runs
+        on one dataset, paired by (fold, repeat).
+    factors : tuple of str
+        Which of ``representation``, ``subset``, ``dim``, ``embedding`` to test.
+    l3_variant : str or None
+        The L3 variant that stands for L3 in the ``embedding`` comparison (``all``: every variant).
+    alpha : float
+        Significance level for the ``sig`` columns (paper: 0.05).
+    method : {"auto", "exact", "approx"}
+        ``scipy.stats.wilcoxon``'s method. The paper's scipy (2018) always used the normal
+        approximation without continuity correction: ``approx`` reproduces that.
+    n_boot, ci_level, seed : int, float, int
+        Percentile bootstrap of each mean accuracy: resamples, coverage, generator seed.
+    """
+
+    compare: str = "factors"
+    factors: tuple[str, ...] = FACTOR_NAMES
+    l3_variant: str | None = PAPER_L3_VARIANT
+    alpha: float = 0.05
+    method: str = "auto"
+    n_boot: int = 10000
+    ci_level: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.compare not in COMPARE_MODES:
+            raise ConfigError(f"compare must be 'factors' or 'runs', found {self.compare!r}")
+        unknown = [f for f in self.factors if f not in FACTOR_NAMES]
+        if unknown:
+            raise ConfigError(f"unknown factor(s) {unknown}; known: {list(FACTOR_NAMES)}")
+        if self.method not in WILCOXON_METHODS:
+            raise ConfigError(f"Wilcoxon method must be one of {list(WILCOXON_METHODS)}, "
+                              f"found {self.method!r}")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"alpha must be in (0, 1), found {self.alpha}")
+        if not 0 < self.ci_level < 1:
+            raise ConfigError(f"the CI level must be in (0, 1), found {self.ci_level}")
+        if self.n_boot < 100:
+            raise ConfigError(f"use at least 100 bootstrap resamples, found {self.n_boot}")
+        object.__setattr__(self, "factors", tuple(self.factors))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["factors"] = list(self.factors)
+        return d
 
 
 def fold_sort_key(fold: str) -> tuple[int, Any]:

@@ -21,71 +21,16 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from bench import tables
-from bench.design import (FACTOR_NAMES, L3_FACTORS, PAPER_L3_VARIANT, RunView, Selection,
-                          by_group, embedding_categories, key_label, key_sort, l3_runs,
-                          other_levels_key, other_levels_label, select)
+from bench.design import (L3_FACTORS, RunView, Selection, StatsConfig, by_group,
+                          embedding_categories, key_label, key_sort, l3_runs, other_levels_key,
+                          other_levels_label, select)
 from bench.errors import ConfigError, ProtocolError
 
-WILCOXON_METHODS = ("auto", "exact", "approx")
 # Accuracies are ratios of clip counts; their differences are rounded to this many decimals so
 # that equal differences tie (0.85 - 0.80 and 0.80 - 0.75 differ in the 17th digit otherwise).
 DIFF_DECIMALS = 12
 FEW_PAIRS_NOTE = ("fewer than 6 non-zero differences: the exact two-sided test cannot reach "
                   "p < 0.05")
-
-
-@dataclass(frozen=True)
-class StatsConfig:
-    """Every choice of ``bench stats`` (one object from the command line to the core).
-
-    Attributes
-    ----------
-    compare : {"factors", "runs"}
-        ``factors``: the paper's design-factor comparisons (pooled); ``runs``: every pair of runs
-        on one dataset, paired by (fold, repeat).
-    factors : tuple of str
-        Which of ``representation``, ``subset``, ``dim``, ``embedding`` to test.
-    l3_variant : str or None
-        The L3 variant that stands for L3 in the ``embedding`` comparison (``all``: every variant).
-    alpha : float
-        Significance level for the ``sig`` columns (paper: 0.05).
-    method : {"auto", "exact", "approx"}
-        ``scipy.stats.wilcoxon``'s method. The paper's scipy (2018) always used the normal
-        approximation without continuity correction: ``approx`` reproduces that.
-    n_boot, ci_level, seed : int, float, int
-        Percentile bootstrap of each mean accuracy: resamples, coverage, generator seed.
-    """
-
-    compare: str = "factors"
-    factors: tuple[str, ...] = FACTOR_NAMES
-    l3_variant: str | None = PAPER_L3_VARIANT
-    alpha: float = 0.05
-    method: str = "auto"
-    n_boot: int = 10000
-    ci_level: float = 0.95
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.compare not in ("factors", "runs"):
-            raise ConfigError(f"compare must be 'factors' or 'runs', found {self.compare!r}")
-        unknown = [f for f in self.factors if f not in FACTOR_NAMES]
-        if unknown:
-            raise ConfigError(f"unknown factor(s) {unknown}; known: {list(FACTOR_NAMES)}")
-        if self.method not in WILCOXON_METHODS:
-            raise ConfigError(f"Wilcoxon method must be one of {list(WILCOXON_METHODS)}, "
-                              f"found {self.method!r}")
-        if not 0 < self.alpha < 1:
-            raise ConfigError(f"alpha must be in (0, 1), found {self.alpha}")
-        if not 0 < self.ci_level < 1:
-            raise ConfigError(f"the CI level must be in (0, 1), found {self.ci_level}")
-        if self.n_boot < 100:
-            raise ConfigError(f"use at least 100 bootstrap resamples, found {self.n_boot}")
-        object.__setattr__(self, "factors", tuple(self.factors))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["factors"] = list(self.factors)
-        return d
 
 
 # --------------------------------------------------------------------------- the numbers

@@ -2,7 +2,8 @@
 
 Options are parsed here into one config object each; the work happens in bench.stats,
 bench.plots, bench.report and bench.check (imported inside the commands, so that ``bench --help``
-stays light).
+stays light). The comparison settings, their choices and defaults come from bench.design, which
+imports neither numpy nor scipy.
 """
 
 from __future__ import annotations
@@ -12,25 +13,29 @@ from pathlib import Path
 
 import click
 
+from bench.design import (COMPARE_MODES, FACTOR_NAMES, PAPER_L3_VARIANT, WILCOXON_METHODS,
+                          StatsConfig)
+
+_DEFAULTS = StatsConfig()
 RESULTS_ARG = click.argument("results", nargs=-1, required=True,
                              type=click.Path(exists=True, path_type=Path))
-L3_VARIANT = click.option("--l3-variant", default="l3-m256-music", show_default=True,
+L3_VARIANT = click.option("--l3-variant", default=PAPER_L3_VARIANT, show_default=True,
                           help="The L3 variant that stands for L3 in the embedding-type "
                                "comparison and Figure 5; 'all' keeps every variant.")
 
 
 def _stats_options(f):
-    f = click.option("--seed", default=0, show_default=True, type=int,
+    f = click.option("--seed", default=_DEFAULTS.seed, show_default=True, type=int,
                      help="Seed of the bootstrap CIs.")(f)
-    f = click.option("--n-boot", default=10000, show_default=True, type=int,
+    f = click.option("--n-boot", default=_DEFAULTS.n_boot, show_default=True, type=int,
                      help="Bootstrap resamples per CI.")(f)
-    f = click.option("--ci", "ci_level", default=0.95, show_default=True, type=float,
-                     help="Coverage of the bootstrap CIs.")(f)
-    f = click.option("--method", type=click.Choice(["auto", "exact", "approx"]), default="auto",
+    f = click.option("--ci", "ci_level", default=_DEFAULTS.ci_level, show_default=True,
+                     type=float, help="Coverage of the bootstrap CIs.")(f)
+    f = click.option("--method", type=click.Choice(WILCOXON_METHODS), default=_DEFAULTS.method,
                      show_default=True,
                      help="scipy's Wilcoxon method; 'approx' = the normal approximation the "
                           "paper's scipy used.")(f)
-    f = click.option("--alpha", default=0.05, show_default=True, type=float,
+    f = click.option("--alpha", default=_DEFAULTS.alpha, show_default=True, type=float,
                      help="Significance level.")(f)
     f = L3_VARIANT(f)
     return f
@@ -56,12 +61,12 @@ def _variant(name: str) -> str | None:
 
 @click.command()
 @RESULTS_ARG
-@click.option("--compare", type=click.Choice(["factors", "runs"]), default="factors",
+@click.option("--compare", type=click.Choice(COMPARE_MODES), default=_DEFAULTS.compare,
               show_default=True,
               help="factors: the paper's design-factor comparisons (pooled over the other "
                    "factors); runs: every pair of runs on one dataset.")
 @click.option("--factor", "factors", multiple=True,
-              type=click.Choice(["representation", "subset", "dim", "embedding"]),
+              type=click.Choice(FACTOR_NAMES),
               help="Factor(s) to test (repeatable; default: all that the runs vary).")
 @_stats_options
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -79,7 +84,7 @@ def stats(results, compare, factors, l3_variant, alpha, method, ci_level, n_boot
     """
     from bench.errors import ProtocolError
     from bench.fileio import atomic_write_text
-    from bench.stats import FACTOR_NAMES, StatsConfig, analyse, format_result
+    from bench.stats import analyse, format_result
 
     cfg = StatsConfig(compare=compare, factors=tuple(factors) or FACTOR_NAMES,
                       l3_variant=_variant(l3_variant), alpha=alpha, method=method,
@@ -161,7 +166,6 @@ def report(results, reference, out_dir, title, figures, l3_variant, alpha, metho
     and the protocol and environment of each run."""
     from bench.config import default_dir
     from bench.report import ReportConfig, write_report
-    from bench.stats import StatsConfig
 
     cfg = ReportConfig(out_dir=out_dir or default_dir("results") / "report",
                        figures=tuple(sorted({int(f) for f in figures})) or (2, 3, 4, 5),
