@@ -14,12 +14,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from bench.errors import TrackingError
-from bench.tracking import artifact_root, is_server
+from bench.tracking import artifact_root, check_server, is_server, sqlite_path
 
 
 def server_command(tracking_uri: str, port: int, host: str = "127.0.0.1",
@@ -73,17 +71,14 @@ def start_server(tracking_uri: str, port: int, host: str = "127.0.0.1",
 def wait_until_up(url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
     """Poll ``url``/health until it answers 200; raise if the process exits or time runs out."""
     deadline = time.monotonic() + timeout
-    health = url.rstrip("/") + "/health"
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise TrackingError(f"the MLflow server for {url} exited with code {proc.returncode}")
         try:
-            with urllib.request.urlopen(health, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
+            check_server(url, timeout=2)
+            return
+        except TrackingError:
+            time.sleep(0.25)
     raise TrackingError(f"the MLflow server at {url} did not answer within {timeout:.0f} s")
 
 
@@ -114,8 +109,8 @@ def serve(tracking_uri: str, port: int = 5000, host: str = "127.0.0.1") -> int:
             if s.connect_ex((host, port)) == 0:
                 raise TrackingError(f"port {port} on {host} is in use",
                                     hint="choose another with --port (0 picks a free one)")
-    db = tracking_uri[len("sqlite:///"):] if tracking_uri.startswith("sqlite:///") else None
-    if db is not None and not Path(db).exists():
+    db = sqlite_path(tracking_uri)
+    if db is not None and not db.exists():
         print(f"note: {db} does not exist yet; the server creates an empty store",
               file=sys.stderr)
     # `kill` (SIGTERM) or a closed terminal (SIGHUP) must stop the server too: it runs in its
