@@ -23,14 +23,15 @@ from bench.results import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, environmen
                            write_results)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A name made safe for a folder name (runs, studies)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "x"
 
 
 def run_id_prefix(dataset: str, embedder: str, preset: str, seed: int) -> str:
     """The readable start of a run directory's name; the rest is the run key's first 8 hex
     digits. Finding a configuration's runs without computing its key starts from here."""
-    return f"{_slug(dataset)}-{_slug(embedder)}-{preset}-s{seed}-"
+    return f"{slug(dataset)}-{slug(embedder)}-{preset}-s{seed}-"
 
 
 def run_key(config: RunConfig, spec_dict: dict[str, Any], dataset_desc: dict[str, Any],
@@ -116,7 +117,7 @@ def execute(config: RunConfig, progress: bool = True,
     run_id = run_id_prefix(dataset.name, spec.name, protocol.preset, config.seed) + key[:8]
     run_dir = config.out_dir / run_id
     if (run_dir / RESULTS_FILE).exists() and not config.rerun:
-        say(f"already done: {run_dir} (use --rerun to compute it again)")
+        say(f"already done: {run_dir} (its results are reused)")
         outcome = RunOutcome(run_dir, read_results(run_dir), reused=True)
         outcome.logged = _track(config, outcome, say)
         return outcome
@@ -214,7 +215,7 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
     with bar(total=len(units) * protocol.max_epochs, desc="training", unit="epoch",
              enabled_=progress) as pbar:
         for i, split, repeat in units:
-            part = run_dir / PARTIAL_DIR / f"fold-{_slug(str(split.test_fold))}-repeat-{repeat}.json"
+            part = run_dir / PARTIAL_DIR / f"fold-{slug(str(split.test_fold))}-repeat-{repeat}.json"
             if part.exists():
                 saved = json.loads(part.read_text())
                 fold_records.append(saved["record"])

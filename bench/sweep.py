@@ -19,7 +19,7 @@ from typing import Any, Callable
 from bench.config import RunConfig
 from bench.errors import BenchError
 from bench.results import now_iso, write_json
-from bench.runner import _slug as slug  # study folders are named as run folders are
+from bench.runner import slug  # study folders are named as run folders are
 from bench.runner import execute
 from bench.study import Study
 

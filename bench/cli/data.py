@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-_data_dir = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR",
-    default=None, show_envvar=True,
-    help="Folder holding the datasets, or one dataset's own folder [default: a user cache dir].")
+from bench.cli.options import dir_option
+
+_data_dir = dir_option("data", "Folder holding the datasets, or one dataset's own folder.")
 
 
 def _resolve(data_dir: Path | None) -> Path:

@@ -18,12 +18,14 @@ _DIRS = {  # option name, environment variable, help, per kind of directory
 }
 
 
-def dir_option(kind: str) -> Callable:
+def dir_option(kind: str, help_: str | None = None, default: str = "a user cache dir"
+               ) -> Callable:
     """``--data-dir``, ``--cache-dir`` or ``--weights-dir``; ``None`` when not given, so that
-    :func:`bench.config.default_dir` applies the environment variable and the default."""
-    name, env, help_ = _DIRS[kind]
+    :func:`bench.config.default_dir` (or a study file) supplies the environment variable's
+    value or the default."""
+    name, env, standard = _DIRS[kind]
     return click.option(name, type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help=f"{help_} [env {env}; default a user cache dir]")
+                        help=f"{help_ or standard} [env {env}; default {default}]")
 
 
 def run_options(func: Callable) -> Callable:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from bench.cli.options import dir_option
+
 
 @click.command()
 @click.argument("study_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
@@ -20,12 +22,9 @@ import click
               help="Per-core GFLOP/s for the --dry-run estimate [default: measured].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Results root [study out_dir, env BENCH_RESULTS_DIR, results/runs].")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where datasets live [study's, env BENCH_DATA_DIR].")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The embedding store [study's, env BENCH_CACHE_DIR].")
-@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where weights live [study's, env BENCH_WEIGHTS_DIR].")
+@dir_option("data", default="the study's, else a user cache dir")
+@dir_option("embeddings", default="the study's, else a user cache dir")
+@dir_option("weights", default="the study's, else a user cache dir")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [study's, else cpu].")
 @click.option("--tracking-uri", default=None, envvar="MLFLOW_TRACKING_URI",
               help="MLflow store [default: SQLite under the results root].")

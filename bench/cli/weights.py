@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-_DIR = click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path),
-                    default=None, help="Weights directory (default: $BENCH_WEIGHTS_DIR or the "
-                                       "user cache).")
+from bench.cli.options import dir_option
+
+_DIR = dir_option("weights")
 
 
 @click.group()
