@@ -27,7 +27,7 @@ os.environ.setdefault("BENCH_PROGRESS", "0")
 
 def fast_protocol():
     """The reduced protocol of tests/test_analysis_regression.py: one grid point, few epochs."""
-    from bench.config import ProtocolConfig
+    from bench.evaluation.settings import ProtocolConfig
 
     return ProtocolConfig(learning_rates=(1e-3,), weight_decays=(1e-4,), max_epochs=12,
                           patience=5)
@@ -46,9 +46,10 @@ def main() -> int:
 
     import numpy as np
 
-    from bench.config import ProtocolConfig, RunConfig
-    from bench.design import view
-    from bench.runner import run
+    from bench.evaluation.settings import ProtocolConfig
+    from bench.runs.config import RunConfig
+    from bench.analysis.factors import view
+    from bench.tracking.tracked import run
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-spread-"))
     protocol = fast_protocol() if args.fast else ProtocolConfig()
@@ -89,8 +90,8 @@ def main() -> int:
     if args.degrade:
         from unittest import mock
 
-        from bench import protocol as proto_mod
-        from bench.classify import Standardizer
+        from bench.evaluation import protocol as proto_mod
+        from bench.evaluation.grid import Standardizer
 
         def no_standardisation(X, rows, chunk=8192):
             dim = X.shape[1]

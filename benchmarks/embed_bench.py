@@ -6,7 +6,7 @@ achieved GFLOP/s next to the fp32 matrix-multiply GFLOP/s measured in the same r
 * ``network``: the network alone on ready inputs (spectrogram images, log-mel examples,
   waveforms for SoundNet);
 * ``frontend+network``: what ``embed_windows`` does;
-* ``whole path``: ``bench.embed.embed_clips`` on WAV files at 44.1 kHz in a fresh store
+* ``whole path``: ``bench.store.pipeline.embed_clips`` on WAV files at 44.1 kHz in a fresh store
   (hash, decode, resample with kaiser_best, frame, frontend, network, store);
 
 and the whole path's share of the network-only throughput (target: at least 85 %), by wall
@@ -148,9 +148,9 @@ def network_only(e, family: str, n: int, batch: int) -> tuple[float, float, floa
 def whole_path(e, clips_dir: Path, store_dir: Path, batch_size: int | None
                ) -> tuple[float, float]:
     """(windows/s, windows per CPU-second) of embed_clips over the WAV files, fresh store."""
-    from bench.cache import EmbeddingStore
+    from bench.store.store import EmbeddingStore
     from bench.datasets.base import Clip
-    from bench.embed import embed_clips
+    from bench.store.pipeline import embed_clips
 
     clips = [Clip(id=p.stem, path=p, label="x", fold=1) for p in sorted(clips_dir.glob("*.wav"))]
     store = EmbeddingStore(store_dir)

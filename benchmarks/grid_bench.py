@@ -34,8 +34,8 @@ def main() -> None:
 
     import torch
 
-    from bench.classify import Frames, GridMLP, MLPSettings, Standardizer
-    from bench.classify_reference import fit_sequential
+    from bench.evaluation.grid import Frames, GridMLP, MLPSettings, Standardizer
+    from classify_reference import fit_sequential
 
     rng = np.random.default_rng(0)
     n = args.frames + args.val_frames

@@ -1,4 +1,4 @@
-"""What MLflow tracking adds to a run: wall time of ``bench.tracking.log_run`` for a record
+"""What MLflow tracking adds to a run: wall time of ``bench.tracking.logger.log_run`` for a record
 shaped like an ESC-50 run of the paper (50 classes, 5 folds x 5 repeats, 9 grid points,
 400 test clips per fold), to the default SQLite store and optionally to a server.
 
@@ -39,7 +39,7 @@ def cold(root: Path) -> float:
     code = (f"import sys, time; sys.path.insert(0, {str(HERE)!r});"
             "from tracking_overhead import esc50_record;"
             "from tracking_fixtures import write_run;"
-            "from bench.tracking import log_run;"
+            "from bench.tracking.logger import log_run;"
             f"rec = esc50_record('cold'); d = write_run({str(root)!r}, rec);"
             "t = time.perf_counter(); log_run(rec, d, strict=True);"
             "print(time.perf_counter() - t)")
@@ -61,8 +61,8 @@ def main() -> None:
 
     from tracking_fixtures import write_run
 
-    from bench.tracking import log_run
-    from bench.tracking_record import confusion_figure, plan_runs
+    from bench.tracking.logger import log_run
+    from bench.tracking.record import confusion_figure, plan_runs
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -1,4 +1,4 @@
-"""Results records of schema v1 built by hand, of the shape bench.runner writes. One builder for
+"""Results records of schema v1 built by hand, of the shape bench.runs.runner writes. One builder for
 every test that reads records: stats, plots, report, check, and tracking (tracking_fixtures
 derives its numbers from random confusion matrices and builds the record here).
 """
@@ -11,8 +11,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from bench import __version__
-from bench.config import PROTOCOL_PRESETS, ProtocolConfig, RunConfig
-from bench.results import SCHEMA_VERSION, summary_stats, write_predictions, write_results
+from bench.evaluation.settings import PROTOCOL_PRESETS, ProtocolConfig
+from bench.runs.config import RunConfig
+from bench.runs.record import SCHEMA_VERSION, summary_stats, write_predictions, write_results
 
 CLASSES = ("dog", "rain", "siren")
 GIT_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -28,7 +29,7 @@ def fold_record(fold: Any, repeat: int, accuracy: float, *, seed: int = 0,
                 classes: Sequence[str] = CLASSES, grid: list[dict[str, Any]] | None = None,
                 confusion: Any = None, per_class: Mapping[str, float] | None = None,
                 n_train: int = 100, n_val: int = 10, n_test: int = 40) -> dict[str, Any]:
-    """One ``folds`` entry as bench.protocol.run_fold writes it: ``chosen`` is the grid point
+    """One ``folds`` entry as bench.evaluation.protocol.run_fold writes it: ``chosen`` is the grid point
     with the best validation accuracy (the first of equals), with its epochs and best epoch.
 
     Defaults: one grid point whose validation numbers follow ``accuracy``, every class at

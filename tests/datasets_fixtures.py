@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from bench.fileio import file_digest
+from bench.io.fileio import file_digest
 
 # -- audio ---------------------------------------------------------------------------------------
 

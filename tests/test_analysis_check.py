@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from analysis_fixtures import make_record, write_run
-from bench import check as chk
+from bench.analysis import check as chk
 from bench.cli import main
 from bench.errors import ResultsError
 

@@ -1,4 +1,4 @@
-"""bench.plots: what Figures 2-5 show, checked through the matplotlib objects."""
+"""bench.analysis.plots: what Figures 2-5 show, checked through the matplotlib objects."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from analysis_fixtures import accuracies_near as _acc
 from analysis_fixtures import make_record, write_run
-from bench import plots
-from bench.check import load_reference
+from bench.analysis import plots
+from bench.analysis.check import load_reference
 from bench.cli import main
 from bench.errors import ProtocolError
 

@@ -36,8 +36,8 @@ def work(tmp_path_factory):
 
 
 def _run(work: Path, seed: int, out: str):
-    from bench.config import RunConfig
-    from bench.runner import run
+    from bench.runs.config import RunConfig
+    from bench.tracking.tracked import run
 
     config = RunConfig(embedder="mfcc", dataset="synth-mini", protocol=fast_protocol(),
                        seed=seed, data_dir=work / "data", cache_dir=work / "cache",
@@ -70,8 +70,8 @@ def test_correct_run_with_another_seed_passes(work, golden):
 
 
 def test_wrong_standardisation_fails(work, golden):
-    from bench import protocol
-    from bench.classify import Standardizer
+    from bench.evaluation import protocol
+    from bench.evaluation.grid import Standardizer
 
     fit = Standardizer.fit
 

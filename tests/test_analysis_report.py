@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from analysis_fixtures import accuracies_near as _acc
 from analysis_fixtures import make_record, write_run
-from bench import report
-from bench.check import load_reference
+from bench.analysis import report
+from bench.analysis.check import load_reference
 from bench.cli import main
-from bench.stats import StatsConfig
+from bench.analysis.stats import StatsConfig
 
 
 def _runs():

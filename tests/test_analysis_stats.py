@@ -1,4 +1,4 @@
-"""bench.stats: Wilcoxon numbers against scipy, effect sizes, bootstrap and Holm against
+"""bench.analysis.stats: Wilcoxon numbers against scipy, effect sizes, bootstrap and Holm against
 computations written here from their definitions, and the documented pairing/pooling rule."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import scipy.stats
 from click.testing import CliRunner
 
 from analysis_fixtures import make_record, write_run
-from bench import stats
+from bench.analysis import stats, stats_format
 from bench.cli import main
 from bench.errors import ProtocolError
 
@@ -297,8 +297,8 @@ def test_few_pairs_note_once_per_family():
             make_record("vggish", "synth", _acc(0.55, 0.02))]
     res = stats.analyse(recs)
     assert all(c.notes == [stats.FEW_PAIRS_NOTE] for c in res.comparisons)
-    assert stats.grouped_notes(res.comparisons) == [("all", stats.FEW_PAIRS_NOTE)]
-    assert stats.format_text(res).count(stats.FEW_PAIRS_NOTE) == 1
+    assert stats_format.grouped_notes(res.comparisons) == [("all", stats.FEW_PAIRS_NOTE)]
+    assert stats_format.format_text(res).count(stats.FEW_PAIRS_NOTE) == 1
 
 
 def test_unequal_level_sizes_and_missing_keys_are_skipped_with_reasons():
@@ -352,15 +352,15 @@ def test_output_formats_round_trip():
     recs = [make_record("soundnet", accuracies=_acc(0.6, 0.02), repeats=2),
             make_record("mfcc", accuracies=_acc(0.5, 0.03), repeats=2)]
     res = stats.analyse(recs, stats.StatsConfig(n_boot=500))
-    rows = list(csv.DictReader(io.StringIO(stats.format_result(res, "csv"))))
+    rows = list(csv.DictReader(io.StringIO(stats_format.format_result(res, "csv"))))
     assert len(rows) == 1
     c = res.comparisons[0]
     assert float(rows[0]["p"]) == c.p and float(rows[0]["statistic"]) == c.statistic
     assert float(rows[0]["ci_a_low"]) == res.levels[0].ci_low
-    doc = json.loads(stats.format_result(res, "json"))
+    doc = json.loads(stats_format.format_result(res, "json"))
     assert doc["settings"]["n_boot"] == 500 and doc["settings"]["seed"] == 0
     assert doc["comparisons"][0]["p_holm"] == c.p_holm
-    text = stats.format_result(res, "table")
+    text = stats_format.format_result(res, "table")
     assert "soundnet vs mfcc" in text and "embedding type" in text
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.audio import load, load_resampled, probe, wav_problem
+from bench.audio.decode import load, load_resampled, probe, wav_problem
 from bench.errors import AudioError
 from datasets_fixtures import read_wav_header, truncate, write_wav
 

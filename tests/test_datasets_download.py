@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench.archive import MARKER, extract, is_complete
+from bench.io.archive import MARKER, extract, is_complete
 from bench.cli import main
 from bench.datasets import create
 from bench.datasets.catalog import catalog
-from bench.download import Remote, fetch
+from bench.io.download import Remote, fetch
 from bench.errors import DownloadError
 from datasets_fixtures import (accept_esc50_meta, make_dcase2013, make_esc50, make_us8k, md5,
                                zip_folder)
@@ -37,7 +37,7 @@ def _remote(url: str, data: bytes = BLOB, **kw) -> Remote:
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setattr("bench.download.RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr("bench.io.download.RETRY_DELAY_S", 0.0)
     with LocalServer() as srv:
         yield srv
 

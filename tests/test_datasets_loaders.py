@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.audio import load
+from bench.audio.decode import load
 from bench.cli import main
 from bench.datasets import create
 from bench.datasets.base import Clip, Split

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench import dsp, weights
-from bench.audio import frame_windows
+from bench.audio import dsp
+
+from bench.embedders import weights
+from bench.audio.frames import frame_windows
 from bench.embedders import create
 from bench.embedders import l3_frontend, l3_keras, l3_net
 from bench.embedders.l3 import L3Embedder

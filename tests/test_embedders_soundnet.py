@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import weights
+from bench.embedders import weights
 from bench.embedders import create
 from bench.embedders.soundnet import SoundNetEmbedder
 from bench.embedders.soundnet_files import frames, receptive_field

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import weights
-from bench.audio import frame_windows
+from bench.embedders import weights
+from bench.audio.frames import frame_windows
 from bench.embedders import create
 from bench.embedders.vggish import WINDOW_SAMPLES, postprocess
 from embedder_fixtures import vggish_reference, write_vggish_files

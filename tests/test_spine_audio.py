@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.audio import frame_times, frame_windows, load, load_resampled
-from bench.embedders.base import frame_count
+from bench.audio.decode import load, load_resampled
+from bench.audio.frames import frame_count, frame_times, frame_windows
 from bench.errors import AudioError
 
 

@@ -74,9 +74,10 @@ def test_same_seed_same_numbers_other_seed_other_numbers(synth_mini_root, mfcc_s
 
 def test_finished_run_is_found_again_and_a_killed_one_resumes(synth_mini_root, mfcc_store,
                                                               tmp_path, monkeypatch):
-    import bench.protocol
-    from bench.config import RunConfig, protocol_preset
-    from bench.runner import run
+    import bench.evaluation.protocol
+    from bench.evaluation.settings import protocol_preset
+    from bench.runs.config import RunConfig
+    from bench.tracking.tracked import run
 
     config = RunConfig(embedder="mfcc", dataset="synth-mini", data_dir=synth_mini_root,
                        cache_dir=mfcc_store, out_dir=tmp_path, tracking=False, seed=1,
@@ -84,7 +85,7 @@ def test_finished_run_is_found_again_and_a_killed_one_resumes(synth_mini_root, m
                                                                  learning_rates=(1e-3,),
                                                                  weight_decays=(1e-4,)))
     calls = []
-    original = bench.protocol.run_fold
+    original = bench.evaluation.protocol.run_fold
 
     def flaky(data, split, *args, **kwargs):
         calls.append(split.test_fold)
@@ -92,7 +93,7 @@ def test_finished_run_is_found_again_and_a_killed_one_resumes(synth_mini_root, m
             raise KeyboardInterrupt
         return original(data, split, *args, **kwargs)
 
-    monkeypatch.setattr(bench.protocol, "run_fold", flaky)
+    monkeypatch.setattr(bench.evaluation.protocol, "run_fold", flaky)
     with pytest.raises(KeyboardInterrupt):
         run(config, progress=False)
     assert calls == [1, 2, 3]

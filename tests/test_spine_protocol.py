@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bench.protocol as protocol
-from bench.classify import Standardizer
-from bench.config import protocol_preset
+import bench.evaluation.protocol as protocol
+from bench.evaluation.grid import Standardizer
+from bench.evaluation.settings import protocol_preset
 from bench.datasets.base import Clip, Split
 from bench.errors import ProtocolError
-from bench.protocol import FoldData, allocate, run_fold
+from bench.evaluation.protocol import FoldData, allocate, run_fold
 
 FAST = dict(max_epochs=3, patience=2, hidden_sizes=(16,), learning_rates=(1e-3,),
             weight_decays=(1e-4,))

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench.cache import EmbeddingStore, namespace_description, namespace_key
+from bench.store.format import namespace_description, namespace_key
+from bench.store.store import EmbeddingStore
 from bench.datasets import create as create_dataset
-from bench.embed import DamagedEntries, embed_clips, load_matrix, open_namespace
+from bench.store.pipeline import DamagedEntries, embed_clips, load_matrix, open_namespace
 from bench.embedders.base import Embedder, EmbedderSpec
 
 
@@ -63,7 +64,8 @@ def test_second_run_computes_nothing(tmp_path, clips):
 
 
 def test_stored_frames_equal_a_direct_computation(tmp_path, clips):
-    from bench.audio import frame_windows, load_resampled
+    from bench.audio.decode import load_resampled
+    from bench.audio.frames import frame_windows
 
     store = EmbeddingStore(tmp_path / "store")
     emb, _, ids = _embed(clips, store)

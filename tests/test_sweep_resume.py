@@ -90,8 +90,8 @@ def test_killed_sweep_resumes_with_only_the_missing_work(tmp_path, synth_mini_ro
 
     # the resumed run has the numbers of an uninterrupted one (same seed, same machine)
     sys.path.insert(0, str(TESTS))
-    from bench.runner import run
-    from bench.study import load_study
+    from bench.tracking.tracked import run
+    from bench.studies.study import load_study
 
     cfg = load_study(study).plan()[1].replace(out_dir=tmp_path / "fresh", tracking=False)
     _, fresh = run(cfg, progress=False)

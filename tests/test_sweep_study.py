@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from sweep_fixtures import WINDOWS
 
 from bench.cli import main
-from bench.embedders.base import frame_count
+from bench.audio.frames import frame_count
 from bench.errors import ConfigError, UnknownNameError
-from bench.study import PAPER_EMBEDDERS, load_study, study_from_dict, study_preset
-from bench.sweep_estimate import dataset_size, estimate, format_estimate
+from bench.studies.study import PAPER_EMBEDDERS, load_study, study_from_dict, study_preset
+from bench.studies.estimate import dataset_size, estimate, format_estimate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,9 +99,9 @@ def test_paper_preset_and_its_compute_estimate():
 
 
 def test_estimate_probes_the_files_of_a_present_dataset(synth_mini_root):
-    from bench.audio import probe
+    from bench.audio.decode import probe
     from bench.datasets import create
-    from bench.sweep_estimate import pair_cost
+    from bench.studies.estimate import pair_cost
 
     size = dataset_size("synth-mini", synth_mini_root)
     assert size.n_clips == 120 and size.n_splits == 5 and "probed" in size.source
@@ -111,18 +111,18 @@ def test_estimate_probes_the_files_of_a_present_dataset(synth_mini_root):
 
 
 def test_sweep_keep_going_summary_report_and_tracking(tmp_path, synth_mini_root, monkeypatch):
-    import bench.protocol
+    import bench.evaluation.protocol
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("BENCH_PROGRESS", "0")
     folds = []
-    original = bench.protocol.run_fold
+    original = bench.evaluation.protocol.run_fold
 
     def counted(*args, **kwargs):
         folds.append(args[1].test_fold)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(bench.protocol, "run_fold", counted)
+    monkeypatch.setattr(bench.evaluation.protocol, "run_fold", counted)
     study = tmp_path / "study.yaml"
     study.write_text(yaml.safe_dump({
         "name": "keep-going-test",

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from tracking_fixtures import make_record, write_run
 
-from bench.results import load_runs
-from bench.tracking import default_tracking_uri, log_run, resolve_tracking_uri
-from bench.tracking_record import confusion_counts, confusion_figure, plan_runs
+from bench.runs.record import load_runs
+from bench.tracking.logger import log_run
+from bench.tracking.session import default_tracking_uri, resolve_tracking_uri
+from bench.tracking.record import confusion_counts, confusion_figure, plan_runs
 
 
 def test_store_resolution_order(tmp_path, monkeypatch):
@@ -47,7 +48,7 @@ def test_default_store_is_sqlite_next_to_the_runs(tmp_path, monkeypatch):
 
 
 def test_unreachable_server_warns_fast_and_keeps_going(tmp_path, capsys):
-    from bench.tracking_ui import free_port
+    from bench.tracking.ui import free_port
 
     rec = make_record()
     run_dir = write_run(tmp_path, rec)
@@ -111,7 +112,7 @@ def test_confusion_counts_and_figure(tmp_path):
 
 
 def test_importing_the_commands_does_not_import_mlflow():
-    code = ("import sys, bench.cli.tracking, bench.tracking, bench.tracking_ui;"
+    code = ("import sys, bench.cli.tracking, bench.tracking.logger, bench.tracking.ui;"
             "print('mlflow' in sys.modules, 'matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
@@ -119,7 +120,7 @@ def test_importing_the_commands_does_not_import_mlflow():
 
 def test_ui_refuses_a_server_uri():
     from bench.errors import TrackingError
-    from bench.tracking_ui import server_command
+    from bench.tracking.ui import server_command
 
     with pytest.raises(TrackingError, match="serves its own UI"):
         server_command("http://127.0.0.1:5000", 5001)

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from tracking_fixtures import make_record, mlflow_server, write_run  # noqa: F401 - fixture
 
 from bench.cli import main
-from bench.results import write_results
-from bench.tracking import log_run
+from bench.runs.record import write_results
+from bench.tracking.logger import log_run
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +160,7 @@ def test_logging_twice_is_idempotent_and_a_rerun_replaces(mlflow_server, tmp_pat
 
 
 def test_interrupted_logging_is_redone(mlflow_server, tmp_path, monkeypatch, capsys):
-    import bench.tracking as tracking
+    import bench.tracking.logger as tracking
 
     rec = _record(run_id="run-broken", dataset="synth-broken")
     run_dir = write_run(tmp_path / "runs", rec)
@@ -191,8 +191,9 @@ def test_server_stopped_mid_run_keeps_the_run_and_bench_track_logs_it_later(
     while it embeds: the run completes, says how to log it, and `bench track` does later."""
     import sweep_fixtures
 
-    from bench.config import ProtocolConfig, RunConfig
-    from bench.runner import run
+    from bench.evaluation.settings import ProtocolConfig
+    from bench.runs.config import RunConfig
+    from bench.tracking.tracked import run
 
     monkeypatch.setenv("BENCH_PROGRESS", "0")
     original = sweep_fixtures.TinyA.embed_windows

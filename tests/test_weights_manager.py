@@ -10,7 +10,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from bench import weights
+from bench.embedders import weights
 from bench.errors import WeightsError
 from embedder_fixtures import (gzip_file, kapre_frontend_arrays, l3_arrays, write_keras_l3,
                                write_sound8, sound8_arrays)
@@ -273,17 +273,17 @@ def test_explicit_weights_path(tmp_path, l3_file):
 
 def test_a_file_is_hashed_once_and_an_explicit_file_keeps_its_record(tmp_path, monkeypatch,
                                                                       l3_file):
-    import bench.fileio
+    import bench.io.fileio
 
     h5, gz = l3_file
     hashed = []
-    real = bench.fileio.file_digest
+    real = bench.io.fileio.file_digest
 
     def counting(path, algorithm="sha256"):
         hashed.append(path)
         return real(path, algorithm)
 
-    monkeypatch.setattr(bench.fileio, "file_digest", counting)
+    monkeypatch.setattr(bench.io.fileio, "file_digest", counting)
     wd = tmp_path / "w"
     r = weights.import_weights("l3-m256-music", gz, wd)
     assert len(hashed) == 1  # the check's hash is the recorded one

@@ -58,7 +58,7 @@ class ServerHandle:
     user would) and started again on the same port and database."""
 
     def __init__(self, root: Path):
-        from bench.tracking_ui import free_port
+        from bench.tracking.ui import free_port
 
         self.root = Path(root)
         self.port = free_port()
@@ -72,7 +72,7 @@ class ServerHandle:
         import subprocess
         import sys
 
-        from bench.tracking_ui import wait_until_up
+        from bench.tracking.ui import wait_until_up
 
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         self.proc = subprocess.Popen(

@@ -1,8 +1,8 @@
 """``bench stats``, ``bench plot``, ``bench report``, ``bench check``: analysis across runs.
 
-Options are parsed here into one config object each; the work happens in bench.stats,
-bench.plots, bench.report and bench.check (imported inside the commands, so that ``bench --help``
-stays light). The comparison settings, their choices and defaults come from bench.design, which
+Options are parsed here into one config object each; the work happens in bench.analysis.stats,
+bench.analysis.plots, bench.analysis.report and bench.analysis.check (imported inside the commands, so that ``bench --help``
+stays light). The comparison settings, their choices and defaults come from bench.analysis.factors, which
 imports neither numpy nor scipy.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from bench.design import (COMPARE_MODES, FACTOR_NAMES, PAPER_L3_VARIANT, WILCOXON_METHODS,
+from bench.analysis.factors import (COMPARE_MODES, FACTOR_NAMES, PAPER_L3_VARIANT, WILCOXON_METHODS,
                           StatsConfig)
 
 _DEFAULTS = StatsConfig()
@@ -42,7 +42,7 @@ def _stats_options(f):
 
 
 def _reference(spec: str | None):
-    from bench.check import load_reference
+    from bench.analysis.check import load_reference
 
     if spec is None or spec == "none":
         return None
@@ -50,7 +50,7 @@ def _reference(spec: str | None):
 
 
 def _load(paths):
-    from bench.results import load_runs
+    from bench.runs.record import load_runs
 
     return load_runs(paths)
 
@@ -83,8 +83,9 @@ def stats(results, compare, factors, l3_variant, alpha, method, ci_level, n_boot
     bench stats results/runs/ --format csv -o stats.csv
     """
     from bench.errors import ProtocolError
-    from bench.fileio import atomic_write_text
-    from bench.stats import analyse, format_result
+    from bench.io.fileio import atomic_write_text
+    from bench.analysis.stats import analyse
+    from bench.analysis.stats_format import format_result
 
     cfg = StatsConfig(compare=compare, factors=tuple(factors) or FACTOR_NAMES,
                       l3_variant=_variant(l3_variant), alpha=alpha, method=method,
@@ -123,9 +124,9 @@ def plot(figures, results, out_dir, reference, l3_variant, formats):
     4: vs samples used to train the embedding (runs tagged train_samples=N)
     5: embedding type (L3 vs VGGish vs SoundNet; other embedders as their own category)
     """
-    from bench.config import default_dir
+    from bench.util.paths import default_dir
     from bench.errors import ProtocolError
-    from bench.plots import plot as make
+    from bench.analysis.plots import plot as make
 
     numbers = [2, 3, 4, 5] if "all" in figures else sorted({int(f) for f in figures})
     out_dir = out_dir or default_dir("results") / "figures"
@@ -164,8 +165,8 @@ def report(results, reference, out_dir, title, figures, l3_variant, alpha, metho
            n_boot, seed):
     """Markdown and self-contained HTML report: Table 2 vs the reference, paired tests, figures,
     and the protocol and environment of each run."""
-    from bench.config import default_dir
-    from bench.report import ReportConfig, write_report
+    from bench.util.paths import default_dir
+    from bench.analysis.report import ReportConfig, write_report
 
     cfg = ReportConfig(out_dir=out_dir or default_dir("results") / "report",
                        figures=tuple(sorted({int(f) for f in figures})) or (2, 3, 4, 5),
@@ -191,7 +192,7 @@ def report(results, reference, out_dir, title, figures, l3_variant, alpha, metho
 def check(results, reference, tolerance, fold_tolerance):
     """Compare runs with reference accuracies. Exit 0: all within tolerance; 1: some outside
     (table printed); 2: nothing comparable."""
-    from bench.check import DEFAULT_TOLERANCE, check as run_check, format_check, load_reference
+    from bench.analysis.check import DEFAULT_TOLERANCE, check as run_check, format_check, load_reference
 
     ref = load_reference(reference)
     result = run_check(_load(results), ref,

@@ -12,8 +12,8 @@ CACHE_DIR = dir_option("embeddings")
 
 
 def _store(cache_dir: Path | None):
-    from bench.cache import EmbeddingStore
-    from bench.config import default_dir
+    from bench.store.store import EmbeddingStore
+    from bench.util.paths import default_dir
 
     return EmbeddingStore(cache_dir or default_dir("embeddings"))
 

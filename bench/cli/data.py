@@ -13,7 +13,7 @@ _data_dir = dir_option("data", "Folder holding the datasets, or one dataset's ow
 
 
 def _resolve(data_dir: Path | None) -> Path:
-    from bench.config import default_dir
+    from bench.util.paths import default_dir
 
     return Path(data_dir).expanduser() if data_dir else default_dir("data")
 

@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 import click
 
-from bench.config import PROTOCOL_PRESETS, RESAMPLERS
+from bench.evaluation.settings import PROTOCOL_PRESETS
+from bench.runs.config import RESAMPLERS
 
 
 _DIRS = {  # option name, environment variable, help, per kind of directory
@@ -21,7 +22,7 @@ _DIRS = {  # option name, environment variable, help, per kind of directory
 def dir_option(kind: str, help_: str | None = None, default: str = "a user cache dir"
                ) -> Callable:
     """``--data-dir``, ``--cache-dir`` or ``--weights-dir``; ``None`` when not given, so that
-    :func:`bench.config.default_dir` (or a study file) supplies the environment variable's
+    :func:`bench.util.paths.default_dir` (or a study file) supplies the environment variable's
     value or the default."""
     name, env, standard = _DIRS[kind]
     return click.option(name, type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -91,7 +92,8 @@ def protocol_options(func: Callable) -> Callable:
 
 def build_run_config(opts: dict[str, Any], **extra: Any):
     """The RunConfig for parsed options (``None`` means: keep the default)."""
-    from bench.config import RunConfig, protocol_preset
+    from bench.evaluation.settings import protocol_preset
+    from bench.runs.config import RunConfig
 
     protocol = protocol_preset(opts.get("protocol") or "paper")
     overrides = {k: opts[k] for k in ("repeats", "val_fraction", "val_unit", "scaler_fit",

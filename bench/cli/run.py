@@ -31,16 +31,16 @@ def run(opts: dict) -> None:
         bench run --embedder mfcc --dataset synth
         bench run -e l3-m256-music -d esc50 --protocol l3embedding --repeats 5
     """
-    from bench.config import parse_tags
-    from bench.results import format_summary
-    from bench.runner import run as run_study
+    from bench.runs.config import parse_tags
+    from bench.runs.record import format_summary
+    from bench.tracking.tracked import execute
 
     config = build_run_config(opts, tags=parse_tags(opts["tags"]), rerun=opts["rerun"],
                               tracking=not opts["no_tracking"],
                               tracking_uri=opts["tracking_uri"])
-    run_dir, record = run_study(config, progress=not opts["quiet"], log=echo_err)
-    click.echo(format_summary(record))
-    click.echo(f"results: {run_dir / 'results.json'}")
+    outcome = execute(config, progress=not opts["quiet"], log=echo_err)
+    click.echo(format_summary(outcome.record))
+    click.echo(f"results: {outcome.run_dir / 'results.json'}")
 
 
 @click.command()
@@ -48,7 +48,7 @@ def run(opts: dict) -> None:
 @pass_opts
 def embed(opts: dict) -> None:
     """Compute embeddings into the store only (what `bench run` would reuse)."""
-    from bench.runner import embed_only
+    from bench.runs.runner import embed_only
 
     config = build_run_config(opts)
     report = embed_only(config, progress=not opts["quiet"])

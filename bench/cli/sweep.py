@@ -46,8 +46,8 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_
         bench sweep examples/study-small.yaml --keep-going
     """
     from bench.errors import BenchError, ConfigError
-    from bench.study import load_study, study_preset
-    from bench.sweep import format_summary, run_sweep
+    from bench.studies.study import load_study, study_preset
+    from bench.studies.sweep import format_summary, run_sweep
 
     if (study_file is None) == (preset is None):
         raise ConfigError("give a study file or --preset, not both and not neither",
@@ -58,7 +58,7 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_
                            weights_dir=weights_dir, device=device, tracking_uri=tracking_uri,
                            tracking=False if no_tracking else None)
     if dry_run:
-        from bench.sweep_estimate import estimate, format_estimate
+        from bench.studies.estimate import estimate, format_estimate
 
         study.check_names()
         click.echo(format_estimate(study, estimate(study, gflops)))

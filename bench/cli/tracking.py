@@ -23,7 +23,7 @@ def track(results: tuple[Path, ...], tracking_uri: str | None, experiment: str |
     results directory that holds it.
     """
     from bench.errors import TrackingError
-    from bench.tracking import track_paths
+    from bench.tracking.logger import track_paths
 
     outcome = track_paths(list(results), tracking_uri, experiment)
     failed = 0
@@ -50,7 +50,7 @@ def track(results: tuple[Path, ...], tracking_uri: str | None, experiment: str |
                    "or ./results/runs).")
 def ui(port: int, tracking_uri: str | None, results_dir: Path | None) -> None:
     """Serve the MLflow UI for the tracking store on 127.0.0.1 (Ctrl-C stops it)."""
-    from bench.tracking import resolve_tracking_uri
-    from bench.tracking_ui import serve
+    from bench.tracking.session import resolve_tracking_uri
+    from bench.tracking.ui import serve
 
     raise SystemExit(serve(resolve_tracking_uri(tracking_uri, results_dir), port=port))

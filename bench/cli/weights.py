@@ -23,8 +23,8 @@ def list_(weights_dir: Path | None, as_json: bool) -> None:
     """Every embedder with weights: dims, sample rate, file, source, presence, sha256."""
     import json
 
-    from bench import tables
-    from bench import weights as core
+    from bench.util import tables
+    from bench.embedders import weights as core
 
     rows = core.rows(weights_dir)
     if as_json:
@@ -52,7 +52,7 @@ def list_(weights_dir: Path | None, as_json: bool) -> None:
                    "(also $BENCH_WEIGHTS_MIRROR).")
 def fetch(name: str, weights_dir: Path | None, version: str | None, mirror: str | None) -> None:
     """Download the weights embedder NAME needs (checked; resumes)."""
-    from bench import weights as core
+    from bench.embedders import weights as core
 
     for r in core.fetch(name, weights_dir, version=version, mirror=mirror):
         click.echo(f"{r.entry.filename}: {r.path} (sha256 {r.sha256})")
@@ -67,7 +67,7 @@ def fetch(name: str, weights_dir: Path | None, version: str | None, mirror: str 
                    "recorded with every result).")
 def import_(name: str, path: Path, weights_dir: Path | None, force: bool) -> None:
     """Install a copy of a weights file you have (checked) for embedder NAME."""
-    from bench import weights as core
+    from bench.embedders import weights as core
 
     r = core.import_weights(name, path, weights_dir, force=force)
     note = {True: "official", False: "NOT the official file", None: "structure checked"}

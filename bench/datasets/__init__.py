@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.datasets.base import Clip, Dataset, Split, VerifyReport
-from bench.registry import Registry
+from bench.util.registry import Registry
 
 __all__ = ["Clip", "Dataset", "Split", "VerifyReport", "REGISTRY", "create", "names"]
 

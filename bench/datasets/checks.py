@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from bench.datasets.base import Clip, VerifyReport
+from bench.datasets.clips import Clip, VerifyReport
 from bench.errors import AudioError, DatasetError
 
 #: at most this many examples are named in one message
@@ -103,8 +103,8 @@ def check_files(clips: Sequence[Clip], report: VerifyReport, *, deep: bool = Fal
     progress : bool
         Show a bar.
     """
-    from bench.audio import NO_SAMPLES, load, probe
-    from bench.progress import bar
+    from bench.audio.decode import NO_SAMPLES, load, probe
+    from bench.util.progress import bar
 
     for clip in bar(clips, total=len(clips), desc=f"verify {report.dataset}", unit="file",
                     enabled_=progress):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench.datasets.base import Clip
 from bench.datasets.official import OfficialDataset, Package
-from bench.download import Remote
+from bench.io.download import Remote
 from bench.errors import DatasetError
 
 CLASSES = ("bus", "busystreet", "office", "openairmarket", "park", "quietstreet", "restaurant",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.datasets.base import Clip
 from bench.datasets.official import OfficialDataset, Package, read_fold_table
-from bench.download import Remote
+from bench.io.download import Remote
 
 META = "meta/esc50.csv"
 META_MD5 = "54a0d0055a10bb7df84ad340a148722e"

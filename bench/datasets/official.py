@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.datasets.base import Clip, Dataset, VerifyReport
-from bench.download import Remote, fetch, install_local_copy
+from bench.io.download import Remote, fetch, install_local_copy
 from bench.errors import DatasetError, DownloadError
 
 DOWNLOADS = "downloads"
@@ -208,7 +208,7 @@ class OfficialDataset(Dataset):
         Path
             The dataset root.
         """
-        from bench.archive import extract
+        from bench.io.archive import extract
 
         found = self.locate()
         if found is not None and not force:
@@ -253,7 +253,7 @@ class OfficialDataset(Dataset):
     def verify(self, deep: bool = False, progress: bool = True) -> VerifyReport:
         """:meth:`Dataset.verify`, with the metadata checksums first and notes on the copy: its
         clip count against the official one, and whether bench extracted it."""
-        from bench.archive import is_complete
+        from bench.io.archive import is_complete
 
         root = self.locate()
         if root is None:

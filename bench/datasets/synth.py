@@ -22,7 +22,7 @@ import numpy as np
 
 from bench.datasets.base import Clip, Dataset
 from bench.errors import DatasetError
-from bench.fileio import atomic_write_bytes, atomic_write_text
+from bench.io.fileio import atomic_write_bytes, atomic_write_text
 
 GENERATOR_VERSION = "2"  # bump whenever the audio changes: it names the data folder
 CLASSES = ("alarm_beep", "birdsong", "clock_tick", "crickets", "dog_bark", "door_knock",
@@ -95,7 +95,7 @@ class SynthDataset(Dataset):
             return
         import soundfile as sf
 
-        from bench.progress import bar
+        from bench.util.progress import bar
 
         (self.root / "audio").mkdir(parents=True, exist_ok=True)
         rows = self.plan()

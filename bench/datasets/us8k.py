@@ -4,7 +4,7 @@ Salamon, Jacoby & Bello, "A Dataset and Taxonomy for Urban Sound Research", ACM 
 ``UrbanSound8K/audio/fold1..fold10/*.wav`` and ``metadata/UrbanSound8K.csv`` with the columns
 ``slice_file_name,fsID,start,end,salience,fold,classID,class``. The files vary: many sample
 rates, 8/16/24-bit PCM and float, WAVE_FORMAT_EXTENSIBLE headers, mono and stereo,
-1399 clips shorter than 4 s (the shortest 0.055 s); :mod:`bench.audio` reads them all.
+1399 clips shorter than 4 s (the shortest 0.055 s); :mod:`bench.audio.decode` reads them all.
 
 The archive on Zenodo is stable and checked by its md5. A copy is found as
 ``<data_dir>/UrbanSound8K`` or ``data_dir`` itself.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.datasets.base import Clip
 from bench.datasets.official import OfficialDataset, Package, read_fold_table
-from bench.download import Remote
+from bench.io.download import Remote
 
 META = "metadata/UrbanSound8K.csv"
 COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.embedders.base import Embedder, EmbedderSpec, frame_count
-from bench.registry import Registry
+from bench.audio.frames import frame_count
+from bench.embedders.base import Embedder, EmbedderSpec
+from bench.util.registry import Registry
 
 __all__ = ["Embedder", "EmbedderSpec", "frame_count", "REGISTRY", "create", "names"]
 

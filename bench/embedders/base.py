@@ -8,7 +8,7 @@ An embedder is a frozen :class:`EmbedderSpec` plus a batch function. Two kinds e
 * sequence (``spec.window_s is None``): the embedder sees a whole clip at its native rate and
   returns its own frames and their timestamps from :meth:`Embedder.embed_sequence` (SoundNet).
 
-Decoding, resampling, framing and batching live once in the core (``bench.embed``), never in an
+Decoding, resampling, framing and batching live once in the core (``bench.store.pipeline``), never in an
 adapter. Heavy work (weights, networks) happens in :meth:`Embedder.prepare`, not in ``__init__``,
 so listing and describing embedders stays cheap.
 """
@@ -147,14 +147,3 @@ class Embedder:
             Start time of each frame in seconds.
         """
         raise NotImplementedError(f"{type(self).__name__} is not a sequence embedder")
-
-
-def frame_count(n_samples: int, window: int, hop: int) -> int:
-    """Number of windows: starts at 0, every ``hop``, the tail dropped, at least one.
-
-    A clip shorter than one window is zero-padded to one window (DESIGN.md section 3), so a
-    5 s clip at a 0.1 s hop with 1 s windows gives 41 windows and a 0.05 s clip gives 1.
-    """
-    if n_samples <= window:
-        return 1
-    return 1 + (n_samples - window) // hop

@@ -3,7 +3,7 @@
 ``l3-{linear,m128,m256}-{music,env}`` give 6144-d embeddings and the same names with ``-512``
 give 512-d ones (the same network, another final max-pool). Windows are 1 s at 48 kHz every
 0.1 s (the core cuts them, DESIGN.md section 3). Weights are the official OpenL3 Keras files;
-see :mod:`bench.weights` for where they come from and :mod:`bench.embedders.l3_net` for the
+see :mod:`bench.embedders.weights` for where they come from and :mod:`bench.embedders.l3_net` for the
 network and frontend.
 """
 
@@ -61,7 +61,7 @@ class L3Embedder(Embedder):
         self.weights_path = Path(weights_path) if weights_path is not None else None
         self.pool_size = POOL_SIZES[input_repr][dim]
         name = f"l3-{SHORT[input_repr]}-{content_type}" + ("-512" if dim == 512 else "")
-        from bench.weights import requirements
+        from bench.embedders.weights import requirements
 
         url = requirements(name)["network"][0].url
         self.spec = EmbedderSpec(
@@ -74,7 +74,7 @@ class L3Embedder(Embedder):
 
     def prepare(self) -> EmbedderSpec:
         """Locate (or fetch) the weights, check them, build the frontend and network."""
-        from bench import weights
+        from bench.embedders import weights
         from bench.embedders import l3_frontend, l3_keras, l3_net
         from bench.embedders.torch_util import place
 

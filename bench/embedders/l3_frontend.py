@@ -11,7 +11,7 @@ All three take 1 s of mono audio at 48 kHz and give a dB image ``(freq, time)``:
   floored at -80 (10, not 20, times the log of a magnitude: that is what the models saw).
 
 This module holds the formulas (numpy only; the mel scale, filterbank and window from
-:mod:`bench.dsp`); :class:`bench.embedders.l3_net.KapreFrontend` runs
+:mod:`bench.audio.dsp`); :class:`bench.embedders.l3_net.KapreFrontend` runs
 them in PyTorch, the STFT as an FFT. A ``-v0_2_0`` weights file carries the DFT kernels and the
 mel matrix the model was trained with; :func:`matches_file` compares them with ours, and where
 they differ the frontend uses the file's arrays directly (as matrix products).
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.dsp import mel_filterbank, periodic_hann
+from bench.audio.dsp import mel_filterbank, periodic_hann
 from bench.errors import WeightsError
 
 SR = 48000

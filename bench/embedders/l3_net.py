@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.dsp import periodic_hann
+from bench.audio.dsp import periodic_hann
 from bench.embedders.l3_frontend import AMIN, DYNAMIC_RANGE, HOP, REPRS, mel_matrix, same_padding
 from bench.embedders.l3_keras import CONV_CHANNELS, L3Weights
 

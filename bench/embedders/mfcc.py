@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.dsp import dct_matrix, mel_filterbank, periodic_hann
+from bench.audio.dsp import dct_matrix, mel_filterbank, periodic_hann
 from bench.embedders.base import Embedder, EmbedderSpec
 
 SR = 16000

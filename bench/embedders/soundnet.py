@@ -67,7 +67,7 @@ class SoundNetEmbedder(Embedder):
     def __init__(self, *, layer: str = DEFAULT_LAYER, spec_name: str | None = None,
                  weights_path: Path | None = None, precision: str = "float32", **base: Any):
         from bench.embedders.torch_util import check_precision
-        from bench.weights import requirements
+        from bench.embedders.weights import requirements
 
         super().__init__(**base)
         if layer not in DIMS:
@@ -87,7 +87,7 @@ class SoundNetEmbedder(Embedder):
 
     def prepare(self) -> EmbedderSpec:
         """Locate (or fetch) ``sound8.npy`` and build the network."""
-        from bench import weights
+        from bench.embedders import weights
         from bench.embedders import soundnet_files, soundnet_net
         from bench.embedders.torch_util import place
 

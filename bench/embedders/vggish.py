@@ -2,7 +2,7 @@
 
 The package's ``vggish()`` constructor always downloads; here the same ``VGG`` module is built
 from ``torchvggish.torchvggish.VGG(make_layers(), postprocess=False)`` and the state dict and PCA
-parameters are loaded from files (:mod:`bench.weights`). The log-mel examples are the operations
+parameters are loaded from files (:mod:`bench.embedders.weights`). The log-mel examples are the operations
 of the package's ``mel_features.log_mel_spectrogram`` with its own window and mel matrix, run for
 a whole batch at once (a test checks they equal ``waveform_to_examples`` at a 0.1 s hop).
 
@@ -99,7 +99,7 @@ class VGGishEmbedder(Embedder):
     def __init__(self, *, postprocess: bool = True, weights_path: Path | None = None,
                  pca_path: Path | None = None, precision: str = "float32", **base: Any):
         from bench.embedders.torch_util import check_precision
-        from bench.weights import requirements
+        from bench.embedders.weights import requirements
 
         super().__init__(**base)
         self.postprocess = bool(postprocess)
@@ -120,7 +120,7 @@ class VGGishEmbedder(Embedder):
         """Locate (or fetch) the files and build torchvggish's network without downloading."""
         from torchvggish.torchvggish import VGG, make_layers
 
-        from bench import weights
+        from bench.embedders import weights
         from bench.embedders import vggish_files
         from bench.embedders.torch_util import place
 

@@ -1,0 +1,1 @@
+"""Across runs: design factors, paired tests, plots, reports and the regression check."""

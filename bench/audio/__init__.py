@@ -1,0 +1,1 @@
+"""Audio in: decoding (soundfile), mono downmix, resampling, and framing into analysis windows."""

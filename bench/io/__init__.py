@@ -1,0 +1,1 @@
+"""Files in and out: atomic writes and digests, resumable checksummed downloads, safe archive extraction."""

@@ -1,0 +1,113 @@
+"""The run configuration: one frozen dataclass from the command line to the core.
+
+One :class:`RunConfig` flows from the command line to the core. Every resolved value in it is
+written with every result, so a result file says exactly how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import ConfigError
+from bench.evaluation.settings import ProtocolConfig, check_choice
+from bench.util.paths import default_dir
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``bench run`` needs, resolved; built once by the command line.
+
+    Attributes
+    ----------
+    embedder, dataset : str
+        Registry names, import paths (``pkg.mod:Class``) or, for datasets, a CSV manifest path.
+    protocol : ProtocolConfig
+        The protocol, preset plus overrides.
+    seed : int
+        Root seed; splits, initialisation and shuffling of every (fold, repeat) derive from it.
+    data_dir, cache_dir, weights_dir, out_dir : Path
+        Where datasets, the embedding store, weights and run directories live.
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N``; for embedding and for the classifier.
+    resampler : str
+        Resampling filter (``kaiser_best`` as the reference pipelines, or ``kaiser_fast``).
+    embed_batch_size : int or None
+        Windows per embedder call; ``None`` lets the embedder choose.
+    tags : tuple of (str, str)
+        Free-form labels stored with the result (``train_samples=13e6``).
+    download : bool
+        Fetch a missing dataset or weights file when the network allows.
+    skip_bad : bool
+        Skip unreadable audio files (recorded in the result) instead of stopping.
+    rerun : bool
+        Recompute a run whose results already exist instead of reporting them.
+    tracking, tracking_uri : bool, str or None
+        Experiment tracking switch and store.
+    threads : int or None
+        CPU threads for torch (embedding and training); ``None`` keeps torch's default (all
+        cores). Use 1 when several jobs share a machine.
+    """
+
+    embedder: str
+    dataset: str
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    seed: int = 0
+    data_dir: Path = field(default_factory=lambda: default_dir("data"))
+    cache_dir: Path = field(default_factory=lambda: default_dir("embeddings"))
+    weights_dir: Path = field(default_factory=lambda: default_dir("weights"))
+    out_dir: Path = field(default_factory=lambda: default_dir("results"))
+    device: str = "cpu"
+    resampler: str = "kaiser_best"
+    embed_batch_size: int | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    download: bool = True
+    skip_bad: bool = False
+    rerun: bool = False
+    tracking: bool = True
+    tracking_uri: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N', found {self.device!r}")
+        check_choice("resampler", self.resampler, RESAMPLERS)
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, found {self.threads}")
+        if self.embed_batch_size is not None and self.embed_batch_size < 1:
+            raise ConfigError(f"embed batch size must be positive, found {self.embed_batch_size}")
+        for name in ("data_dir", "cache_dir", "weights_dir", "out_dir"):
+            object.__setattr__(self, name, Path(getattr(self, name)).expanduser())
+
+    def replace(self, **overrides: Any) -> "RunConfig":
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready (paths as strings, protocol nested)."""
+        d: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Path):
+                v = str(v)
+            elif isinstance(v, ProtocolConfig):
+                v = v.to_dict()
+            elif f.name == "tags":
+                v = dict(v)
+            d[f.name] = v
+        return d
+
+
+RESAMPLERS = ("kaiser_best", "kaiser_fast")
+
+
+def parse_tags(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
+    """``["a=1", "b=x"]`` -> ``(("a", "1"), ("b", "x"))``; an item without ``=`` is an error."""
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"a tag must look like KEY=VALUE, found {item!r}")
+        out.append((key.strip(), value.strip()))
+    return tuple(out)

@@ -1,0 +1,223 @@
+"""``bench sweep``: run every run of a study, resumably, then summarise and report.
+
+Resuming needs nothing of its own: the runner names each run directory after everything that
+changes its numbers, returns a finished run without recomputing it, and keeps each finished
+(fold, repeat) of an unfinished run in ``partial/``; embeddings already in the store are not
+computed again. So a killed sweep, started again, continues where it stopped. With
+``keep_going`` a failing run is recorded and the sweep goes on; the study's state, summary and
+report go to ``<results dir>/studies/<study>/``.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.runs.config import RunConfig
+from bench.errors import BenchError
+from bench.runs.record import now_iso, write_json
+from bench.runs.runner import slug  # study folders are named as run folders are
+from bench.tracking.tracked import execute
+from bench.studies.study import Study
+
+STUDIES_DIR = "studies"
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one planned run.
+
+    ``status``: ``computed`` (now), ``done earlier`` (found finished), ``failed``, or
+    ``not run`` (the sweep stopped before it).
+    """
+
+    index: int
+    config: RunConfig
+    status: str = "not run"
+    run_dir: Path | None = None
+    record: dict[str, Any] | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    tracked: str | None = None
+
+
+@dataclass
+class SweepResult:
+    study: Study
+    outcomes: list[RunOutcome]
+    study_dir: Path
+    report: dict[str, Path] = field(default_factory=dict)
+    report_note: str = ""
+
+    @property
+    def failed(self) -> list[RunOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def study_dir(study: Study) -> Path:
+    """``<results dir>/studies/<study>/``, the results directory being the planned runs'."""
+    return study.plan()[0].out_dir / STUDIES_DIR / slug(study.name)
+
+
+# -- running ---------------------------------------------------------------------------------
+
+def run_sweep(study: Study, *, keep_going: bool = False, progress: bool = True,
+              report: bool = True, log: Callable[[str], None] | None = None) -> SweepResult:
+    """Run every planned run of ``study`` (resumably), then write its summary and report.
+
+    Parameters
+    ----------
+    study : Study
+    keep_going : bool
+        Record a failing run and go on; otherwise stop at the first failure (finished runs
+        stay finished either way).
+    progress : bool
+        Progress bars of each run.
+    report : bool
+        Write ``bench report`` of the study's runs at the end.
+    log : callable, optional
+        Receives status lines.
+
+    Returns
+    -------
+    SweepResult
+    """
+    say = log or (lambda msg: None)
+    study.check_names()
+    plan = study.plan()
+    out = SweepResult(study, [RunOutcome(i, c) for i, c in enumerate(plan)], study_dir(study))
+    for o in out.outcomes:
+        cfg = o.config
+        label = (f"[{o.index + 1}/{len(plan)}] {cfg.embedder} on {cfg.dataset} "
+                 f"({cfg.protocol.preset}, seed {cfg.seed})")
+        say(label)
+        t0 = time.perf_counter()
+        try:
+            # the runner says whether the run was finished before or resumed, and logs it to
+            # MLflow (also a run found finished: logging is idempotent)
+            done = execute(cfg, progress=progress, log=say)
+        except KeyboardInterrupt:
+            o.status, o.error = "failed", "interrupted"
+            o.seconds = time.perf_counter() - t0
+            _write_state(out)
+            raise
+        except Exception as exc:  # noqa: BLE001 - with keep_going any failure is recorded
+            o.status, o.error = "failed", _describe(exc)
+            o.seconds = time.perf_counter() - t0
+            _write_state(out)
+            say(f"{label} failed: {o.error}")
+            if not keep_going:
+                raise
+            continue
+        o.seconds = time.perf_counter() - t0
+        o.run_dir, o.record = done.run_dir, done.record
+        o.status = "done earlier" if done.reused else "computed"
+        if cfg.tracking:
+            o.tracked = done.logged.status if done.logged is not None else "failed"
+        _write_state(out)
+    if report:
+        _write_report(out, say)
+    _write_state(out)
+    return out
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BenchError):
+        return str(exc)
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _write_report(out: SweepResult, say: Callable[[str], None]) -> None:
+    records = [o.record for o in out.outcomes if o.record is not None]
+    if not records:
+        out.report_note = "no finished runs to report on"
+        return
+    from bench.analysis.report import ReportConfig, write_report
+
+    try:
+        reference = None
+        if out.study.reference:
+            from bench.analysis.check import load_reference
+
+            reference = load_reference(out.study.reference)
+        out.report = write_report(records, reference, ReportConfig(
+            out_dir=out.study_dir / "report", title=f"bench study {out.study.name}"))
+    except BenchError as exc:
+        out.report_note = f"report not written: {exc}"
+        say(f"warning: {out.report_note}")
+
+
+def _write_state(out: SweepResult) -> None:
+    """``sweep.json`` (machine-readable) and ``summary.md`` in the study directory."""
+    from bench.util import tables
+
+    rows = []
+    for o in out.outcomes:
+        acc = (o.record or {}).get("accuracy") or {}
+        rows.append({"index": o.index, "embedder": o.config.embedder, "dataset": o.config.dataset,
+                     "protocol": o.config.protocol.preset, "seed": o.config.seed,
+                     "status": o.status, "run_dir": str(o.run_dir) if o.run_dir else None,
+                     "accuracy_mean": acc.get("mean"), "accuracy_std": acc.get("std"),
+                     "n": acc.get("n"), "seconds": round(o.seconds, 3), "error": o.error,
+                     "tracked": o.tracked})
+    state = {"study": out.study.name, "updated": now_iso(), "n_runs": len(rows),
+             "counts": _counts(out.outcomes), "runs": rows,
+             "report": {k: str(v) for k, v in out.report.items()},
+             "report_note": out.report_note}
+    write_json(out.study_dir / "sweep.json", state)
+    from bench.io.fileio import atomic_write_text
+
+    headers, table = summary_rows(out)
+    atomic_write_text(out.study_dir / "summary.md",
+                      f"# Study {out.study.name}\n\n" + tables.markdown(headers, table) + "\n")
+
+
+def _counts(outcomes: list[RunOutcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    return counts
+
+
+def summary_rows(out: SweepResult) -> tuple[list[str], list[list[Any]]]:
+    """The final table: one row per planned run."""
+    from bench.util.tables import pct
+
+    headers = ["#", "embedder", "dataset", "protocol", "seed", "status", "accuracy", "sd",
+               "n", "time", "run"]
+    rows = []
+    for o in out.outcomes:
+        acc = (o.record or {}).get("accuracy") or {}
+        rows.append([o.index + 1, o.config.embedder, o.config.dataset, o.config.protocol.preset,
+                     o.config.seed, o.status if not o.error else f"{o.status}: {o.error[:60]}",
+                     pct(acc.get("mean")) if acc else "", pct(acc.get("std")) if acc else "",
+                     acc.get("n", ""), _run_time(o),
+                     o.run_dir.name if o.run_dir else ""])
+    return headers, rows
+
+
+def _run_time(o: RunOutcome) -> str:
+    # the run's own compute time (also for runs finished earlier), else the time spent here
+    total = ((o.record or {}).get("timings") or {}).get("total_s")
+    seconds = total if isinstance(total, (int, float)) else o.seconds
+    return f"{seconds:.0f} s" if seconds else ""
+
+
+def format_summary(out: SweepResult) -> str:
+    from bench.util import tables
+
+    headers, rows = summary_rows(out)
+    counts = ", ".join(f"{n} {s}" for s, n in _counts(out.outcomes).items())
+    lines = [f"study {out.study.name}: {len(out.outcomes)} runs ({counts})",
+             tables.text(headers, rows, align="rlllrlrrrrl")]
+    lines.append(f"state: {out.study_dir / 'sweep.json'}")
+    if out.report:
+        lines.append(f"report: {out.report.get('markdown')}  {out.report.get('html')}")
+    elif out.report_note:
+        lines.append(f"report: {out.report_note}")
+    return "\n".join(lines)

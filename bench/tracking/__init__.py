@@ -1,0 +1,1 @@
+"""MLflow: mapping run records to MLflow runs, logging them, the local UI."""

@@ -1,0 +1,1 @@
+"""Small tools every stage uses: default folders, progress bars, text tables, the name registry."""
