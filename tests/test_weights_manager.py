@@ -284,6 +284,7 @@ def test_a_file_is_hashed_once_and_an_explicit_file_keeps_its_record(tmp_path, m
         return real(path, algorithm)
 
     monkeypatch.setattr(bench.io.fileio, "file_digest", counting)
+    monkeypatch.setattr(weights, "file_digest", counting)  # bound there at import
     wd = tmp_path / "w"
     r = weights.import_weights("l3-m256-music", gz, wd)
     assert len(hashed) == 1  # the check's hash is the recorded one

@@ -14,10 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from bench.util import tables
 from bench.analysis.factors import RunView, key_label, key_sort, view
 from bench.errors import ConfigError, ResultsError
-from bench.runs.record import record_seed
+from bench.runs.record import load_runs, record_seed
+from bench.util import tables
 
 #: Default tolerance, in accuracy points, for comparisons with the paper (see docs/analysis.md).
 DEFAULT_TOLERANCE = 2.0
@@ -111,7 +111,6 @@ def load_reference(spec: str | Path) -> Reference:
         except OSError as exc:
             raise ResultsError(f"cannot read {path}: {exc}") from exc
         return _from_csv(text, str(path))
-    from bench.runs.record import load_runs
 
     return _from_runs(load_runs([path]), str(path))
 

@@ -23,9 +23,10 @@ import numpy as np
 
 from bench.analysis.check import Reference, dataset_key
 from bench.analysis.factors import (L3_FACTORS, PAPER_L3_VARIANT, RunView, Selection, by_group,
-                          embedding_categories, embedding_sort_key, l3_runs, select,
-                          train_samples)
+                                    embedding_categories, embedding_sort_key, l3_runs, select,
+                                    train_samples)
 from bench.errors import ConfigError, ProtocolError
+from bench.io.fileio import atomic_write_bytes
 
 FIGURES = {2: "Classification accuracy vs. input representation",
            3: "Classification accuracy vs. training subset",
@@ -283,8 +284,6 @@ def render(fig, formats: Iterable[str] = ("png", "pdf")) -> dict[str, bytes]:
 
 def write(images: dict[str, bytes], out_dir: Path, stem: str) -> list[Path]:
     """Write :func:`render`'s images as ``out_dir/stem.<fmt>`` (atomically); return the paths."""
-    from bench.io.fileio import atomic_write_bytes
-
     paths = []
     for fmt, data in images.items():
         path = Path(out_dir) / f"{stem}.{fmt}"

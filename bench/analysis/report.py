@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-
-from bench.util import tables
-from bench.analysis.check import Reference
+from bench.analysis import plots
+from bench.analysis.check import Reference, dataset_key
 from bench.analysis.factors import RunView, Selection, by_group, select
-from bench.errors import BenchError
 from bench.analysis.stats import StatsConfig, analyse, bootstrap_ci
 from bench.analysis.stats_format import TEST_HEADERS, family_tables
+from bench.errors import BenchError
+from bench.io.fileio import atomic_write_text
+from bench.runs.record import write_json
+from bench.util import tables
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -94,8 +96,6 @@ def table2_rows(records: list[dict[str, Any]] | Selection, reference: Reference 
                          "" if entry is None else f"{entry.accuracy:.2f}",
                          "" if entry is None else tables.signed(100 * mean - entry.accuracy)])
         if reference is not None:
-            from bench.analysis.check import dataset_key
-
             for (ds, emb), entry in reference.entries.items():
                 if ds == dataset_key(dataset) and emb not in seen:
                     rows.append([dataset, preset, emb, "not run", "", "",
@@ -135,8 +135,6 @@ def _run_detail(r: RunView) -> Block:
 def build(records: list[dict[str, Any]], reference: Reference | None, cfg: ReportConfig
           ) -> tuple[list[Block], dict[str, Any]]:
     """The report as blocks, and the machine-readable parts (stats, figure files)."""
-    from bench.analysis import plots
-
     runs = select(records)  # every run viewed once; the choice of one per embedder made once
     blocks: list[Block] = [Block("h1", cfg.title)]
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -278,9 +276,6 @@ def write_report(records: list[dict[str, Any]], reference: Reference | None,
                  cfg: ReportConfig) -> dict[str, Path]:
     """Build the report and write ``report.md``, ``report.html``, ``stats.json`` and the figures
     under ``cfg.out_dir``; return the paths written."""
-    from bench.io.fileio import atomic_write_text
-    from bench.runs.record import write_json
-
     if not records:
         raise BenchError("no runs to report on", hint="pass run directories or results.json files")
     out = Path(cfg.out_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.datasets.base import Clip, Dataset, Split, VerifyReport
+from bench.errors import ConfigError
 from bench.util.registry import Registry
 
 __all__ = ["Clip", "Dataset", "Split", "VerifyReport", "REGISTRY", "create", "names"]
@@ -36,8 +37,6 @@ def names() -> list[str]:
 
 def create(name: str, *, data_dir: Path, download: bool = True) -> Dataset:
     """Build the dataset called ``name``; a path to a ``.csv`` file is read as a manifest."""
-    from bench.errors import ConfigError
-
     if name.endswith(".csv"):
         cls, kwargs = REGISTRY.resolve("bench.datasets.manifest:ManifestDataset")
         kwargs["manifest"] = Path(name)

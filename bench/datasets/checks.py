@@ -10,8 +10,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from bench.audio.decode import NO_SAMPLES, load, probe
 from bench.datasets.clips import Clip, VerifyReport
 from bench.errors import AudioError, DatasetError
+from bench.util.progress import bar
 
 #: at most this many examples are named in one message
 EXAMPLES = 5
@@ -103,9 +105,6 @@ def check_files(clips: Sequence[Clip], report: VerifyReport, *, deep: bool = Fal
     progress : bool
         Show a bar.
     """
-    from bench.audio.decode import NO_SAMPLES, load, probe
-    from bench.util.progress import bar
-
     for clip in bar(clips, total=len(clips), desc=f"verify {report.dataset}", unit="file",
                     enabled_=progress):
         report.checked += 1

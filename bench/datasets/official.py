@@ -17,16 +17,17 @@ Layout under the data directory (``--data-dir``/``BENCH_DATA_DIR``)::
 
 from __future__ import annotations
 
-from abc import abstractmethod
 import hashlib
 import os
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from bench.datasets.base import Clip, Dataset, VerifyReport
-from bench.io.download import Remote, fetch, install_local_copy
 from bench.errors import DatasetError, DownloadError
+from bench.io.archive import extract, is_complete
+from bench.io.download import Remote, fetch, install_local_copy
 
 DOWNLOADS = "downloads"
 MIRROR_ENV = "BENCH_DATA_MIRROR"
@@ -208,8 +209,6 @@ class OfficialDataset(Dataset):
         Path
             The dataset root.
         """
-        from bench.io.archive import extract
-
         found = self.locate()
         if found is not None and not force:
             return found
@@ -253,8 +252,6 @@ class OfficialDataset(Dataset):
     def verify(self, deep: bool = False, progress: bool = True) -> VerifyReport:
         """:meth:`Dataset.verify`, with the metadata checksums first and notes on the copy: its
         clip count against the official one, and whether bench extracted it."""
-        from bench.io.archive import is_complete
-
         root = self.locate()
         if root is None:
             report = VerifyReport(self.name, None)

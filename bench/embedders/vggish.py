@@ -31,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from bench.embedders import vggish_files, weights
 from bench.embedders.base import Embedder, EmbedderSpec
+from bench.embedders.torch_util import autocast, check_precision, place, torch_device
+from bench.embedders.weights import requirements
 
 VERSION = "torchvggish-0.2/hop-0.1/floor-quantise-1"
 SR = 16000
@@ -98,9 +101,6 @@ class VGGishEmbedder(Embedder):
 
     def __init__(self, *, postprocess: bool = True, weights_path: Path | None = None,
                  pca_path: Path | None = None, precision: str = "float32", **base: Any):
-        from bench.embedders.torch_util import check_precision
-        from bench.embedders.weights import requirements
-
         super().__init__(**base)
         self.postprocess = bool(postprocess)
         self.precision = check_precision(precision, self.device)
@@ -119,10 +119,6 @@ class VGGishEmbedder(Embedder):
     def prepare(self) -> EmbedderSpec:
         """Locate (or fetch) the files and build torchvggish's network without downloading."""
         from torchvggish.torchvggish import VGG, make_layers
-
-        from bench.embedders import weights
-        from bench.embedders import vggish_files
-        from bench.embedders.torch_util import place
 
         resolved = weights.resolve(self.spec.name, self.weights_dir, download=self.download,
                                    explicit=self.explicit)
@@ -160,8 +156,6 @@ class VGGishEmbedder(Embedder):
     def embed_windows(self, windows: np.ndarray) -> np.ndarray:
         """Embed ``(n, 15600)`` windows at 16 kHz -> ``(n, 128)`` float32."""
         import torch
-
-        from bench.embedders.torch_util import autocast, torch_device
 
         if self._net is None:
             self.prepare()

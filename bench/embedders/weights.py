@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.embedders import create
+from bench.embedders.l3_frontend import check_frontend
 from bench.errors import DownloadError, UnknownNameError, WeightsError
+from bench.io.download import Remote, fetch as http_fetch
+from bench.io.fileio import atomic_write_text, file_digest
+from bench.util.paths import default_dir
+from bench.util.registry import import_target
 
 OPENL3_BASE = "https://github.com/marl/openl3/raw/models/"
 TORCHVGGISH_BASE = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/"
@@ -153,8 +159,6 @@ class Resolved:
 
 def weights_dir(path: Path | str | None = None) -> Path:
     """The weights directory: ``path`` if given, else ``BENCH_WEIGHTS_DIR`` or the user cache."""
-    from bench.util.paths import default_dir
-
     return Path(path).expanduser() if path is not None else default_dir("weights")
 
 
@@ -203,8 +207,6 @@ def sha256_of(path: Path, *, record: Path | None = None) -> str:
     user's own file outside the weights directory keeps its record there, see
     :func:`_explicit_record`, so nothing is written next to it).
     """
-    from bench.io.fileio import file_digest
-
     path = Path(path)
     st = path.stat()
     owner = str(path.resolve()) if record is not None else None  # a shared record names its file
@@ -234,8 +236,6 @@ def _explicit_record(path: Path, directory: Path) -> Path:
 def _remember_sha256(path: Path, digest: str, record: Path | None = None,
                      st: os.stat_result | None = None) -> None:
     """Record ``digest`` as the sha256 of ``path`` with its size and mtime (``st``, default now)."""
-    from bench.io.fileio import atomic_write_text
-
     st = st or path.stat()
     entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
     if record is not None:
@@ -430,9 +430,6 @@ def fetch(name: str, directory: Path | None = None, *, version: str | None = Non
 
 def _fetch_one(f: WeightsFile, directory: Path, *, mirror: str | None = None,
                progress: bool = True) -> None:
-    from bench.io.download import Remote
-    from bench.io.download import fetch as http_fetch
-
     directory.mkdir(parents=True, exist_ok=True)
     if locate(f, directory) is not None:
         return
@@ -500,8 +497,6 @@ def _place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool,
            sha: str | None = None) -> Path:
     """Check a candidate file (checksum, structure) and rename it into place, recording its
     sha256 (``sha`` where the caller hashed it already) so it is not hashed again."""
-    from bench.io.fileio import file_digest
-
     sha = sha or file_digest(tmp)
     if _matches(sha, f) is False and not force:
         raise WeightsError(f"this is not the official {f.filename}: sha256 {sha}, published "
@@ -522,8 +517,6 @@ def _place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool,
 
 def check(kind: str, path: Path) -> dict[str, Any]:
     """Check that ``path`` has the structure of a ``kind`` file; return what was found."""
-    from bench.util.registry import import_target
-
     return import_target(_CHECKERS[kind])(Path(path))
 
 
@@ -533,8 +526,6 @@ _OPENL3_NAME = re.compile(r"openl3_audio_(linear|mel128|mel256)_(music|env)")
 def _openl3_entry_for(alternatives: list[WeightsFile], info: dict[str, Any],
                       source: Path) -> WeightsFile:
     """The v0_2_0 or v0_4_0 entry for a checked file; a frontend layer must fit the model."""
-    from bench.embedders.l3_frontend import check_frontend
-
     front = info.get("frontend")
     f = next(f for f in alternatives if f.version == ("v0_2_0" if front else "v0_4_0"))
     if front:
@@ -572,8 +563,6 @@ def import_weights(name: str, path: Path | str, directory: Path | None = None, *
     WeightsError
         When the file does not exist, has the wrong structure or checksum.
     """
-    from bench.io.fileio import file_digest
-
     directory = weights_dir(directory)
     src = Path(path).expanduser()
     if not src.is_file():
@@ -654,8 +643,6 @@ def rows(directory: Path | None = None) -> list[dict[str, Any]]:
     Keys: ``name``, ``dim``, ``sample_rate``, ``file``, ``url``, ``present``, ``sha256``
     (of the file present, else the published one or ``None``), ``official`` (bool or None).
     """
-    from bench.embedders import create
-
     directory = weights_dir(directory)
     out = []
     for name in names_with_weights():

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from bench.errors import DownloadError
+from bench.util.progress import bar
 
 #: written inside every top-level folder once it is completely extracted
 MARKER = ".bench-extracted"
@@ -154,8 +155,6 @@ def safe_member_path(name: str, archive: Path) -> PurePosixPath:
 
 
 def _extract_zip(archive: Path, dest: Path, progress: bool) -> int:
-    from bench.util.progress import bar
-
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -226,8 +225,6 @@ def _extract_tar(archive: Path, dest: Path, progress: bool) -> int:
     import gzip
     import lzma
     import zlib
-
-    from bench.util.progress import bar
 
     count = 0
     with open(archive, "rb") as raw, bar(total=archive.stat().st_size,

@@ -8,16 +8,17 @@ already complete is never downloaded again.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import urllib.error
 import urllib.request
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import DownloadError
 from bench.io.fileio import file_digest
+from bench.util.progress import bar
 
 CHUNK = 1 << 20
 #: first pause before an interrupted transfer is resumed; doubles with each further attempt
@@ -149,8 +150,6 @@ def _size_of(path: Path) -> int:
 def _transfer(remote: Remote, part: Path, dest: Path, *, progress: bool, timeout: float) -> None:
     """One attempt: append what the server sends to ``part`` (from its current size on)."""
     import http.client
-
-    from bench.util.progress import bar
 
     have = _size_of(part)
     if remote.size is not None and have > remote.size:

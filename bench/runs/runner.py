@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import __version__
+from bench import __version__, datasets, embedders
+from bench.datasets.checks import check_leakage
+from bench.errors import ConfigError
+from bench.evaluation.protocol import FoldData, run_fold
 from bench.runs.config import RunConfig
 from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, environment, git_sha,
-                           now_iso, read_results, summary_stats, write_json, write_predictions,
-                           write_results)
+                               now_iso, read_results, summary_stats, write_json, write_predictions,
+                               write_results)
+from bench.store.pipeline import DamagedEntries, embed_clips, identify, load_matrix, open_namespace
+from bench.store.store import EmbeddingStore
+from bench.util.progress import bar
 
 
 def slug(text: str) -> str:
@@ -81,10 +87,6 @@ def execute(config: RunConfig, progress: bool = True,
     log : callable, optional
         Receives one-line status messages (the command line prints them).
     """
-    from bench.store.store import EmbeddingStore
-    from bench.datasets.checks import check_leakage
-    from bench.store.pipeline import identify
-
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
     dataset, embedder, spec = _open(config, progress)
@@ -162,8 +164,6 @@ def execute(config: RunConfig, progress: bool = True,
 def _embeddings(config, clips, embedder, spec, store, identities, progress, say):
     """Every clip's frames in one matrix (computing what the store lacks); a damaged entry
     found while loading is removed from the store and recomputed once."""
-    from bench.store.pipeline import DamagedEntries, embed_clips, load_matrix, open_namespace
-
     for attempt in range(2):
         report, audio_ids = embed_clips(clips, embedder, spec, store, resampler=config.resampler,
                                         batch_size=config.embed_batch_size,
@@ -188,9 +188,6 @@ def _embeddings(config, clips, embedder, spec, store, identities, progress, say)
 def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, progress, say):
     """Every (split, repeat), each saved to ``partial/`` when done and taken from there when
     an earlier attempt finished it. Returns the fold records, predictions and resumed count."""
-    from bench.util.progress import bar
-    from bench.evaluation.protocol import FoldData, run_fold
-
     data = FoldData(X, offsets, clips, classes)
     units = [(i, s, r) for i, s in enumerate(splits) for r in range(protocol.repeats)]
     fold_records: list[dict[str, Any]] = []
@@ -231,9 +228,6 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
 
 def embed_only(config: RunConfig, progress: bool = True):
     """Fill the store for ``config``'s embedder and dataset; return the EmbedReport."""
-    from bench.store.store import EmbeddingStore
-    from bench.store.pipeline import embed_clips
-
     dataset, embedder, spec = _open(config, progress)
     report, _ = embed_clips(dataset.clips(), embedder, spec, EmbeddingStore(config.cache_dir),
                             resampler=config.resampler, batch_size=config.embed_batch_size,
@@ -244,8 +238,6 @@ def embed_only(config: RunConfig, progress: bool = True):
 def _open(config: RunConfig, progress: bool):
     """The dataset (prepared), the embedder and its prepared spec, for a run or an embedding
     pass. Both names are resolved before any slow work, so a typo fails at once."""
-    from bench import datasets, embedders
-
     check_device(config.device)
     set_threads(config.threads)
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
@@ -269,8 +261,6 @@ def check_device(device: str) -> None:
     if not device.startswith("cuda"):
         return
     import torch
-
-    from bench.errors import ConfigError
 
     if not torch.cuda.is_available():
         raise ConfigError(f"--device {device} was asked for, but this torch ({torch.__version__}) "

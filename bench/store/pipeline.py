@@ -17,11 +17,12 @@ import numpy as np
 
 from bench.audio.decode import load_resampled
 from bench.audio.frames import frame_times, frame_windows
-from bench.store.format import namespace_description
-from bench.store.store import EmbeddingStore, Namespace
 from bench.datasets.base import Clip
 from bench.embedders.base import Embedder, EmbedderSpec
 from bench.errors import AudioError, BenchError, CacheError
+from bench.store.format import namespace_description
+from bench.store.store import EmbeddingStore, Namespace
+from bench.util.progress import bar
 
 _PREFETCH_CLIPS = 6
 #: threads decoding and resampling ahead of the embedder
@@ -67,8 +68,6 @@ def identify(clips: list[Clip], store: EmbeddingStore, *, skip_bad: bool = False
     skipped : list of dict
         ``{clip_id, path, reason}`` for missing files when ``skip_bad`` (else they raise).
     """
-    from bench.util.progress import bar
-
     audio_ids: dict[str, str] = {}
     skipped: list[dict[str, str]] = []
     for clip in bar(clips, desc="hashing audio", unit="file", enabled_=progress and len(clips) > 200,
@@ -110,8 +109,6 @@ def embed_clips(clips: list[Clip], embedder: Embedder, spec: EmbedderSpec, store
     audio_ids : dict
         Clip id -> audio sha256 for every clip that is in the store (skipped ones are absent).
     """
-    from bench.util.progress import bar
-
     t0 = time.perf_counter()
     ns = open_namespace(store, spec, resampler)
     report = EmbedReport(n_clips=len(clips), namespace=ns.key)
@@ -272,8 +269,6 @@ def load_matrix(clips: list[Clip], ns: Namespace, audio_ids: dict[str, str],
     offsets : ndarray, shape (n_clips + 1,), int64
         Frames of clip ``i`` are ``X[offsets[i]:offsets[i + 1]]``.
     """
-    from bench.util.progress import bar
-
     audios = [audio_ids[c.id] for c in clips]
     entries = ns.entries(sorted(set(audios)))
     lost = [c.id for c, a in zip(clips, audios) if a not in entries]

@@ -35,11 +35,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from bench.errors import CacheError
+from bench.errors import AudioError, CacheError
 from bench.io.fileio import file_digest
 from bench.store.format import (canonical, entry_path, namespace_key, npy_bytes, npy_from_bytes,
                                 write_entry)
-
+from bench.util.progress import bar
 
 ORPHAN_AGE_S = 600.0
 LAYOUT = "v1"
@@ -162,8 +162,6 @@ class EmbeddingStore:
         try:
             st = path.stat()
         except OSError as exc:
-            from bench.errors import AudioError
-
             raise AudioError(f"audio file not found: {path}") from exc
         with self._db() as db:
             row = db.execute("SELECT size, mtime_ns, sha256 FROM audio WHERE path=?",
@@ -210,8 +208,6 @@ class EmbeddingStore:
         With ``repair``, damaged or missing entries and stale audio identities are removed (the
         next run recomputes them), as are orphan files that no index row names.
         """
-        from bench.util.progress import bar
-
         result = VerifyResult()
         with self._db() as db:
             rows = db.execute("SELECT ns, audio, nbytes, sha256 FROM entries").fetchall()

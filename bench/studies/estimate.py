@@ -18,6 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from bench import datasets, embedders
+from bench.analysis.check import dataset_key
+from bench.audio.decode import probe
+from bench.audio.frames import frame_count
+from bench.errors import BenchError
+from bench.runs.record import PARTIAL_DIR, RESULTS_FILE, record_seed, record_tags
+from bench.runs.runner import run_id_prefix
+from bench.util import tables
+
 if TYPE_CHECKING:
     from bench.runs.config import RunConfig
 
@@ -63,10 +72,6 @@ class PairCost:
 
 def dataset_size(name: str, data_dir: Path) -> DatasetSize:
     """Clips, durations and splits of a dataset: from the files when present, else the facts."""
-    from bench import datasets
-    from bench.analysis.check import dataset_key
-    from bench.errors import BenchError
-
     ds = clips = None
     try:
         ds = datasets.create(name, data_dir=data_dir, download=False)
@@ -79,8 +84,6 @@ def dataset_size(name: str, data_dir: Path) -> DatasetSize:
         step = max(1, len(clips) // _PROBE_SAMPLE)
         sample = clips[::step]
         if all(c.path.exists() for c in sample):
-            from bench.audio.decode import probe
-
             try:
                 durations = [probe(c.path).duration for c in sample]
                 return DatasetSize(name, len(clips), durations, n_splits,
@@ -98,10 +101,6 @@ def dataset_size(name: str, data_dir: Path) -> DatasetSize:
 
 def pair_cost(embedder_name: str, size: DatasetSize) -> PairCost:
     """Windows and GFLOP to embed one dataset with one embedder (nothing is loaded)."""
-    from bench import embedders
-    from bench.audio.frames import frame_count
-    from bench.errors import BenchError
-
     try:
         emb = embedders.create(embedder_name, download=False)
     except BenchError as exc:
@@ -220,10 +219,6 @@ def existing_status(plan: Sequence[RunConfig]) -> list[tuple[str, Path | None]]:
     run when it records the same protocol, seed, tags, resampler and skip_bad; the audio content
     and the weights, which the run's key also holds, are not read.
     """
-    from bench import datasets, embedders
-    from bench.errors import BenchError
-    from bench.runs.runner import run_id_prefix
-
     def dataset_name(cfg: RunConfig) -> str:
         return datasets.create(cfg.dataset, data_dir=cfg.data_dir, download=False).name
 
@@ -262,8 +257,6 @@ def _run_dirs(out_dir: Path, prefix: str) -> list[tuple[Path, dict | None, int]]
     left out."""
     import json
 
-    from bench.runs.record import PARTIAL_DIR, RESULTS_FILE
-
     dirs: list[tuple[Path, dict | None, int]] = []
     for d in sorted(out_dir.glob(prefix + "*")) if out_dir.is_dir() else []:
         res = d / RESULTS_FILE
@@ -292,8 +285,6 @@ def _status(dirs: list[tuple[Path, dict | None, int]], config: RunConfig
 
 
 def _same_run(rec: dict, config: RunConfig) -> bool:
-    from bench.runs.record import record_seed, record_tags
-
     want = config.protocol.to_dict()
     have = dict(rec.get("protocol") or {})
     if want.get("repeats") is None:  # the dataset's default: any number the run resolved
@@ -307,8 +298,6 @@ def _same_run(rec: dict, config: RunConfig) -> bool:
 
 def format_estimate(study, est: StudyEstimate) -> str:
     """The ``--dry-run`` text: the runs, the embedding work per (embedder, dataset), totals."""
-    from bench.util import tables
-
     n = len(est.rows)
     lines = [f"study {study.name}: {n} runs = {len(study.embedders)} embedders x "
              f"{len(study.datasets)} datasets x {len(study.protocols)} protocols x "

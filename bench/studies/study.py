@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import ConfigError
+from bench import datasets, embedders
+from bench.errors import ConfigError, UnknownNameError
 from bench.evaluation.settings import PROTOCOL_PRESETS, ProtocolConfig, protocol_preset
 from bench.runs.config import RunConfig
 #: the tag that names a run's study (and its MLflow experiment, see bench.tracking.logger)
@@ -99,8 +100,6 @@ class Study:
 
     def check_names(self) -> None:
         """Fail early on a misspelt embedder or dataset (before hours of compute)."""
-        from bench import datasets, embedders
-
         for e in self.embedders:
             embedders.REGISTRY.entry(e)
         for d in self.datasets:
@@ -131,8 +130,6 @@ def study_preset(name: str) -> Study:
     try:
         return PRESETS[name]()
     except KeyError:
-        from bench.errors import UnknownNameError
-
         raise UnknownNameError("study preset", name, list(PRESETS)) from None
 
 

@@ -16,12 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.runs.config import RunConfig
+from bench.analysis.check import load_reference
+from bench.analysis.report import ReportConfig, write_report
 from bench.errors import BenchError
+from bench.io.fileio import atomic_write_text
+from bench.runs.config import RunConfig
 from bench.runs.record import now_iso, write_json
 from bench.runs.runner import slug  # study folders are named as run folders are
-from bench.tracking.tracked import execute
 from bench.studies.study import Study
+from bench.tracking.tracked import execute
+from bench.util import tables
+from bench.util.tables import pct
 
 STUDIES_DIR = "studies"
 
@@ -137,13 +142,10 @@ def _write_report(out: SweepResult, say: Callable[[str], None]) -> None:
     if not records:
         out.report_note = "no finished runs to report on"
         return
-    from bench.analysis.report import ReportConfig, write_report
 
     try:
         reference = None
         if out.study.reference:
-            from bench.analysis.check import load_reference
-
             reference = load_reference(out.study.reference)
         out.report = write_report(records, reference, ReportConfig(
             out_dir=out.study_dir / "report", title=f"bench study {out.study.name}"))
@@ -154,8 +156,6 @@ def _write_report(out: SweepResult, say: Callable[[str], None]) -> None:
 
 def _write_state(out: SweepResult) -> None:
     """``sweep.json`` (machine-readable) and ``summary.md`` in the study directory."""
-    from bench.util import tables
-
     rows = []
     for o in out.outcomes:
         acc = (o.record or {}).get("accuracy") or {}
@@ -170,7 +170,6 @@ def _write_state(out: SweepResult) -> None:
              "report": {k: str(v) for k, v in out.report.items()},
              "report_note": out.report_note}
     write_json(out.study_dir / "sweep.json", state)
-    from bench.io.fileio import atomic_write_text
 
     headers, table = summary_rows(out)
     atomic_write_text(out.study_dir / "summary.md",
@@ -186,8 +185,6 @@ def _counts(outcomes: list[RunOutcome]) -> dict[str, int]:
 
 def summary_rows(out: SweepResult) -> tuple[list[str], list[list[Any]]]:
     """The final table: one row per planned run."""
-    from bench.util.tables import pct
-
     headers = ["#", "embedder", "dataset", "protocol", "seed", "status", "accuracy", "sd",
                "n", "time", "run"]
     rows = []
@@ -209,8 +206,6 @@ def _run_time(o: RunOutcome) -> str:
 
 
 def format_summary(out: SweepResult) -> str:
-    from bench.util import tables
-
     headers, rows = summary_rows(out)
     counts = ", ".join(f"{n} {s}" for s, n in _counts(out.outcomes).items())
     lines = [f"study {out.study.name}: {len(out.outcomes)} runs ({counts})",

@@ -27,11 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.errors import TrackingError
-from bench.runs.record import PREDICTIONS_FILE, RESULTS_FILE, name_of, record_tags
+from bench.errors import BenchError, TrackingError
 from bench.runs.record import STUDY_TAG  # a run tagged study=NAME goes to experiment NAME
-from bench.tracking.record import (DIGEST_TAG, RUN_ID_TAG, RunPlan, confusion_figure, key,
-                                   plan_runs)
+from bench.runs.record import (PREDICTIONS_FILE, RESULTS_FILE, find_results, name_of, read_results,
+                               record_tags)
+from bench.tracking.record import DIGEST_TAG, RUN_ID_TAG, RunPlan, confusion_figure, key, plan_runs
 from bench.tracking.session import (artifact_root, check_server, is_server, mlflow_session,
                                     resolve_tracking_uri)
 
@@ -258,9 +258,6 @@ def track_paths(paths: list[Path], tracking_uri: str | None = None,
                 experiment: str | None = None) -> list[tuple[Path, Logged | TrackingError]]:
     """Log every finished run under ``paths`` (run directories, results files, or folders of
     runs); one failure does not stop the others. Returns ``(run_dir, Logged or error)`` pairs."""
-    from bench.errors import BenchError
-    from bench.runs.record import find_results, read_results
-
     out: list[tuple[Path, Logged | TrackingError]] = []
     for results_path in find_results(paths):
         run_dir = results_path.parent

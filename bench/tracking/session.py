@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from bench.errors import TrackingError
+from bench.util.paths import default_dir
 
 TRACKING_DB = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
@@ -35,8 +36,6 @@ def resolve_tracking_uri(tracking_uri: str | None = None, results_dir: Path | No
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     if results_dir is None:
-        from bench.util.paths import default_dir
-
         results_dir = default_dir("results")
     return default_tracking_uri(results_dir)
 
