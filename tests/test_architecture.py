@@ -145,3 +145,22 @@ def test_modules_stay_small(path):
     if str(path.relative_to(ROOT)) in KNOWN_LONG and n > MAX_LINES:
         pytest.xfail("split pending")
     assert n <= MAX_LINES, f"{path.relative_to(ROOT)} has {n} lines (at most {MAX_LINES})"
+
+
+#: names defined at the top of several modules on purpose: one concept, one name per place
+#: (`create`/`names` of each registry, `load`/`check_file` of each weights format, the tracked
+#: and untracked `execute`, the audio `load`) and the command functions in bench/cli/
+SAME_CONCEPT = {"create", "names", "load", "check_file", "execute"}
+
+
+def test_no_name_defined_twice_for_different_things():
+    seen: dict[str, list[str]] = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("cli/"):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name not in SAME_CONCEPT:
+                seen.setdefault(node.name, []).append(rel)
+    twice = {name: where for name, where in seen.items() if len(where) > 1}
+    assert not twice, f"one name, several things: {twice}"

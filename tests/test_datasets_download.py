@@ -20,7 +20,7 @@ from bench.io.archive import MARKER, extract, is_complete
 from bench.cli import main
 from bench.datasets import create
 from bench.datasets.catalog import catalog
-from bench.io.download import Remote, fetch
+from bench.io.download import Remote, download_file
 from bench.errors import DownloadError
 from datasets_fixtures import (accept_esc50_meta, make_dcase2013, make_esc50, make_us8k, md5,
                                zip_folder)
@@ -46,11 +46,11 @@ def server(monkeypatch):
 
 def test_complete_download(server, tmp_path):
     url = server.serve("blob.bin", BLOB)
-    path = fetch(_remote(url), tmp_path, progress=False)
+    path = download_file(_remote(url), tmp_path, progress=False)
     assert path == tmp_path / "blob.bin" and path.read_bytes() == BLOB
     assert not (tmp_path / "blob.bin.part").exists()
     assert server.state.requests == [("/blob.bin", None)]
-    fetch(_remote(url), tmp_path, progress=False)  # complete already: not fetched again
+    download_file(_remote(url), tmp_path, progress=False)  # complete already: not fetched again
     assert len(server.state.requests) == 1
 
 
@@ -58,12 +58,12 @@ def test_interrupted_download_resumes_where_it_stopped(server, tmp_path):
     url = server.serve("blob.bin", BLOB)
     server.state.drop_after, server.state.drops = 120_000, 1
     with pytest.raises(DownloadError) as err:
-        fetch(_remote(url), tmp_path, progress=False, retries=0)
+        download_file(_remote(url), tmp_path, progress=False, retries=0)
     assert "interrupted" in err.value.message and "resumes" in err.value.hint
     part = tmp_path / "blob.bin.part"
     # the partial file is kept under its .part name, never as the file itself
     assert not (tmp_path / "blob.bin").exists() and part.stat().st_size == 120_000
-    path = fetch(_remote(url), tmp_path, progress=False, retries=0)
+    path = download_file(_remote(url), tmp_path, progress=False, retries=0)
     assert path.read_bytes() == BLOB and not part.exists()
     assert server.state.requests[-1] == ("/blob.bin", "bytes=120000-")
 
@@ -74,15 +74,15 @@ def test_interruption_without_known_size_is_not_taken_as_complete(server, tmp_pa
     server.state.drop_after, server.state.drops = 50_000, 1
     bare = Remote(url, "blob.bin")
     with pytest.raises(DownloadError, match="closed the connection after 50000 of"):
-        fetch(bare, tmp_path, progress=False, retries=0)
+        download_file(bare, tmp_path, progress=False, retries=0)
     assert not (tmp_path / "blob.bin").exists()
-    assert fetch(bare, tmp_path, progress=False).read_bytes() == BLOB
+    assert download_file(bare, tmp_path, progress=False).read_bytes() == BLOB
 
 
 def test_interruptions_are_retried_automatically(server, tmp_path):
     url = server.serve("blob.bin", BLOB)
     server.state.drop_after, server.state.drops = 100_000, 2
-    path = fetch(_remote(url), tmp_path, progress=False, retries=2)
+    path = download_file(_remote(url), tmp_path, progress=False, retries=2)
     assert path.read_bytes() == BLOB
     assert [r for _, r in server.state.requests] == [None, "bytes=100000-", "bytes=200000-"]
 
@@ -92,7 +92,7 @@ def test_checksum_mismatch_is_refused_and_removed(server, tmp_path):
     bad[1000] ^= 0xFF  # same size, one byte differs
     url = server.serve("blob.bin", bytes(bad))
     with pytest.raises(DownloadError) as err:
-        fetch(_remote(url), tmp_path, progress=False)
+        download_file(_remote(url), tmp_path, progress=False)
     assert "sha256" in err.value.message and "md5" in err.value.message
     assert "place a verified copy by hand" in err.value.hint
     assert list(tmp_path.iterdir()) == []  # neither the file nor a part is left
@@ -102,19 +102,19 @@ def test_server_without_range_support_restarts_cleanly(server, tmp_path):
     url = server.serve("blob.bin", BLOB)
     (tmp_path / "blob.bin.part").write_bytes(BLOB[:1000])
     server.state.ignore_range = True
-    assert fetch(_remote(url), tmp_path, progress=False).read_bytes() == BLOB
+    assert download_file(_remote(url), tmp_path, progress=False).read_bytes() == BLOB
 
 
 def test_http_error_and_unreachable_server_say_what_to_do(server, tmp_path):
     with pytest.raises(DownloadError) as err:
-        fetch(_remote(server.url("absent.bin")), tmp_path, progress=False)
+        download_file(_remote(server.url("absent.bin")), tmp_path, progress=False)
     assert "HTTP 404" in err.value.message and "place it at" in err.value.hint
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
     with pytest.raises(DownloadError) as err:
-        fetch(_remote(f"http://127.0.0.1:{port}/blob.bin"), tmp_path, progress=False)
+        download_file(_remote(f"http://127.0.0.1:{port}/blob.bin"), tmp_path, progress=False)
     assert "cannot reach" in err.value.message and str(tmp_path / "blob.bin") in err.value.hint
 
 

@@ -47,7 +47,7 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_
     """
     from bench.errors import BenchError, ConfigError
     from bench.studies.study import load_study, study_preset
-    from bench.studies.sweep import format_summary, run_sweep
+    from bench.studies.sweep import format_study_summary, run_sweep
 
     if (study_file is None) == (preset is None):
         raise ConfigError("give a study file or --preset, not both and not neither",
@@ -65,7 +65,7 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_
         return
     result = run_sweep(study, keep_going=keep_going, progress=not quiet,
                        report=not no_report, log=lambda m: click.echo(m, err=True))
-    click.echo(format_summary(result))
+    click.echo(format_study_summary(result))
     if result.failed:
         raise BenchError(f"{len(result.failed)} of {len(result.outcomes)} runs failed "
                          "(see the table above and sweep.json)",

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from bench.datasets.base import Clip, Dataset, VerifyReport
 from bench.errors import DatasetError, DownloadError
 from bench.io.archive import extract, is_complete
-from bench.io.download import Remote, fetch, install_local_copy
+from bench.io.download import Remote, download_file, install_local_copy
 
 DOWNLOADS = "downloads"
 MIRROR_ENV = "BENCH_DATA_MIRROR"
@@ -220,7 +220,7 @@ class OfficialDataset(Dataset):
             remote = package.remote.on_mirror(mirror)
             archive = downloads / remote.filename
             try:
-                fetch(remote, downloads, progress=progress)
+                download_file(remote, downloads, progress=progress)
             except DownloadError as exc:
                 raise DownloadError(
                     exc.message,

@@ -218,7 +218,7 @@ def _env(n: int, attack: float, decay: float) -> np.ndarray:
     return a * np.exp(-np.maximum(t - attack, 0) / max(decay, 1e-4))
 
 
-def _place(out: np.ndarray, x: np.ndarray, start: int) -> None:
+def _mix_in(out: np.ndarray, x: np.ndarray, start: int) -> None:
     if start >= len(out):
         return
     m = min(len(x), len(out) - start)
@@ -252,7 +252,7 @@ def _dog_bark(rng, n):
         f0 = rng.uniform(350, 650) * np.linspace(1.1, 0.85, m)
         bark = _harmonic(f0, m, 8, 1.0, rng) + 0.3 * rng.standard_normal(m)
         bark = _bandpass(bark, 300, rng.uniform(1500, 3000)) * _env(m, 0.01, m / GEN_SR / 3)
-        _place(out, bark, pos)
+        _mix_in(out, bark, pos)
         pos += m + int(rng.uniform(0.15, 0.8) * GEN_SR)
     return out
 
@@ -263,7 +263,7 @@ def _siren(rng, n):
     rate = rng.uniform(0.2, 1.5)
     f0 = lo + (hi - lo) * 0.5 * (1 + np.sin(2 * np.pi * rate * _t(m) + rng.uniform(0, 6.28)))
     out = np.zeros(n)
-    _place(out, _harmonic(f0, m, 3, 1.5, rng), onset)
+    _mix_in(out, _harmonic(f0, m, 3, 1.5, rng), onset)
     return out
 
 
@@ -274,7 +274,7 @@ def _engine(rng, n):
     y *= 1 + 0.5 * np.sin(2 * np.pi * f0 * 0.5 * _t(m))
     y += 0.5 * _lowpass(rng.standard_normal(m), rng.uniform(200, 600))
     out = np.zeros(n)
-    _place(out, y, onset)
+    _mix_in(out, y, onset)
     return out
 
 
@@ -296,7 +296,7 @@ def _birdsong(rng, n):
             f_start, f_end = rng.uniform(2000, 6000), rng.uniform(2000, 6000)
             f = np.linspace(f_start, f_end, m)
             chirp = np.sin(2 * np.pi * np.cumsum(f) / GEN_SR) * np.hanning(m)
-            _place(out, chirp, pos)
+            _mix_in(out, chirp, pos)
             pos += m + int(rng.uniform(0.03, 0.1) * GEN_SR)
         pos += int(rng.uniform(0.3, 1.5) * GEN_SR)
     return out
@@ -313,7 +313,7 @@ def _impulse_train(rng, n, rate, jitter, burst_s, lo, hi):
             break
         b = int(burst_s * GEN_SR)
         burst = _bandpass(rng.standard_normal(b), lo, hi) * _env(b, 0.0005, burst_s / 4)
-        _place(out, burst, max(pos, 0))
+        _mix_in(out, burst, max(pos, 0))
         k += 1
     return out
 
@@ -343,7 +343,7 @@ def _door_knock(rng, n):
         m = int(0.12 * GEN_SR)
         knock = np.sin(2 * np.pi * f * rng.uniform(0.95, 1.05) * _t(m)) * _env(m, 0.001, 0.025)
         knock += 0.5 * _bandpass(rng.standard_normal(m), 800, 3000) * _env(m, 0.0005, 0.004)
-        _place(out, knock, pos)
+        _mix_in(out, knock, pos)
         pos += int(rng.uniform(0.12, 0.32) * GEN_SR)
     return out
 
@@ -357,7 +357,7 @@ def _alarm_beep(rng, n):
     gate = np.convolve(gate, np.ones(96) / 96, mode="same")
     y = np.sin(2 * np.pi * f * t) * gate
     out = np.zeros(n)
-    _place(out, y, onset)
+    _mix_in(out, y, onset)
     return out
 
 
@@ -370,7 +370,7 @@ def _crickets(rng, n):
     chirps = ((t % (1 / chirp_rate)) < chirp_len).astype(float)
     y = np.sin(2 * np.pi * carrier * t) * pulses * chirps
     out = np.zeros(n)
-    _place(out, y, onset)
+    _mix_in(out, y, onset)
     return out
 
 

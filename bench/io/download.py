@@ -55,7 +55,7 @@ class Remote:
         return dataclasses.replace(self, url=f"{base.rstrip('/')}/{self.filename}")
 
 
-def check_file(path: Path, remote: Remote) -> list[str]:
+def _problems(path: Path, remote: Remote) -> list[str]:
     """Differences between ``path`` and what ``remote`` says it must be (empty when it matches)."""
     problems = []
     size = path.stat().st_size
@@ -72,7 +72,7 @@ def check_file(path: Path, remote: Remote) -> list[str]:
     return problems
 
 
-def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: float = 60.0,
+def download_file(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: float = 60.0,
           retries: int = 2) -> Path:
     """Download ``remote`` into ``dest_dir`` (resuming a partial download) and verify it.
 
@@ -106,7 +106,7 @@ def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: flo
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / remote.filename
     if dest.exists():  # complete from an earlier run, or placed by hand: checked all the same
-        problems = check_file(dest, remote)
+        problems = _problems(dest, remote)
         if problems:
             raise DownloadError(f"{dest} is there but is not the expected file: "
                                 f"{'; '.join(problems)}",
@@ -125,7 +125,7 @@ def fetch(remote: Remote, dest_dir: Path, *, progress: bool = True, timeout: flo
                                     hint="run the same command again; it resumes") from exc
             time.sleep(min(RETRY_DELAY_S * 2.0 ** attempt, 30.0))
 
-    problems = check_file(part, remote)
+    problems = _problems(part, remote)
     if problems:
         size_only = all(p.startswith("size") for p in problems)
         if size_only and remote.size is not None and part.stat().st_size < remote.size:
@@ -227,7 +227,7 @@ def install_local_copy(source: Path, remote: Remote, dest_dir: Path, *, verify: 
     if not source.is_file():
         raise DownloadError(f"no such file: {source}")
     if verify:
-        problems = check_file(source, remote)
+        problems = _problems(source, remote)
         if problems:
             raise DownloadError(f"{source} is not the expected {remote.filename}: "
                                 f"{'; '.join(problems)}")

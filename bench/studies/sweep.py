@@ -32,7 +32,7 @@ STUDIES_DIR = "studies"
 
 
 @dataclass
-class RunOutcome:
+class StudyRun:
     """What happened to one planned run.
 
     ``status``: ``computed`` (now), ``done earlier`` (found finished), ``failed``, or
@@ -52,13 +52,13 @@ class RunOutcome:
 @dataclass
 class SweepResult:
     study: Study
-    outcomes: list[RunOutcome]
+    outcomes: list[StudyRun]
     study_dir: Path
     report: dict[str, Path] = field(default_factory=dict)
     report_note: str = ""
 
     @property
-    def failed(self) -> list[RunOutcome]:
+    def failed(self) -> list[StudyRun]:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
@@ -93,7 +93,7 @@ def run_sweep(study: Study, *, keep_going: bool = False, progress: bool = True,
     say = log or (lambda msg: None)
     study.check_names()
     plan = study.plan()
-    out = SweepResult(study, [RunOutcome(i, c) for i, c in enumerate(plan)], study_dir(study))
+    out = SweepResult(study, [StudyRun(i, c) for i, c in enumerate(plan)], study_dir(study))
     for o in out.outcomes:
         cfg = o.config
         label = (f"[{o.index + 1}/{len(plan)}] {cfg.embedder} on {cfg.dataset} "
@@ -110,7 +110,7 @@ def run_sweep(study: Study, *, keep_going: bool = False, progress: bool = True,
             _write_state(out)
             raise
         except Exception as exc:  # noqa: BLE001 - with keep_going any failure is recorded
-            o.status, o.error = "failed", _describe(exc)
+            o.status, o.error = "failed", _error_text(exc)
             o.seconds = time.perf_counter() - t0
             _write_state(out)
             say(f"{label} failed: {o.error}")
@@ -129,7 +129,7 @@ def run_sweep(study: Study, *, keep_going: bool = False, progress: bool = True,
     return out
 
 
-def _describe(exc: BaseException) -> str:
+def _error_text(exc: BaseException) -> str:
     if isinstance(exc, BenchError):
         return str(exc)
     tb = traceback.extract_tb(exc.__traceback__)
@@ -176,7 +176,7 @@ def _write_state(out: SweepResult) -> None:
                       f"# Study {out.study.name}\n\n" + tables.markdown(headers, table) + "\n")
 
 
-def _counts(outcomes: list[RunOutcome]) -> dict[str, int]:
+def _counts(outcomes: list[StudyRun]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
@@ -198,14 +198,14 @@ def summary_rows(out: SweepResult) -> tuple[list[str], list[list[Any]]]:
     return headers, rows
 
 
-def _run_time(o: RunOutcome) -> str:
+def _run_time(o: StudyRun) -> str:
     # the run's own compute time (also for runs finished earlier), else the time spent here
     total = ((o.record or {}).get("timings") or {}).get("total_s")
     seconds = total if isinstance(total, (int, float)) else o.seconds
     return f"{seconds:.0f} s" if seconds else ""
 
 
-def format_summary(out: SweepResult) -> str:
+def format_study_summary(out: SweepResult) -> str:
     headers, rows = summary_rows(out)
     counts = ", ".join(f"{n} {s}" for s, n in _counts(out.outcomes).items())
     lines = [f"study {out.study.name}: {len(out.outcomes)} runs ({counts})",

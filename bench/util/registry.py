@@ -16,7 +16,7 @@ from bench.errors import ConfigError, UnknownNameError
 
 
 @dataclass(frozen=True)
-class Entry:
+class RegistryEntry:
     """One registered name: where its class lives and the keyword arguments it is built with."""
 
     name: str
@@ -64,12 +64,12 @@ class Registry:
     def __init__(self, kind: str, entry_point_group: str):
         self.kind = kind
         self.entry_point_group = entry_point_group
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, RegistryEntry] = {}
         self._plugins_loaded = False
 
     def register(self, name: str, target: str, summary: str = "", **kwargs: Any) -> None:
         """Register ``name`` to be built as ``target(**kwargs, **options)``."""
-        self._entries[name] = Entry(name, target, dict(kwargs), summary)
+        self._entries[name] = RegistryEntry(name, target, dict(kwargs), summary)
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
@@ -79,23 +79,23 @@ class Registry:
 
         for ep in entry_points(group=self.entry_point_group):
             if ep.name not in self._entries:
-                self._entries[ep.name] = Entry(ep.name, ep.value, {}, "plugin")
+                self._entries[ep.name] = RegistryEntry(ep.name, ep.value, {}, "plugin")
 
     def names(self) -> list[str]:
         """All known names, registered ones first in registration order, then plugins."""
         self._load_plugins()
         return list(self._entries)
 
-    def entries(self) -> list[Entry]:
+    def entries(self) -> list[RegistryEntry]:
         self._load_plugins()
         return list(self._entries.values())
 
-    def entry(self, name: str) -> Entry:
+    def entry(self, name: str) -> RegistryEntry:
         """The entry for ``name``; an import path ``pkg.mod:Class`` is an entry of its own."""
         if name in self._entries:
             return self._entries[name]
         if ":" in name and not name.startswith(("/", ".")):
-            return Entry(name, name, {}, "import path")
+            return RegistryEntry(name, name, {}, "import path")
         self._load_plugins()
         if name in self._entries:
             return self._entries[name]
