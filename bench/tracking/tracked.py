@@ -19,13 +19,8 @@ def execute(config: RunConfig, progress: bool = True,
             log: Callable[[str], None] | None = None) -> RunOutcome:
     """Carry out one run (or find it finished) and log it to MLflow once (idempotent).
 
-    Parameters
-    ----------
-    config : RunConfig
-    progress : bool
-        Show progress bars (stderr).
-    log : callable, optional
-        Receives one-line status messages (the command line prints them).
+    The parameters are those of :func:`bench.runs.runner.execute`; ``log`` also receives the
+    line that says where the run was logged.
     """
     say = log or (lambda msg: None)
     outcome = execute_untracked(config, progress=progress, log=log)
