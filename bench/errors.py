@@ -73,6 +73,11 @@ class WeightsError(BenchError):
     """Model weights are missing, damaged or do not fit the network."""
 
 
+class EmbedderError(BenchError):
+    """An embedder (a user's class or a HEAR-API package) does not keep its contract: what it
+    declares or what it returns is not what the interface promises."""
+
+
 class CacheError(BenchError):
     """The embedding store is damaged or cannot be written."""
 

@@ -91,7 +91,7 @@ def table2_rows(records: list[dict[str, Any]] | Selection, reference: Reference 
             entry = (reference.lookup(dataset, r.embedder, r.tags.get("train_samples"))
                      if reference else None)
             seen.add(r.embedder)
-            rows.append([dataset, preset, r.embedder, tables.pct(mean),
+            rows.append([dataset, preset, r.embedder + overlap_mark(r.record), tables.pct(mean),
                          f"[{tables.pct(lo)}, {tables.pct(hi)}]", _n_label(r),
                          "" if entry is None else f"{entry.accuracy:.2f}",
                          "" if entry is None else tables.signed(100 * mean - entry.accuracy)])
@@ -100,10 +100,22 @@ def table2_rows(records: list[dict[str, Any]] | Selection, reference: Reference 
                 if ds == dataset_key(dataset) and emb not in seen:
                     rows.append([dataset, preset, emb, "not run", "", "",
                                  f"{entry.accuracy:.2f}", ""])
+    if any(overlap_mark(r.record) for r in runs.chosen):
+        notes.append(OVERLAP_NOTE)
     if rows:
         notes = notes + [f"CI: {ci}% percentile bootstrap over the (fold, repeat) accuracies, "
                          f"{cfg.n_boot} resamples, seed {cfg.seed}"]
     return rows, notes
+
+
+OVERLAP_NOTE = ("† training-data overlap: the embedder declares it was trained on the dataset "
+                "it is evaluated on (results.json training_overlap); its accuracy is not an "
+                "out-of-sample figure")
+
+
+def overlap_mark(record: dict[str, Any]) -> str:
+    """`` †`` for a run whose embedder was trained on the evaluated dataset, else ``""``."""
+    return " †" if record.get("training_overlap") else ""
 
 
 TABLE2_HEADERS = ["dataset", "preset", "embedder", "ours %", "95% CI", "folds x repeats",
@@ -145,13 +157,16 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
     for r in runs.runs:
         rec = r.record
         acc = rec["accuracy"]
-        rows.append([r.run_id, r.embedder, r.dataset, r.preset, r.seed, _n_label(r),
+        rows.append([r.run_id, r.embedder + overlap_mark(rec), r.dataset, r.preset, r.seed,
+                     _n_label(r),
                      f"{100 * acc['mean']:.2f} ± {100 * acc.get('std', 0.0):.2f}",
                      f"{(rec.get('timings') or {}).get('total_s', 0.0):.0f}"])
     blocks += [Block("h2", "Runs"),
                Block("table", headers=["run", "embedder", "dataset", "preset", "seed",
                                        "folds x repeats", "accuracy % (mean ± sd)", "time s"],
                      rows=rows, align="llllrrrr")]
+    if any(overlap_mark(r.record) for r in runs.runs):
+        blocks.append(Block("p", OVERLAP_NOTE))
     # table 2
     # the runs left out of the choice are named once, here (analyse and figure_data repeat them)
     t2, t2_notes = table2_rows(runs, reference, cfg.stats)

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import click
 
 from bench.evaluation.settings import PROTOCOL_PRESETS
-from bench.runs.config import RESAMPLERS
+from bench.runs.config import RESAMPLERS, parse_options
 
 
 _DIRS = {  # option name, environment variable, help, per kind of directory
@@ -33,7 +33,13 @@ def run_options(func: Callable) -> Callable:
     """Options that pick the embedder, dataset and where things live (run, embed)."""
     decorators = [
         click.option("--embedder", "-e", required=True,
-                     help="Embedder name (see `bench weights list`) or 'package.module:Class'."),
+                     help="Embedder name (see `bench weights list`), 'package.module:Class', or "
+                          "hear:MODULE[#scene] for an installed HEAR-API package."),
+        click.option("--embedder-option", "embedder_options", multiple=True,
+                     metavar="KEY=VALUE",
+                     help="Option of a hear:MODULE embedder (repeatable): passed to the "
+                          "package's load_model (model_file_path=ckpt.pt), except bench's own "
+                          "trained_on, frame_hop and allow_network (docs/embedders.md)."),
         click.option("--dataset", "-d", required=True,
                      help="Dataset name (see `bench data list`) or a manifest CSV path."),
         dir_option("data"),
@@ -44,7 +50,8 @@ def run_options(func: Callable) -> Callable:
         click.option("--resampler", type=click.Choice(RESAMPLERS), default="kaiser_best",
                      show_default=True, help="resampy filter used to reach the embedder's rate."),
         click.option("--embed-batch-size", type=click.IntRange(min=1), default=None,
-                     help="Windows per embedder call (default: the embedder's)."),
+                     help="Windows per embedder call, clips for hear: embedders (default: "
+                          "the embedder's)."),
         click.option("--skip-bad", is_flag=True,
                      help="Skip unreadable audio files (listed in the results) instead of stopping."),
         click.option("--no-download", is_flag=True,
@@ -109,7 +116,9 @@ def build_run_config(opts: dict[str, Any], **extra: Any):
                               "device": opts["device"], "resampler": opts["resampler"],
                               "embed_batch_size": opts.get("embed_batch_size"),
                               "skip_bad": opts["skip_bad"], "download": not opts["no_download"],
-                              "threads": opts.get("threads")}
+                              "threads": opts.get("threads"),
+                              "embedder_options": parse_options(opts.get("embedder_options")
+                                                                or ())}
     for opt, field in (("data_dir", "data_dir"), ("cache_dir", "cache_dir"),
                        ("weights_dir", "weights_dir"), ("out", "out_dir")):
         if opts.get(opt) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bench.audio.frames import frame_count
 from bench.embedders.base import Embedder, EmbedderSpec
@@ -37,6 +38,10 @@ for _layer, _dim in (("conv5", 256), ("pool5", 256), ("conv6", 512), ("conv7", 1
     REGISTRY.register(f"soundnet-{_layer}", "bench.embedders.soundnet:SoundNetEmbedder",
                       f"SoundNet-8 {_layer}, {_dim}-d", layer=_layer)
 
+REGISTRY.register_scheme("hear", "bench.embedders.hear:HearEmbedder",
+                         "any installed HEAR-API package: hear:MODULE (timestamp embeddings as "
+                         "frames) or hear:MODULE#scene (one frame per clip)")
+
 
 def names() -> list[str]:
     """Every known embedder name."""
@@ -44,10 +49,25 @@ def names() -> list[str]:
 
 
 def create(name: str, *, device: str = "cpu", weights_dir: Path | None = None,
-           download: bool = True) -> Embedder:
-    """Build the embedder called ``name`` (registry name or ``pkg.mod:Class``), not yet prepared."""
+           download: bool = True, options: tuple[tuple[str, Any], ...] = ()) -> Embedder:
+    """Build the embedder called ``name`` (registry name, ``pkg.mod:Class`` or
+    ``hear:MODULE``), not yet prepared.
+
+    Parameters
+    ----------
+    options : tuple of (str, object)
+        ``--embedder-option`` pairs; only embedders with ``accepts_options`` (``hear:``) take
+        them.
+    """
     cls, kwargs = REGISTRY.resolve(name)
     if not (isinstance(cls, type) and issubclass(cls, Embedder)):
         raise ConfigError(f"{name!r} resolves to {cls!r}, which is not a bench Embedder subclass",
                           hint="subclass bench.embedders.Embedder and set its spec")
+    if options:
+        if not cls.accepts_options:
+            raise ConfigError(f"embedder {name!r} takes no options, found "
+                              f"{', '.join(k for k, _ in options)}",
+                              hint="--embedder-option is for hear:MODULE embedders (passed to "
+                                   "the package's load_model)")
+        kwargs["options"] = tuple(options)
     return cls(device=device, weights_dir=weights_dir, download=download, **kwargs)

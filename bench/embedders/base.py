@@ -48,6 +48,10 @@ class EmbedderSpec:
         sha256 of the weights file actually used (set once the file is located).
     options : tuple of (str, object)
         Anything else that changes the numbers (layer, output transform, precision).
+    trained_on : tuple of str
+        Datasets the network was trained or fine-tuned on (``("audioset", "esc50")``); a run on
+        one of them is marked in results.json, on the terminal and in the report. Not part of
+        the identity (it does not change the numbers): :meth:`to_dict` leaves it out.
     """
 
     name: str
@@ -59,6 +63,7 @@ class EmbedderSpec:
     weights_url: str | None = None
     weights_sha256: str | None = None
     options: tuple[tuple[str, Any], ...] = ()
+    trained_on: tuple[str, ...] = ()
 
     @property
     def windowed(self) -> bool:
@@ -78,8 +83,10 @@ class EmbedderSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
+        """The identity: every field that changes the numbers (the store's and the run's key)."""
         d = dataclasses.asdict(self)
         d["options"] = {k: v for k, v in self.options}
+        del d["trained_on"]
         return d
 
 
@@ -107,12 +114,20 @@ class Embedder:
     default_batch_size: int = 64
     #: approximate cost of one window (or one second, for sequence embedders), for estimates
     gflop_per_window: float | None = None
+    #: sequence embedders only: the pipeline hands :meth:`embed_sequences` batches of clips of
+    #: one length (up to the batch size, counted in clips) instead of one clip at a time
+    batch_clips: bool = False
+    #: whether ``--embedder-option KEY=VALUE`` pairs reach the constructor as ``options=``
+    accepts_options: bool = False
 
     def __init__(self, *, device: str = "cpu", weights_dir: Path | None = None,
                  download: bool = True):
         self.device = device
         self.weights_dir = Path(weights_dir) if weights_dir is not None else None
         self.download = download
+        #: things :meth:`prepare` found worth telling (a run prints them and records them
+        #: among its warnings)
+        self.notes: list[str] = []
 
     def prepare(self) -> EmbedderSpec:
         """Load weights and build the network; return the final spec. Called once before use."""
@@ -147,3 +162,18 @@ class Embedder:
             Start time of each frame in seconds.
         """
         raise NotImplementedError(f"{type(self).__name__} is not a sequence embedder")
+
+    def embed_sequences(self, waveforms: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Embed several whole clips of one length (sequence embedders with ``batch_clips``).
+
+        Parameters
+        ----------
+        waveforms : list of ndarray, each shape (n_samples,), float32
+            Clips of equal length at ``spec.sample_rate``.
+
+        Returns
+        -------
+        list of (embeddings, timestamps)
+            Per clip, what :meth:`embed_sequence` returns.
+        """
+        return [self.embed_sequence(w) for w in waveforms]

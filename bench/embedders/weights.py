@@ -222,6 +222,13 @@ def sha256_of(path: Path, *, record: Path | None = None) -> str:
     return digest
 
 
+def explicit_sha256(path: Path, directory: Path | None = None) -> str:
+    """sha256 of a user's own file outside the weights directory (a checkpoint passed to a
+    HEAR model); its record is kept in the weights directory, so nothing is written beside it."""
+    path = Path(path).expanduser()
+    return sha256_of(path, record=_explicit_record(path, weights_dir(directory)))
+
+
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 

@@ -49,6 +49,10 @@ class RunConfig:
     threads : int or None
         CPU threads for torch (embedding and training); ``None`` keeps torch's default (all
         cores). Use 1 when several jobs share a machine.
+    embedder_options : tuple of (str, object)
+        ``--embedder-option KEY=VALUE`` pairs for embedders that take options (``hear:MODULE``:
+        the package's ``load_model`` arguments and bench's own, docs/embedders.md). Their
+        effect on the numbers is in the prepared embedder spec, hence in the run's identity.
     """
 
     embedder: str
@@ -69,6 +73,7 @@ class RunConfig:
     tracking: bool = True
     tracking_uri: str | None = None
     threads: int | None = None
+    embedder_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.device == "cpu" or self.device.startswith("cuda")):
@@ -93,7 +98,7 @@ class RunConfig:
                 v = str(v)
             elif isinstance(v, ProtocolConfig):
                 v = v.to_dict()
-            elif f.name == "tags":
+            elif f.name in ("tags", "embedder_options"):
                 v = dict(v)
             d[f.name] = v
         return d
@@ -111,3 +116,37 @@ def parse_tags(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...
             raise ConfigError(f"a tag must look like KEY=VALUE, found {item!r}")
         out.append((key.strip(), value.strip()))
     return tuple(out)
+
+
+def parse_options(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, Any], ...]:
+    """``["model_file_path=m.pt", "hop=50"]`` -> ``(("model_file_path", "m.pt"), ("hop", 50))``.
+
+    Values that read as an integer, a float, ``true``/``false`` or ``none`` become that (as
+    YAML would read them from a study file); everything else stays a string. A key given twice
+    is an error.
+    """
+    out: list[tuple[str, Any]] = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"an embedder option must look like KEY=VALUE, found {item!r}")
+        if key in dict(out):
+            raise ConfigError(f"embedder option {key!r} given twice")
+        out.append((key, option_value(value.strip())))
+    return tuple(out)
+
+
+def option_value(text: str) -> Any:
+    """One option value from text: int, float, bool, ``None`` or the string itself."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

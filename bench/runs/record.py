@@ -229,6 +229,11 @@ def format_summary(record: dict[str, Any]) -> str:
     acc = record["accuracy"]
     lines.append(f"accuracy: {100 * acc['mean']:.2f}% ± {100 * acc['std']:.2f} "
                  f"(mean ± sd over {acc.get('n', len(record['folds']))} fold×repeat)")
+    overlap = record.get("training_overlap")
+    if overlap:
+        lines.append(f"TRAINING-DATA OVERLAP: the embedder was trained on "
+                     f"{', '.join(overlap['declared'])} = {overlap['dataset']}; not an "
+                     f"out-of-sample accuracy")
     t = record.get("timings", {})
     lines.append(f"time: embed {t.get('embed_s', 0):.1f} s, classify {t.get('classify_s', 0):.1f} s")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from bench import __version__, datasets, embedders
 from bench.datasets.checks import check_leakage
+from bench.datasets.names import training_overlap
 from bench.errors import ConfigError
 from bench.evaluation.protocol import FoldData, run_fold
 from bench.runs.config import RunConfig
@@ -91,7 +92,12 @@ def execute(config: RunConfig, progress: bool = True,
     t_start = time.perf_counter()
     dataset, embedder, spec = _open(config, progress)
     clips = dataset.clips()
-    warnings = list(check_leakage(clips))
+    warnings = list(getattr(embedder, "notes", [])) + list(check_leakage(clips))
+    overlap = training_overlap(spec.trained_on, (dataset.name, config.dataset))
+    if overlap:
+        warnings.append(f"training-data overlap: {spec.name} declares it was trained on "
+                        f"{', '.join(overlap)}, the dataset evaluated here; its accuracy is not "
+                        f"an out-of-sample figure")
     for w in warnings:
         say(f"warning: {w}")
     protocol = config.protocol
@@ -134,7 +140,9 @@ def execute(config: RunConfig, progress: bool = True,
         "created": now_iso(),
         "bench_version": __version__,
         "git_sha": git_sha(),
-        "embedder": spec.to_dict(),
+        "embedder": {**spec.to_dict(), "trained_on": list(spec.trained_on)},
+        "training_overlap": ({"dataset": dataset.name, "declared": overlap} if overlap
+                             else None),
         "dataset": {**dataset_desc, "name": dataset.name, "content_sha256": content,
                     "classes": list(classes), "n_clips": len(clips),
                     "folds": [str(f) for f in dataset.folds()],
@@ -242,7 +250,8 @@ def _open(config: RunConfig, progress: bool):
     set_threads(config.threads)
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
     embedder = embedders.create(config.embedder, device=config.device,
-                                weights_dir=config.weights_dir, download=config.download)
+                                weights_dir=config.weights_dir, download=config.download,
+                                options=config.embedder_options)
     dataset.prepare(progress=progress)
     return dataset, embedder, embedder.prepare()
 

@@ -97,7 +97,8 @@ def embed_clips(clips: list[Clip], embedder: Embedder, spec: EmbedderSpec, store
     resampler : str
         resampy filter.
     batch_size : int, optional
-        Windows per embedder call (default: the embedder's ``default_batch_size``).
+        Windows per embedder call, or clips for embedders with ``batch_clips`` (default: the
+        embedder's ``default_batch_size``).
     skip_bad : bool
         Record unreadable clips in the report and go on, instead of stopping.
     identities : tuple, optional
@@ -158,7 +159,9 @@ def _advance(pbar, done: int, worker: "_Embedding", report: EmbedReport) -> None
 
 
 class _Embedding:
-    """Gathers windows of several clips into batches and stores each finished clip."""
+    """Gathers windows of several clips into batches and stores each finished clip. A sequence
+    embedder with ``batch_clips`` gets whole clips instead, grouped by length, ``batch_size``
+    clips pending at most."""
 
     def __init__(self, embedder: Embedder, spec: EmbedderSpec, ns: Namespace, batch_size: int):
         self.embedder, self.spec, self.ns, self.batch_size = embedder, spec, ns, batch_size
@@ -168,6 +171,10 @@ class _Embedding:
         self.seconds = 0.0
 
     def add(self, clip: Clip, audio: str, data: np.ndarray) -> int:
+        if not self.spec.windowed and self.embedder.batch_clips:
+            self.pending.append((clip, audio, data))
+            self.n_pending += 1
+            return self.flush() if self.n_pending >= self.batch_size else 0
         if not self.spec.windowed:
             t = time.perf_counter()
             emb, times = self.embedder.embed_sequence(data)
@@ -184,6 +191,8 @@ class _Embedding:
     def flush(self) -> int:
         if not self.pending:
             return 0
+        if not self.spec.windowed:
+            return self._flush_clips()
         batch = np.concatenate([w for _, _, w in self.pending])
         out = np.empty((len(batch), self.spec.dim), dtype=np.float32)
         t = time.perf_counter()
@@ -198,6 +207,28 @@ class _Embedding:
             emb = out[start:start + len(w)]
             start += len(w)
             self.ns.put(audio, emb, frame_times(len(w), self.spec.hop_s), source=str(clip.path))
+        n = len(self.pending)
+        self.pending, self.n_pending = [], 0
+        return n
+
+
+    def _flush_clips(self) -> int:
+        """One embedder call per group of pending clips of equal length (the pending count is
+        at most the batch size, so no group needs splitting)."""
+        groups: dict[int, list[tuple[Clip, str, np.ndarray]]] = {}
+        for item in self.pending:
+            groups.setdefault(len(item[2]), []).append(item)
+        for group in groups.values():
+            t = time.perf_counter()
+            outputs = self.embedder.embed_sequences([data for _, _, data in group])
+            self.seconds += time.perf_counter() - t
+            if len(outputs) != len(group):
+                raise BenchError(f"embedder {self.spec.name} returned {len(outputs)} results "
+                                 f"for {len(group)} clips")
+            for (clip, audio, _), (emb, times) in zip(group, outputs):
+                emb = _checked(emb, self.spec, None, clip)
+                self.windows += len(emb)
+                self.ns.put(audio, emb, times, source=str(clip.path))
         n = len(self.pending)
         self.pending, self.n_pending = [], 0
         return n

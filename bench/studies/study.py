@@ -5,7 +5,7 @@ seed); ``bench sweep`` runs them. The YAML format is documented in docs/tracking
 shown in examples/study-small.yaml::
 
     name: my-study                 # required: experiment name in MLflow, tag study=<name>
-    embedders: [mfcc, l3-m256-music]
+    embedders: [mfcc, l3-m256-music]   # an item may also be {name: hear:MODULE, options: {...}}
     datasets: [synth, esc50]
     protocol: paper                # a preset, a mapping {preset: paper, max_epochs: 30}, or a list
     repeats: 2                     # optional: trials per fold for every protocol
@@ -56,6 +56,8 @@ class Study:
     tags : tuple of (str, str)
     reference : str or None
         Reference of the study report (``paper``, a CSV, results); ``None``: no comparison.
+    embedder_options : tuple of (str, tuple of (str, object))
+        Per embedder name, its ``--embedder-option`` pairs (``hear:MODULE`` embedders).
     run : dict
         The remaining RunConfig fields (paths, device, tracking, ...), passed through.
     """
@@ -68,6 +70,7 @@ class Study:
     tags: tuple[tuple[str, str], ...] = ()
     reference: str | None = None
     run: dict[str, Any] = field(default_factory=dict)
+    embedder_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name or not str(self.name).strip():
@@ -94,7 +97,9 @@ class Study:
         """One RunConfig per (dataset, embedder, protocol, seed), datasets outermost (a dataset's
         comparisons finish together), each tagged ``study=<name>``."""
         tags = tuple(t for t in self.tags if t[0] != STUDY_TAG) + ((STUDY_TAG, self.name),)
-        return [RunConfig(embedder=e, dataset=d, protocol=p, seed=s, tags=tags, **self.run)
+        options = dict(self.embedder_options)
+        return [RunConfig(embedder=e, dataset=d, protocol=p, seed=s, tags=tags,
+                          embedder_options=options.get(e, ()), **self.run)
                 for d, e, p, s in itertools.product(self.datasets, self.embedders,
                                                     self.protocols, self.seeds)]
 
@@ -177,13 +182,31 @@ def study_from_dict(data: Any, base: Path = Path("."), source: str = "study") ->
         if k in run:
             p = Path(str(run[k])).expanduser()
             run[k] = p if p.is_absolute() else (Path(base) / p)
+    embedders = [_embedder(x, source) for x in _list(data.get("embedders"), "embedders", source)]
     return Study(name=str(data["name"]),
-                 embedders=tuple(str(x) for x in _list(data.get("embedders"), "embedders", source)),
+                 embedders=tuple(name for name, _ in embedders),
+                 embedder_options=tuple((name, opts) for name, opts in embedders if opts),
                  datasets=tuple(str(x) for x in _list(data.get("datasets"), "datasets", source)),
                  protocols=protocols, seeds=tuple(seeds),
                  tags=tuple((str(k), str(v)) for k, v in tags.items()),
                  reference=None if data.get("reference") in (None, "none") else
                  str(data["reference"]), run=run)
+
+
+def _embedder(item: Any, source: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """An ``embedders`` item: a name, or ``{name: ..., options: {KEY: VALUE}}``."""
+    if not isinstance(item, dict):
+        return str(item), ()
+    unknown = set(item) - {"name", "options"}
+    if "name" not in item or unknown:
+        raise ConfigError(f"{source}: an embedder given as a mapping takes 'name' and "
+                          f"'options', found {sorted(item)}")
+    options = item.get("options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"{source}: options of embedder {item['name']!r} must be a mapping "
+                          f"KEY: VALUE, found {options!r}")
+    return str(item["name"]), tuple((str(k), tuple(v) if isinstance(v, list) else v)
+                                    for k, v in options.items())
 
 
 def _list(value: Any, what: str, source: str) -> list[Any]:

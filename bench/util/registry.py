@@ -65,11 +65,24 @@ class Registry:
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._entries: dict[str, RegistryEntry] = {}
+        self._schemes: dict[str, RegistryEntry] = {}
         self._plugins_loaded = False
 
     def register(self, name: str, target: str, summary: str = "", **kwargs: Any) -> None:
         """Register ``name`` to be built as ``target(**kwargs, **options)``."""
         self._entries[name] = RegistryEntry(name, target, dict(kwargs), summary)
+
+    def register_scheme(self, prefix: str, target: str, summary: str = "") -> None:
+        """Names ``prefix:REST`` build ``target(target=REST)`` (``hear:panns_hear``).
+
+        A scheme takes precedence over the import-path reading of a name with a colon, so a
+        module literally called ``prefix`` cannot be given as ``prefix:Class``.
+        """
+        self._schemes[prefix] = RegistryEntry(f"{prefix}:", target, {}, summary)
+
+    def schemes(self) -> list[RegistryEntry]:
+        """The registered schemes (their ``name`` is ``prefix:``)."""
+        return list(self._schemes.values())
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
@@ -94,6 +107,10 @@ class Registry:
         """The entry for ``name``; an import path ``pkg.mod:Class`` is an entry of its own."""
         if name in self._entries:
             return self._entries[name]
+        prefix, sep, rest = name.partition(":")
+        if sep and prefix in self._schemes:
+            scheme = self._schemes[prefix]
+            return RegistryEntry(name, scheme.target, {"target": rest}, scheme.summary)
         if ":" in name and not name.startswith(("/", ".")):
             return RegistryEntry(name, name, {}, "import path")
         self._load_plugins()
