@@ -100,12 +100,13 @@ def refuse_network() -> Iterator[Attempts]:
             raise refuse(target)
         return real_connect_ex(self, address)
 
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    def getaddrinfo(host: Any, port: Any = None, *args: Any, **kwargs: Any) -> Any:
         if not is_local(host):
             name = host.decode(errors="replace") if isinstance(host, bytes) else str(host)
-            attempts._add(attempts.hosts, name)
-            raise refuse(name)
-        return real_getaddrinfo(host, *args, **kwargs)
+            target = name if port is None else f"{name}:{port}"
+            attempts._add(attempts.hosts, target)
+            raise refuse(target)
+        return real_getaddrinfo(host, port, *args, **kwargs)
 
     def putrequest(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         # the request line carries the path the package wanted: the most useful thing to name
