@@ -67,7 +67,8 @@ def test_names_and_options_are_checked_before_anything_loads(tiny):
 def test_timestamp_frames_match_an_independent_computation(tiny, tmp_path):
     weights = tmp_path / "scale.txt"
     weights.write_text("2.5")
-    emb = _make(tmp_path=tmp_path / "w", model_file_path=str(weights), trained_on="ESC-50, audioset")
+    emb = _make(tmp_path=tmp_path / "w", model_file_path=str(weights),
+                trained_on="ESC-50, audioset")
     spec = emb.prepare()
     sha = hashlib.sha256(weights.read_bytes()).hexdigest()
     assert (spec.name, spec.sample_rate, spec.dim, spec.window_s) == ("hear:tinyhear", RATE, 4,

@@ -146,7 +146,8 @@ class HearEmbedder(Embedder):
 
         self.module = self._import()
         distribution, version = distribution_of(self.module_name)
-        files = {k: explicit_sha256(Path(v), self.weights_dir) for k, v in self.load_options.items() if _names_file(v)}
+        files = {k: explicit_sha256(Path(v), self.weights_dir)
+                 for k, v in self.load_options.items() if _names_file(v)}
         self.model = self._load()
         if not isinstance(self.model, torch.nn.Module):
             raise EmbedderError(f"{self.module_name}.load_model returned a "
@@ -237,7 +238,10 @@ class HearEmbedder(Embedder):
         _, seconds = self._timestamps(audio, strict_end=True)
         if self.frame_hop is not None:
             return self.frame_hop
-        return float(np.median(np.diff(seconds[0]))) if seconds.shape[1] > 1 else PROBE_SECONDS
+        if seconds.shape[1] < 2:
+            return PROBE_SECONDS
+        # to the microsecond: float32 timestamps put noise in the last digits of the identity
+        return round(float(np.median(np.diff(seconds[0]))), 6)
 
     # -- embedding -------------------------------------------------------------------------
 

@@ -116,12 +116,14 @@ def refuse_network() -> Iterator[Attempts]:
             attempts._add(attempts.urls, full)
         return real_putrequest(self, method, url, *args, **kwargs)
 
-    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
     socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
     http.client.HTTPConnection.putrequest = putrequest  # type: ignore[method-assign]
     try:
         yield attempts
     finally:
-        socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex  # type: ignore[method-assign]
+        socket.socket.connect = real_connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = real_connect_ex  # type: ignore[method-assign]
         socket.getaddrinfo = real_getaddrinfo  # type: ignore[assignment]
         http.client.HTTPConnection.putrequest = real_putrequest  # type: ignore[method-assign]
