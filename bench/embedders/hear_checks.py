@@ -85,7 +85,7 @@ def scene_output(out: Any, *, n_clips: int, dim: int, module: str) -> np.ndarray
         raise EmbedderError(f"HEAR model {module}: get_scene_embeddings returned shape "
                             f"{emb.shape} for {n_clips} clips, expected ({n_clips}, {dim}) "
                             f"(scene_embedding_size {dim})")
-    _finite(emb, "scene embeddings", module)
+    _check_finite(emb, "scene embeddings", module)
     return emb
 
 
@@ -130,9 +130,9 @@ def timestamp_output(out: Any, *, n_clips: int, n_samples: int, sample_rate: int
     if ts.shape != emb.shape[:2]:
         raise EmbedderError(f"HEAR model {module}: timestamps have shape {ts.shape}, expected "
                             f"{emb.shape[:2]} (one per embedding)")
-    _finite(emb, "timestamp embeddings", module)
+    _check_finite(emb, "timestamp embeddings", module)
     ts = ts.astype(np.float64)
-    _finite(ts, "timestamps", module)
+    _check_finite(ts, "timestamps", module)
     if ts.shape[1] > 1 and not (np.diff(ts, axis=1) > 0).all():
         row = int(np.where((np.diff(ts, axis=1) <= 0).any(axis=1))[0][0])
         raise EmbedderError(f"HEAR model {module}: timestamps must increase along each clip; "
@@ -164,7 +164,7 @@ def _coverage(ms: np.ndarray, duration_ms: float, strict_end: bool) -> str | Non
     return None
 
 
-def _finite(a: np.ndarray, what: str, module: str) -> None:
+def _check_finite(a: np.ndarray, what: str, module: str) -> None:
     if not np.isfinite(a).all():
         raise EmbedderError(f"HEAR model {module}: {what} contain NaN or infinite values")
 
