@@ -33,7 +33,7 @@ STAGES = (
 RANK = {pkg: i for i, stage in enumerate(STAGES) for pkg in stage}
 MAX_LINES = 400
 #: modules still waiting for their split (each named with the work that splits it)
-KNOWN_LONG = {"embedders/weights.py"}  # issue 9, item 2: weights files declared per family
+KNOWN_LONG: set[str] = set()
 
 
 def _modules() -> dict[str, Path]:

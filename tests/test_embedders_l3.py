@@ -9,6 +9,7 @@ import torch
 from bench.audio import dsp
 
 from bench.embedders import weights
+from bench.embedders.catalog import needing_weights
 from bench.audio.frames import frame_windows
 from bench.embedders import create
 from bench.embedders import l3_frontend, l3_keras, l3_net
@@ -43,7 +44,7 @@ def l3_weights_dir(tmp_path_factory, arrays):
     wd = tmp_path_factory.mktemp("weights")
     for base in BASE.values():
         for content in ("music", "env"):
-            weights.import_weights(f"{base}-{content}", gz, wd)
+            weights.import_weights(needing_weights(f"{base}-{content}"), gz, wd)
     return wd
 
 

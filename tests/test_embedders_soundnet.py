@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from bench.embedders import weights
+from bench.embedders import soundnet_meta
+from bench.embedders.catalog import needing_weights
 from bench.embedders import create
 from bench.embedders.soundnet import SoundNetEmbedder
 from bench.embedders.soundnet_files import frames, receptive_field
@@ -56,10 +58,10 @@ def test_npy(tmp_path_factory):
 def real_dir():
     """The weights directory holding the real sound8.npy (fetched once when absent)."""
     wd = weights.weights_dir()
-    f = weights.entry("soundnet8")
+    f = soundnet_meta.NETWORK
     if weights.locate(f, wd) is None:
         try:
-            weights.fetch("soundnet", wd, progress=False)
+            weights.fetch(needing_weights("soundnet"), wd, progress=False)
         except WeightsError as exc:
             if not isinstance(exc.__cause__, DownloadError):
                 raise  # a wrong or damaged file is a failure, not a reason to skip
@@ -158,7 +160,7 @@ def test_short_clip_is_padded_to_one_frame(test_npy):
 
 
 def test_real_weights_are_the_published_file(real_dir):
-    r = weights.resolve("soundnet", real_dir, download=False)["network"]
+    r = weights.resolve(needing_weights("soundnet"), real_dir, download=False)["network"]
     assert r.official is True
     assert r.sha256 == "7bef691761d00a23b027751bb8e7bdadc603a03f3bbec5574e7cd54c98a850c5"
 

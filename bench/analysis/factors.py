@@ -1,10 +1,11 @@
-"""The paper's design factors, read from embedder names, and a light view of one run for analysis.
+"""The paper's design factors, read from the embedder families' tables, and a light view of one run
+for analysis.
 
 Cramer et al. vary three things in L3-Net: the input representation (linear, Mel-128, Mel-256),
 the AudioSet subset the embedding was trained on (music, environmental) and, in the authors' code
-though not in the paper, the embedding size (6144 or 512). The registry names carry them:
-``l3-{linear,m128,m256}-{music,env}[-512]``. Everything else (``vggish``, ``soundnet-conv6``,
-``mfcc``, ``mypkg.mod:MyEmbedder``) is an embedding type of its own.
+though not in the paper, the embedding size (6144 or 512). Each name's levels are read from its
+family's table (:mod:`bench.embedders.catalog`), never out of the name; a name no table declares
+(``mypkg.mod:MyEmbedder``) is an embedding type of its own.
 
 Statistics and figures both group runs through this module, so a figure and the test printed under
 it always see the same runs. The settings of the comparisons (:class:`StatsConfig`) live here too:
@@ -15,82 +16,85 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Iterable
 
+from bench.embedders import catalog, l3_meta, soundnet_meta, vggish_meta
 from bench.errors import ConfigError, ProtocolError, ResultsError
 from bench.runs.record import name_of, record_seed, record_tags
 
-_L3 = re.compile(r"^l3-(linear|m128|m256)-(music|env)(?:-(512|6144))?$")
-
+#: the family whose variants the design-factor comparisons (and Figures 2 and 3) are about
+L3 = l3_meta.FAMILY.name
 #: Default L3 variant for the embedding-type comparison (the paper's Figure 5: "our best overall
 #: L3-Net embedding model variant (M256 trained on Music)").
 PAPER_L3_VARIANT = "l3-m256-music"
 
-FAMILY_ORDER = {"l3": 0, "vggish": 1, "soundnet": 2, "other": 3}
+#: display order of the families (the paper's); other families and unknown names come after
+FAMILY_ORDER = {f.name: i for i, f in enumerate((l3_meta.FAMILY, vggish_meta.FAMILY,
+                                                    soundnet_meta.FAMILY))}
 
 
 @dataclass(frozen=True)
 class Design:
-    """What an embedder name says about the paper's design factors.
+    """What the tables say about an embedder's design factors.
 
     Attributes
     ----------
     name : str
         The embedder name as recorded.
-    family : {"l3", "vggish", "soundnet", "other"}
-    representation, subset, dim : str or None
-        L3 only: ``linear|m128|m256``, ``music|env``, ``6144|512``.
+    family : str
+        Its table row's (``l3``, ``vggish``, ``soundnet``, ``baseline``), else ``other``.
+    representation, subset : str or None
+        Input representation (``linear|mel128|mel256``), training subset (``music|env``).
+    dim : int or None
+        The embedding size (``None`` for a name no table declares).
     """
 
     name: str
     family: str
     representation: str | None = None
     subset: str | None = None
-    dim: str | None = None
+    dim: int | None = None
 
-    def level(self, factor: str) -> str | None:
+    def level(self, factor: str) -> Any:
         """This embedder's level of an L3 factor, or ``None`` (not an L3 name)."""
-        return getattr(self, factor) if factor in L3_FACTORS else None
+        return getattr(self, factor) if factor in L3_FACTORS and self.family == L3 else None
 
 
 def parse_embedder(name: str) -> Design:
-    """Read the design factors from an embedder name.
+    """The design factors of an embedder, from its family's table row.
 
     >>> parse_embedder("l3-m256-music-512")
-    Design(name='l3-m256-music-512', family='l3', representation='m256', subset='music', dim='512')
+    Design(name='l3-m256-music-512', family='l3', representation='mel256', subset='music', dim=512)
     """
-    m = _L3.match(name)
-    if m:
-        return Design(name, "l3", m.group(1), m.group(2), m.group(3) or "6144")
-    if name == "vggish" or name.startswith("vggish-"):
-        return Design(name, "vggish")
-    if name == "soundnet" or name.startswith("soundnet-"):
-        return Design(name, "soundnet")
-    return Design(name, "other")
+    row = catalog.find(name)
+    if row is None:
+        return Design(name, "other")
+    return Design(name, row.family, row.input_repr, row.content, row.size)
 
 
 @dataclass(frozen=True)
 class Factor:
-    """One L3 design factor: its levels in display order and their printed labels."""
+    """One L3 design factor: its levels (the values in the table rows) in display order and
+    their printed labels."""
 
     name: str
     title: str
-    levels: tuple[str, ...]
-    labels: dict[str, str]
+    levels: tuple[Any, ...]
+    labels: dict[Any, str]
 
-    def label(self, level: str) -> str:
-        return self.labels.get(level, level)
+    def label(self, level: Any) -> str:
+        return self.labels.get(level, str(level))
 
 
 L3_FACTORS: dict[str, Factor] = {
-    "representation": Factor("representation", "input representation", ("linear", "m128", "m256"),
-                             {"linear": "Linear", "m128": "Mel-128", "m256": "Mel-256"}),
+    "representation": Factor("representation", "input representation",
+                             ("linear", "mel128", "mel256"),
+                             {"linear": "Linear", "mel128": "Mel-128", "mel256": "Mel-256"}),
     "subset": Factor("subset", "training subset", ("env", "music"),
                      {"env": "Env.", "music": "Music"}),
-    "dim": Factor("dim", "embedding size", ("6144", "512"), {"6144": "6144-d", "512": "512-d"}),
+    "dim": Factor("dim", "embedding size", (6144, 512), {6144: "6144-d", 512: "512-d"}),
 }
 #: every factor a comparison can be asked for; ``embedding`` is the embedding type (Figure 5)
 FACTOR_NAMES = ("representation", "subset", "dim", "embedding")
@@ -344,11 +348,11 @@ def by_group(runs: Iterable[RunView]) -> dict[tuple[str, str], list[RunView]]:
 def embedding_sort_key(name: str) -> tuple[Any, ...]:
     """L3 variants (by representation, subset, size), then VGGish, SoundNet, the others by name."""
     d = parse_embedder(name)
-    if d.family == "l3":
+    if d.family == L3:
         f = L3_FACTORS
         return (0, f["representation"].levels.index(d.representation),
                 f["subset"].levels.index(d.subset), f["dim"].levels.index(d.dim), name)
-    return (FAMILY_ORDER[d.family], 0, 0, 0, name)
+    return (FAMILY_ORDER.get(d.family, len(FAMILY_ORDER)), 0, 0, 0, name)
 
 
 def embedding_categories(runs: list[RunView], l3_variant: str | None = PAPER_L3_VARIANT
@@ -365,7 +369,7 @@ def embedding_categories(runs: list[RunView], l3_variant: str | None = PAPER_L3_
     out = []
     dropped = []
     for r in sorted(runs, key=lambda r: embedding_sort_key(r.embedder)):
-        if r.design.family == "l3" and not keep_all_l3 and r.embedder != l3_variant:
+        if r.design.family == L3 and not keep_all_l3 and r.embedder != l3_variant:
             dropped.append(r.embedder)
             continue
         out.append(r)
@@ -376,7 +380,7 @@ def embedding_categories(runs: list[RunView], l3_variant: str | None = PAPER_L3_
 
 
 def l3_runs(runs: Iterable[RunView]) -> list[RunView]:
-    return [r for r in runs if r.design.family == "l3"]
+    return [r for r in runs if r.design.family == L3]
 
 
 def other_levels_key(factor: str) -> Callable[[RunView], tuple[int, ...]]:

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from bench.analysis.check import Reference, dataset_key
-from bench.analysis.factors import (L3_FACTORS, PAPER_L3_VARIANT, RunView, Selection, by_group,
+from bench.analysis.factors import (L3, L3_FACTORS, PAPER_L3_VARIANT, RunView, Selection, by_group,
                                     embedding_categories, embedding_sort_key, l3_runs, select,
                                     train_samples)
 from bench.errors import ConfigError, ProtocolError
@@ -124,7 +124,7 @@ def figure_data(records: Iterable[dict[str, Any]] | Selection, number: int,
                                            [v for r in members for v in r.values()],
                                            [r.embedder for r in members],
                                            _ref(reference, dataset, members)))
-            others = [r.embedder for r in group if r.design.family != "l3"]
+            others = [r.embedder for r in group if r.design.family != L3]
             if others:
                 fd.notes.append(f"{dataset}: not L3, not in Figure {number}: {', '.join(others)}")
         if panel.boxes:

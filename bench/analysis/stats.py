@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from bench.analysis.factors import (L3_FACTORS, RunView, Selection, StatsConfig, by_group,
+from bench.analysis.factors import (L3, L3_FACTORS, RunView, Selection, StatsConfig, by_group,
                           embedding_categories, key_label, key_sort, l3_runs, other_levels_key,
                           other_levels_label, select)
 from bench.analysis.paired import (FEW_PAIRS_NOTE, bootstrap_ci, differences, holm,  # noqa: F401
@@ -245,7 +245,7 @@ def analyse(records: Iterable[dict[str, Any]] | Selection, config: StatsConfig |
     for (dataset, preset), group in by_group(runs.chosen).items():
         for factor in cfg.factors:
             if factor == "embedding":
-                if all(r.design.family == "l3" for r in group):
+                if all(r.design.family == L3 for r in group):
                     continue  # only L3 variants: the L3 factors are the comparisons
                 cats, cat_notes = embedding_categories(group, cfg.l3_variant)
                 if len(cats) < 2:

@@ -23,20 +23,20 @@ def list_(weights_dir: Path | None, as_json: bool) -> None:
     """Every embedder with weights: dims, sample rate, file, source, presence, sha256."""
     import json
 
+    from bench.embedders import catalog, weights as core
     from bench.util import tables
-    from bench.embedders import weights as core
 
-    rows = core.rows(weights_dir)
+    rows = catalog.weights_rows(weights_dir)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return
     click.echo(f"weights directory: {core.weights_dir(weights_dir)}")
-    table = [(r["name"], r["dim"], r["sample_rate"], r["file"],
-              "yes" + ("" if r["official"] is not False else " (unofficial)") if r["present"]
-              else "no", (r["sha256"] or "-")[:16]) for r in rows]
+    table = [(r.name, r.dim, r.sample_rate, r.file,
+              "yes" + ("" if r.official is not False else " (unofficial)") if r.present
+              else "no", (r.sha256 or "-")[:16]) for r in rows]
     click.echo(tables.text(("name", "dim", "sr", "file", "present", "sha256"), table,
                            align="lrrlll"))
-    sources = dict.fromkeys((r["file"], r["url"]) for r in rows)
+    sources = dict.fromkeys((r.file, r.url) for r in rows)
     click.echo("\nsources:")
     for file, url in sources:
         click.echo(f"  {file}: {url}")
@@ -52,9 +52,10 @@ def list_(weights_dir: Path | None, as_json: bool) -> None:
                    "(also $BENCH_WEIGHTS_MIRROR).")
 def fetch(name: str, weights_dir: Path | None, version: str | None, mirror: str | None) -> None:
     """Download the weights embedder NAME needs (checked; resumes)."""
-    from bench.embedders import weights as core
+    from bench.embedders import catalog, weights as core
 
-    for r in core.fetch(name, weights_dir, version=version, mirror=mirror):
+    row = catalog.needing_weights(name)
+    for r in core.fetch(row, weights_dir, version=version, mirror=mirror):
         click.echo(f"{r.entry.filename}: {r.path} (sha256 {r.sha256})")
 
 
@@ -67,8 +68,9 @@ def fetch(name: str, weights_dir: Path | None, version: str | None, mirror: str 
                    "recorded with every result).")
 def import_(name: str, path: Path, weights_dir: Path | None, force: bool) -> None:
     """Install a copy of a weights file you have (checked) for embedder NAME."""
-    from bench.embedders import weights as core
+    from bench.embedders import catalog, weights as core
 
-    r = core.import_weights(name, path, weights_dir, force=force)
+    row = catalog.needing_weights(name)
+    r = core.import_weights(row, path, weights_dir, force=force)
     note = {True: "official", False: "NOT the official file", None: "structure checked"}
     click.echo(f"{r.entry.filename}: {r.path} (sha256 {r.sha256}; {note[r.official]})")

@@ -1,10 +1,11 @@
 """L3-Net (OpenL3) audio embeddings: twelve registry names, one class.
 
-``l3-{linear,m128,m256}-{music,env}`` give 6144-d embeddings and the same names with ``-512``
-give 512-d ones (the same network, another final max-pool). Windows are 1 s at 48 kHz every
-0.1 s (the core cuts them, DESIGN.md section 3). Weights are the official OpenL3 Keras files;
-see :mod:`bench.embedders.weights` for where they come from and :mod:`bench.embedders.l3_net` for the
-network and frontend.
+The names, dims, rates and weights files are the rows of the family's table
+(:mod:`bench.embedders.l3_meta`): ``l3-{linear,m128,m256}-{music,env}`` give 6144-d embeddings
+and the same names with ``-512`` give 512-d ones (the same network, another final max-pool).
+Windows are 1 s at 48 kHz every 0.1 s (the core cuts them, DESIGN.md section 3). Weights are the
+official OpenL3 Keras files, fetched by :mod:`bench.embedders.weights`; the network and frontend
+are in :mod:`bench.embedders.l3_net`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.embedders import l3_frontend, l3_keras, l3_net, weights
+from bench.embedders import l3_frontend, l3_keras, l3_meta, l3_net, weights
 from bench.embedders.base import Embedder, EmbedderSpec
-from bench.embedders.l3_frontend import REPRS, SR, output_shape
+from bench.embedders.l3_frontend import output_shape
 from bench.embedders.l3_keras import POOL_SIZES, conv_gflop
 from bench.embedders.torch_util import autocast, check_precision, place, torch_device
-from bench.embedders.weights import requirements
-from bench.errors import ConfigError
 
 #: bump when a change alters the numbers (invalidates stored embeddings)
 VERSION = "l3-torch-1/kapre-0.1.4-frontend"
-SHORT = {"linear": "linear", "mel128": "m128", "mel256": "m256"}
 
 
 class L3Embedder(Embedder):
@@ -32,6 +30,9 @@ class L3Embedder(Embedder):
 
     Parameters
     ----------
+    name : str, optional
+        A row of :data:`bench.embedders.l3_meta.FAMILY` (``l3-m256-music-512``); when given,
+        the three factors below are read from it.
     input_repr : {"linear", "mel128", "mel256"}
     content_type : {"music", "env"}
         The AudioSet subset the model was trained on.
@@ -47,34 +48,26 @@ class L3Embedder(Embedder):
 
     default_batch_size = 32
 
-    def __init__(self, *, input_repr: str = "mel256", content_type: str = "music",
-                 dim: int = 6144, weights_path: Path | None = None, precision: str = "float32",
-                 **base: Any):
+    def __init__(self, *, name: str | None = None, input_repr: str = "mel256",
+                 content_type: str = "music", dim: int = 6144, weights_path: Path | None = None,
+                 precision: str = "float32", **base: Any):
         super().__init__(**base)
-        if input_repr not in REPRS:
-            raise ConfigError(f"input_repr must be one of {sorted(REPRS)}, found {input_repr!r}")
-        if content_type not in ("music", "env"):
-            raise ConfigError(f"content_type must be 'music' or 'env', found {content_type!r}")
-        if dim not in (6144, 512):
-            raise ConfigError(f"dim must be 6144 or 512, found {dim!r}")
-        self.input_repr, self.content_type = input_repr, content_type
+        self.meta = (l3_meta.FAMILY.row(name) if name is not None
+                     else l3_meta.find(input_repr, content_type, dim))
+        assert self.meta.input_repr is not None and self.meta.content is not None
+        self.input_repr, self.content_type = self.meta.input_repr, self.meta.content
         self.precision = check_precision(precision, self.device)
         self.weights_path = Path(weights_path) if weights_path is not None else None
-        self.pool_size = POOL_SIZES[input_repr][dim]
-        name = f"l3-{SHORT[input_repr]}-{content_type}" + ("-512" if dim == 512 else "")
-
-        url = requirements(name)["network"][0].url
-        self.spec = EmbedderSpec(
-            name=name, sample_rate=SR, dim=dim, window_s=1.0, hop_s=0.1, version=VERSION,
-            weights_url=url,
-            options=(("input_repr", input_repr), ("content_type", content_type),
-                     ("pool", self.pool_size), ("precision", precision)))
-        self.gflop_per_window = conv_gflop(*output_shape(input_repr))
+        self.pool_size = POOL_SIZES[self.input_repr][self.meta.dim]
+        self.spec = self.meta.spec(VERSION, options=(
+            ("input_repr", self.input_repr), ("content_type", self.content_type),
+            ("pool", self.pool_size), ("precision", precision)))
+        self.gflop_per_window = conv_gflop(*output_shape(self.input_repr))
         self._frontend = self._net = None
 
     def prepare(self) -> EmbedderSpec:
         """Locate (or fetch) the weights, check them, build the frontend and network."""
-        resolved = weights.resolve(self.spec.name, self.weights_dir, download=self.download,
+        resolved = weights.resolve(self.meta, self.weights_dir, download=self.download,
                                    explicit={"network": self.weights_path})["network"]
         w = l3_keras.load(resolved.path)
         dft = mel = None

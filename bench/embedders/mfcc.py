@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from bench.audio.dsp import dct_matrix, mel_filterbank, periodic_hann
-from bench.embedders.base import Embedder, EmbedderSpec
+from bench.embedders import baseline_meta
+from bench.embedders.base import Embedder
 
-SR = 16000
+SR = baseline_meta.SAMPLE_RATE
 N_FFT = 512
 HOP = 160
 N_MELS = 40
@@ -41,10 +42,9 @@ def _frames_power(windows: np.ndarray, hann: np.ndarray) -> tuple[np.ndarray, np
 class MFCCEmbedder(Embedder):
     """MFCC mean/std (+ delta mean/std) per 1 s window; 80-d."""
 
-    spec = EmbedderSpec(name="mfcc", sample_rate=SR, dim=4 * N_MFCC, window_s=1.0, hop_s=0.1,
-                        version="mfcc-1",
-                        options=(("n_fft", N_FFT), ("hop", HOP), ("n_mels", N_MELS),
-                                 ("n_mfcc", N_MFCC)))
+    meta = baseline_meta.FAMILY.row("mfcc")
+    spec = meta.spec("mfcc-1", options=(("n_fft", N_FFT), ("hop", HOP), ("n_mels", N_MELS),
+                                        ("n_mfcc", N_MFCC)))
     default_batch_size = 256
     # rfft + mel + dct per frame, 97 frames per window
     gflop_per_window = 97 * (5 * N_FFT * np.log2(N_FFT) + 2 * 257 * N_MELS + 2 * N_MELS * N_MFCC) / 1e9
@@ -67,8 +67,8 @@ class MFCCEmbedder(Embedder):
 class LowLevelEmbedder(Embedder):
     """Six frame descriptors, mean and std per 1 s window; 12-d, deliberately weak."""
 
-    spec = EmbedderSpec(name="lowlevel", sample_rate=SR, dim=12, window_s=1.0, hop_s=0.1,
-                        version="lowlevel-1", options=(("n_fft", N_FFT), ("hop", HOP)))
+    meta = baseline_meta.FAMILY.row("lowlevel")
+    spec = meta.spec("lowlevel-1", options=(("n_fft", N_FFT), ("hop", HOP)))
     default_batch_size = 256
     gflop_per_window = 97 * 5 * N_FFT * np.log2(N_FFT) / 1e9
 

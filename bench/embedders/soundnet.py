@@ -24,20 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from bench.embedders import soundnet_files, soundnet_net, weights
+from bench.embedders import soundnet_files, soundnet_meta, soundnet_net, weights
 from bench.embedders.base import Embedder, EmbedderSpec
-from bench.embedders.soundnet_files import (LAYERS, channels, frames, min_samples, receptive_field,
+from bench.embedders.soundnet_files import (LAYERS, frames, min_samples, receptive_field,
                                             steps)
 from bench.embedders.torch_util import autocast, check_precision, place, torch_device
-from bench.embedders.weights import requirements
 from bench.errors import ConfigError
 
 VERSION = "soundnet8-torch-1"
-SR = 22050
+SR = soundnet_meta.SAMPLE_RATE
 INPUT_SCALE = 256.0
-DEFAULT_LAYER = "conv6"
-#: the layers an embedder can use, and their dimensions
-DIMS = {layer: channels(layer) for layer in ("conv5", "pool5", "conv6", "conv7")}
+DEFAULT_LAYER = soundnet_meta.DEFAULT_LAYER
 
 
 def gflop_per_second(layer: str) -> float:
@@ -58,8 +55,10 @@ class SoundNetEmbedder(Embedder):
     Parameters
     ----------
     layer : {"conv5", "pool5", "conv6", "conv7"}
-    spec_name : str, optional
-        Registry name (default ``soundnet-<layer>``).
+    name : str, optional
+        A row of :data:`bench.embedders.soundnet_meta.FAMILY` (``soundnet``, ``soundnet-conv7``);
+        when given, ``layer`` is read from it. Built by its layer, an embedder is
+        ``soundnet-<layer>``.
     weights_path : Path, optional
         A ``sound8.npy`` to use instead of the weights directory's.
     precision : {"float32", "bfloat16", "float16"}
@@ -67,27 +66,31 @@ class SoundNetEmbedder(Embedder):
         See :class:`~bench.embedders.base.Embedder`.
     """
 
-    def __init__(self, *, layer: str = DEFAULT_LAYER, spec_name: str | None = None,
+    def __init__(self, *, name: str | None = None, layer: str = DEFAULT_LAYER,
                  weights_path: Path | None = None, precision: str = "float32", **base: Any):
         super().__init__(**base)
-        if layer not in DIMS:
-            raise ConfigError(f"SoundNet layer must be one of {sorted(DIMS)}, found {layer!r}")
-        self.layer = layer
+        if name is not None:
+            row = soundnet_meta.FAMILY.row(name)
+        elif layer in soundnet_meta.BY_LAYER:
+            row = soundnet_meta.BY_LAYER[layer]
+        else:
+            raise ConfigError(f"SoundNet layer must be one of {sorted(soundnet_meta.BY_LAYER)}, "
+                              f"found {layer!r}")
+        assert isinstance(row, soundnet_meta.SoundNetMeta)
+        self.meta = row
+        self.layer = layer = row.layer
         self.precision = check_precision(precision, self.device)
         self.weights_path = Path(weights_path) if weights_path is not None else None
-        name = spec_name or f"soundnet-{layer}"
         self.jump, self.start, self.field = receptive_field(layer)
         self.min_samples = min_samples(layer)
-        self.spec = EmbedderSpec(
-            name=name, sample_rate=SR, dim=DIMS[layer], window_s=None, hop_s=self.jump / SR,
-            version=VERSION, weights_url=requirements(name)["network"][0].url,
-            options=(("layer", layer), ("input_scale", INPUT_SCALE), ("precision", precision)))
+        self.spec = row.spec(VERSION, options=(("layer", layer), ("input_scale", INPUT_SCALE),
+                                               ("precision", precision)))
         self.gflop_per_window = gflop_per_second(layer)
         self._net = None
 
     def prepare(self) -> EmbedderSpec:
         """Locate (or fetch) ``sound8.npy`` and build the network."""
-        resolved = weights.resolve(self.spec.name, self.weights_dir, download=self.download,
+        resolved = weights.resolve(self.meta, self.weights_dir, download=self.download,
                                    explicit={"network": self.weights_path})["network"]
         net = soundnet_net.SoundNet8().load_npy(soundnet_files.load(resolved.path))
         self._net = place(net, self.device, channels_last=False)

@@ -31,14 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.embedders import vggish_files, weights
+from bench.embedders import vggish_files, vggish_meta, weights
 from bench.embedders.base import Embedder, EmbedderSpec
 from bench.embedders.torch_util import autocast, check_precision, place, torch_device
-from bench.embedders.weights import requirements
 
 VERSION = "torchvggish-0.2/hop-0.1/floor-quantise-1"
-SR = 16000
-WINDOW_SAMPLES = 15600
+SR = vggish_meta.SAMPLE_RATE
+WINDOW_SAMPLES = vggish_meta.WINDOW_SAMPLES
 QUANT_MIN, QUANT_MAX = -2.0, 2.0
 
 
@@ -87,6 +86,9 @@ class VGGishEmbedder(Embedder):
 
     Parameters
     ----------
+    name : str, optional
+        A row of :data:`bench.embedders.vggish_meta.FAMILY` (``vggish``, ``vggish-raw``); when
+        given, ``postprocess`` is read from it.
     postprocess : bool
         ``True`` for the paper's output (``vggish``), ``False`` for the raw embedding layer
         (``vggish-raw``).
@@ -99,19 +101,19 @@ class VGGishEmbedder(Embedder):
 
     default_batch_size = 64
 
-    def __init__(self, *, postprocess: bool = True, weights_path: Path | None = None,
-                 pca_path: Path | None = None, precision: str = "float32", **base: Any):
+    def __init__(self, *, name: str | None = None, postprocess: bool = True,
+                 weights_path: Path | None = None, pca_path: Path | None = None,
+                 precision: str = "float32", **base: Any):
         super().__init__(**base)
-        self.postprocess = bool(postprocess)
+        row = vggish_meta.FAMILY.row(name) if name is not None else vggish_meta.find(postprocess)
+        assert isinstance(row, vggish_meta.VGGishMeta)
+        self.meta = row
+        self.postprocess = row.postprocess
         self.precision = check_precision(precision, self.device)
         self.explicit = {"network": weights_path, "pca": pca_path}
-        name = "vggish" if self.postprocess else "vggish-raw"
         output = ("pca-whiten, clip [-2, 2], 8-bit codes floor((x+2)*255/4) as float 0..255"
                   if self.postprocess else "raw embedding layer (after ReLU)")
-        self.spec = EmbedderSpec(
-            name=name, sample_rate=SR, dim=128, window_s=WINDOW_SAMPLES / SR, hop_s=0.1,
-            version=VERSION, weights_url=requirements(name)["network"][0].url,
-            options=(("output", output), ("precision", precision)))
+        self.spec = row.spec(VERSION, options=(("output", output), ("precision", precision)))
         self.gflop_per_window = gflop_per_example()
         self._net = None
         self._pca: tuple[np.ndarray, np.ndarray] | None = None
@@ -120,7 +122,7 @@ class VGGishEmbedder(Embedder):
         """Locate (or fetch) the files and build torchvggish's network without downloading."""
         from torchvggish.torchvggish import VGG, make_layers
 
-        resolved = weights.resolve(self.spec.name, self.weights_dir, download=self.download,
+        resolved = weights.resolve(self.meta, self.weights_dir, download=self.download,
                                    explicit=self.explicit)
         net = VGG(make_layers(), postprocess=False)
         net.load_state_dict(vggish_files.load_state(resolved["network"].path))

@@ -33,9 +33,9 @@ from bench.runs.config import RunConfig
 #: the tag that names a run's study (and its MLflow experiment, see bench.tracking.logger)
 from bench.runs.record import STUDY_TAG  # noqa: F401  (re-exported)
 
-L3_VARIANTS = tuple(f"l3-{frontend}-{content}" for frontend in ("linear", "m128", "m256")
-                    for content in ("music", "env"))
-PAPER_EMBEDDERS = L3_VARIANTS + ("vggish", "soundnet")
+#: the paper's embedders, as the families' tables mark them (every 6144-d L3 variant, VGGish,
+#: SoundNet)
+PAPER_EMBEDDERS = embedders.catalog.paper_embedders()
 PAPER_DATASETS = ("esc50", "us8k", "dcase2013")
 
 

@@ -68,8 +68,9 @@ class Registry:
         self._schemes: dict[str, RegistryEntry] = {}
         self._plugins_loaded = False
 
-    def register(self, name: str, target: str, summary: str = "", **kwargs: Any) -> None:
-        """Register ``name`` to be built as ``target(**kwargs, **options)``."""
+    def register(self, name: str, target: str, summary: str = "", /, **kwargs: Any) -> None:
+        """Register ``name`` to be built as ``target(**kwargs, **options)`` (the first three are
+        positional, so that ``kwargs`` may hold a ``name`` of their own)."""
         self._entries[name] = RegistryEntry(name, target, dict(kwargs), summary)
 
     def register_scheme(self, prefix: str, target: str, summary: str = "") -> None:
