@@ -134,6 +134,17 @@ def test_no_import_cycle():
     assert _cycles(graph) == []
 
 
+def test_the_generic_weights_code_imports_no_embedder_family():
+    # the families declare their files and import the generic code, never the other way round
+    # (it reads a family's checker and picker by the names a table gives, when it needs them)
+    graph = _graph()
+    bad = [f"{m} -> {d}" for m, deps in graph.items() if m.startswith("bench.embedders.weights")
+           for d in deps if (d == "bench.embedders" or d.startswith("bench.embedders."))
+           and not d.startswith("bench.embedders.weights")]
+    assert not bad, "\n".join(sorted(bad))
+    assert any(m.startswith("bench.embedders.weights.") for m in graph)
+
+
 def test_the_checker_finds_a_cycle_and_an_upward_import():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert RANK["audio"] < RANK["embedders"] < RANK["store"] < RANK["runs"] < RANK["cli"]

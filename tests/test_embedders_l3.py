@@ -12,7 +12,7 @@ from bench.embedders import weights
 from bench.embedders.catalog import needing_weights
 from bench.audio.frames import frame_windows
 from bench.embedders import create
-from bench.embedders import l3_frontend, l3_keras, l3_net
+from bench.embedders import l3_frontend, l3_keras, l3_meta, l3_net
 from bench.embedders.l3 import L3Embedder
 from bench.errors import WeightsError
 from embedder_fixtures import (gzip_file, kapre_frontend_arrays, kapre_reference, l3_arrays,
@@ -179,17 +179,19 @@ def test_twelve_names_dims_frames(l3_weights_dir, input_repr):
     y = _window(4, 5 * SR)
     windows = frame_windows(y, SR, SR // 10)
     assert windows.shape == (41, SR)  # a 5 s clip: 41 windows (DESIGN.md section 3)
-    for content in ("music", "env"):
-        for dim, suffix in ((6144, ""), (512, "-512")):
-            name = f"{BASE[input_repr]}-{content}{suffix}"
-            e = create(name, weights_dir=l3_weights_dir, download=False)
-            spec = e.prepare()
-            assert (spec.sample_rate, spec.window_samples, spec.hop_samples, spec.dim) == \
-                (SR, SR, 4800, dim)
-            assert spec.weights_sha256 == weights.sha256_of(
-                l3_weights_dir / f"openl3_audio_{input_repr}_{content}-v0_4_0.h5")
-            out = e.embed_windows(np.ascontiguousarray(windows[:1]))
-            assert out.shape == (1, dim) and out.dtype == np.float32 and np.isfinite(out).all()
+    rows = [r for r in l3_meta.FAMILY.rows if r.input_repr == input_repr]
+    assert sorted((r.content, r.dim) for r in rows) == \
+        [("env", 512), ("env", 6144), ("music", 512), ("music", 6144)]
+    for row in rows:
+        e = create(row.name, weights_dir=l3_weights_dir, download=False)
+        spec = e.prepare()
+        assert (spec.sample_rate, spec.window_samples, spec.hop_samples, spec.dim) == \
+            (SR, SR, 4800, row.dim)
+        assert spec.weights_sha256 == weights.sha256_of(
+            l3_weights_dir / f"openl3_audio_{input_repr}_{row.content}-v0_4_0.h5")
+        out = e.embed_windows(np.ascontiguousarray(windows[:1]))
+        # the table's dim is what the network outputs
+        assert out.shape == (1, row.dim) and out.dtype == np.float32 and np.isfinite(out).all()
 
 
 @pytest.mark.parametrize("name,pool", [("l3-m128-env-512", (16, 24)), ("l3-m128-env", (4, 8)),
