@@ -57,7 +57,8 @@ def test_table_values_agree_with_the_network_code():
     # L3: 48 kHz frontend, a final pool for every (representation, size) the table declares
     assert l3_meta.SAMPLE_RATE == l3_frontend.SR
     for row in l3_meta.FAMILY.rows:
-        assert row.input_repr in l3_frontend.REPRS and row.dim in l3_keras.POOL_SIZES[row.input_repr]
+        assert row.input_repr in l3_frontend.REPRS
+        assert row.dim in l3_keras.POOL_SIZES[row.input_repr]
         assert [f.model for f in row.files] == [f"{row.input_repr}/{row.content}"] * 2
     # SoundNet: a layer's dim is its channels, its hop the receptive field's jump
     for row in soundnet_meta.FAMILY.rows:

@@ -53,7 +53,7 @@ class L3Embedder(Embedder):
                  precision: str = "float32", **base: Any):
         super().__init__(**base)
         self.meta = (l3_meta.FAMILY.row(name) if name is not None
-                     else l3_meta.find(input_repr, content_type, dim))
+                     else l3_meta.by_factors(input_repr, content_type, dim))
         assert self.meta.input_repr is not None and self.meta.content is not None
         self.input_repr, self.content_type = self.meta.input_repr, self.meta.content
         self.precision = check_precision(precision, self.device)

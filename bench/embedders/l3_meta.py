@@ -60,7 +60,7 @@ def _rows() -> tuple[EmbedderMeta, ...]:
 FAMILY = Family("l3", "L3-Net (OpenL3) audio", _rows())
 
 
-def find(input_repr: str, content: str, dim: int) -> EmbedderMeta:
+def by_factors(input_repr: str, content: str, dim: int) -> EmbedderMeta:
     """The row of the model with these design factors."""
     if input_repr not in REPRESENTATIONS:
         raise ConfigError(f"input_repr must be one of {sorted(REPRESENTATIONS)}, found "

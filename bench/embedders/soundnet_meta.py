@@ -36,7 +36,7 @@ class SoundNetMeta(EmbedderMeta):
     layer: str = DEFAULT_LAYER
 
 
-def _row(layer: str) -> SoundNetMeta:
+def _layer_row(layer: str) -> SoundNetMeta:
     dim, jump = LAYERS[layer]
     name = f"soundnet-{layer}"
     return SoundNetMeta(
@@ -46,7 +46,7 @@ def _row(layer: str) -> SoundNetMeta:
 
 
 #: one row per layer, the name each layer's embedder gets when built by its layer
-BY_LAYER = {layer: _row(layer) for layer in LAYERS}
+BY_LAYER = {layer: _layer_row(layer) for layer in LAYERS}
 #: the paper's SoundNet: conv6 under the family's own name
 PAPER = dataclasses.replace(
     BY_LAYER[DEFAULT_LAYER], name="soundnet", paper=True, kwargs=(("name", "soundnet"),),

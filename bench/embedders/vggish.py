@@ -105,7 +105,8 @@ class VGGishEmbedder(Embedder):
                  weights_path: Path | None = None, pca_path: Path | None = None,
                  precision: str = "float32", **base: Any):
         super().__init__(**base)
-        row = vggish_meta.FAMILY.row(name) if name is not None else vggish_meta.find(postprocess)
+        row = (vggish_meta.FAMILY.row(name) if name is not None
+               else vggish_meta.by_output(postprocess))
         assert isinstance(row, vggish_meta.VGGishMeta)
         self.meta = row
         self.postprocess = row.postprocess

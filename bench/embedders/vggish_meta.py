@@ -34,7 +34,7 @@ class VGGishMeta(EmbedderMeta):
     postprocess: bool = True
 
 
-def _row(name: str, postprocess: bool, summary: str) -> VGGishMeta:
+def _vggish_row(name: str, postprocess: bool, summary: str) -> VGGishMeta:
     return VGGishMeta(
         name=name, family="vggish", target="bench.embedders.vggish:VGGishEmbedder",
         summary=summary, dim=128, sample_rate=SAMPLE_RATE, window_s=WINDOW_SAMPLES / SAMPLE_RATE,
@@ -43,12 +43,12 @@ def _row(name: str, postprocess: bool, summary: str) -> VGGishMeta:
 
 
 FAMILY = Family("vggish", "VGGish", (
-    _row("vggish", True, "VGGish 128-d, PCA-whitened and 8-bit quantised as in the paper"),
-    _row("vggish-raw", False, "VGGish 128-d embedding layer before PCA"),
+    _vggish_row("vggish", True, "VGGish 128-d, PCA-whitened and 8-bit quantised as in the paper"),
+    _vggish_row("vggish-raw", False, "VGGish 128-d embedding layer before PCA"),
 ))
 
 
-def find(postprocess: bool) -> VGGishMeta:
+def by_output(postprocess: bool) -> VGGishMeta:
     """The row with this output."""
     return next(r for r in FAMILY.rows if isinstance(r, VGGishMeta)
                 and r.postprocess == bool(postprocess))

