@@ -31,5 +31,4 @@ from bench.embedders.weights.resolver import resolve
 
 __all__ = ["MIRROR_ENV", "NeedsWeights", "PipSdist", "Resolved", "WeightsFile", "check_format",
            "explicit_sha256", "fetch", "import_weights", "locate", "locate_quiet", "missing_error",
-           "requirements",
-           "resolve", "sha256_of", "weights_dir"]
+           "requirements", "resolve", "sha256_of", "weights_dir"]
