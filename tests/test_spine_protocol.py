@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import bench.evaluation.protocol as protocol
-from bench.evaluation.grid import Standardizer
+from bench.evaluation.grid import GridMLP, Standardizer
 from bench.evaluation.settings import protocol_preset
 from bench.datasets.base import Clip, Split
 from bench.errors import ProtocolError
@@ -65,13 +65,13 @@ def _spy_scaler(monkeypatch):
 
 def _spy_frames(monkeypatch):
     seen = []
-    original = protocol.GridMLP.fit
+    original = GridMLP.fit
 
     def fit(self, train, val, scaler, on_epoch=None):
         seen.append((train, val))
         return original(self, train, val, scaler, on_epoch)
 
-    monkeypatch.setattr(protocol.GridMLP, "fit", fit)
+    monkeypatch.setattr(GridMLP, "fit", fit)
     return seen
 
 

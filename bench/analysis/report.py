@@ -23,6 +23,7 @@ from bench.analysis.factors import RunView, Selection, by_group, select
 from bench.analysis.stats import StatsConfig, analyse, bootstrap_ci
 from bench.analysis.stats_format import TEST_HEADERS, family_tables
 from bench.errors import BenchError
+from bench.evaluation.settings import fingerprint
 from bench.io.fileio import atomic_write_text
 from bench.runs.record import write_json
 from bench.util import tables
@@ -94,12 +95,13 @@ def table2_rows(records: list[dict[str, Any]] | Selection, reference: Reference 
             rows.append([dataset, preset, r.embedder + overlap_mark(r.record), tables.pct(mean),
                          f"[{tables.pct(lo)}, {tables.pct(hi)}]", _n_label(r),
                          "" if entry is None else f"{entry.accuracy:.2f}",
-                         "" if entry is None else tables.signed(100 * mean - entry.accuracy)])
+                         "" if entry is None else tables.signed(100 * mean - entry.accuracy),
+                         fingerprint(r.record.get("protocol") or {})])
         if reference is not None:
             for (ds, emb), entry in reference.entries.items():
                 if ds == dataset_key(dataset) and emb not in seen:
                     rows.append([dataset, preset, emb, "not run", "", "",
-                                 f"{entry.accuracy:.2f}", ""])
+                                 f"{entry.accuracy:.2f}", "", ""])
     if any(overlap_mark(r.record) for r in runs.chosen):
         notes.append(OVERLAP_NOTE)
     if rows:
@@ -119,7 +121,7 @@ def overlap_mark(record: dict[str, Any]) -> str:
 
 
 TABLE2_HEADERS = ["dataset", "preset", "embedder", "ours %", "95% CI", "folds x repeats",
-                  "reference %", "delta"]
+                  "reference %", "delta", "protocol fingerprint"]
 
 
 def _run_detail(r: RunView) -> Block:
@@ -157,13 +159,15 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
     for r in runs.runs:
         rec = r.record
         acc = rec["accuracy"]
-        rows.append([r.run_id, r.embedder + overlap_mark(rec), r.dataset, r.preset, r.seed,
+        rows.append([r.run_id, r.embedder + overlap_mark(rec), r.dataset,
+                     f"{r.preset} [{fingerprint(rec.get('protocol') or {})}]", r.seed,
                      _n_label(r),
                      f"{100 * acc['mean']:.2f} ± {100 * acc.get('std', 0.0):.2f}",
                      f"{(rec.get('timings') or {}).get('total_s', 0.0):.0f}"])
     blocks += [Block("h2", "Runs"),
-               Block("table", headers=["run", "embedder", "dataset", "preset", "seed",
-                                       "folds x repeats", "accuracy % (mean ± sd)", "time s"],
+               Block("table", headers=["run", "embedder", "dataset", "preset [fingerprint]",
+                                       "seed", "folds x repeats", "accuracy % (mean ± sd)",
+                                       "time s"],
                      rows=rows, align="llllrrrr")]
     if any(overlap_mark(r.record) for r in runs.runs):
         blocks.append(Block("p", OVERLAP_NOTE))
@@ -173,7 +177,7 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
     blocks.append(Block("h2", "Table 2 reproduction"))
     blocks.append(Block("p", "Mean test accuracy over (fold, repeat); the reference value for "
                         "the same (dataset, embedder); delta = ours - reference in points."))
-    blocks.append(Block("table", headers=TABLE2_HEADERS, rows=t2, align="lllrrrrr"))
+    blocks.append(Block("table", headers=TABLE2_HEADERS, rows=t2, align="lllrrrrrl"))
     blocks += [Block("p", n) for n in t2_notes]
     # stats
     blocks.append(Block("h2", "Paired comparisons"))

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("bench.cli.analysis:stats", "Paired Wilcoxon tests between runs."),
     "plot": ("bench.cli.analysis:plot", "Figure 2-5 style plots."),
     "report": ("bench.cli.analysis:report", "Markdown/HTML report against the paper."),
+    "explain": ("bench.cli.analysis:explain", "Why one embedder's numbers differ between "
+                                              "protocol presets."),
     "check": ("bench.cli.analysis:check", "Exit 1 when accuracies leave a reference's tolerance."),
     "data": ("bench.cli.data:data", "List, download and verify datasets."),
     "weights": ("bench.cli.weights:weights", "List, fetch and import model weights."),

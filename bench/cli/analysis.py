@@ -160,14 +160,20 @@ def plot(figures, results, out_dir, reference, l3_variant, formats):
 @click.option("--title", default="bench report", show_default=True)
 @click.option("--figure", "figures", multiple=True, type=click.Choice(["2", "3", "4", "5"]),
               help="Figures to include (repeatable; default: every one the runs allow).")
+@click.option("--explain", "explain_only", is_flag=True,
+              help="Instead: one embedder under several protocols, why the numbers differ "
+                   "(as `bench explain`).")
 @_stats_options
-def report(results, reference, out_dir, title, figures, l3_variant, alpha, method, ci_level,
-           n_boot, seed):
+def report(results, reference, out_dir, title, figures, explain_only, l3_variant, alpha, method,
+           ci_level, n_boot, seed):
     """Markdown and self-contained HTML report: Table 2 vs the reference, paired tests, figures,
     and the protocol and environment of each run."""
     from bench.util.paths import default_dir
     from bench.analysis.report import ReportConfig, write_report
 
+    if explain_only:
+        _explain(results, out_dir or default_dir("results") / "explain", method)
+        return
     cfg = ReportConfig(out_dir=out_dir or default_dir("results") / "report",
                        figures=tuple(sorted({int(f) for f in figures})) or (2, 3, 4, 5),
                        stats=StatsConfig(l3_variant=_variant(l3_variant), alpha=alpha,
@@ -200,3 +206,32 @@ def check(results, reference, tolerance, fold_tolerance):
                        fold_tolerance=fold_tolerance)
     click.echo(format_check(result, ref))
     sys.exit(result.exit_code)
+
+
+@click.command()
+@RESULTS_ARG
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: <results dir>/explain).")
+@click.option("--method", type=click.Choice(WILCOXON_METHODS), default=_DEFAULTS.method,
+              show_default=True, help="scipy's Wilcoxon method.")
+def explain(results, out_dir, method):
+    """One embedder run under several protocol presets on the same data and folds: accuracy
+    per preset (with its fingerprint), paired differences, Wilcoxon p and the settings that
+    differ between each pair; a figure.
+
+    \b
+    bench run -e mfcc -d synth --protocol paper      (and hear, linear, fewshot:8)
+    bench explain results/runs/synth-mfcc-*
+    """
+    from bench.util.paths import default_dir
+
+    _explain(results, out_dir or default_dir("results") / "explain", method)
+
+
+def _explain(results, out_dir: Path, method: str) -> None:
+    from bench.analysis.explain import format_text, write_explain
+
+    exps, paths = write_explain(_load(results), out_dir, method)
+    click.echo(format_text(exps))
+    for kind, p in paths.items():
+        click.echo(f"{kind}: {p}")

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from bench.evaluation.settings import PROTOCOL_PRESETS
+from bench.evaluation.settings import PRESET_NAMES
 from bench.runs.config import RESAMPLERS, parse_options
 
 
@@ -69,10 +69,11 @@ def run_options(func: Callable) -> Callable:
 def protocol_options(func: Callable) -> Callable:
     """The protocol preset and an override for each of its fields."""
     decorators = [
-        click.option("--protocol", "-p", type=click.Choice(list(PROTOCOL_PRESETS)),
-                     default="paper", show_default=True,
-                     help="paper: the text, clip-level validation, no leaks; "
-                          "l3embedding: what the authors' code did."),
+        click.option("--protocol", "-p", default="paper", show_default=True,
+                     metavar="|".join(PRESET_NAMES),
+                     help="paper: the text, clip-level validation, no leaks; l3embedding: what "
+                          "the authors' code did; hear, linear (EVAR), fewshot:K (MTEB): other "
+                          "harnesses' protocols (docs/protocol.md)."),
         click.option("--repeats", type=click.IntRange(min=1), default=None,
                      help="Trials per fold (default: the dataset's: ESC-50 5, US8K 2, DCASE 1)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Root seed."),

@@ -41,13 +41,22 @@ class GridPoint:
     val_loss: float = float("inf")
     best_epoch: int = 0
     epochs: int = 0
+    #: the PyTorch head's grid also varies the hidden shape and initialisation (None: the
+    #: stacked trainer's points, whose shape and init the protocol fixes)
+    hidden_sizes: tuple[int, ...] | None = None
+    init: str | None = None
 
     def to_dict(self) -> dict:
-        return {"lr": self.lr, "weight_decay": self.weight_decay,
-                "val_accuracy": self.val_accuracy, "val_loss": self.val_loss,
-                "val_frame_accuracy": self.val_frame_accuracy,
-                "val_clip_accuracy": self.val_clip_accuracy,
-                "epochs": self.epochs, "best_epoch": self.best_epoch}
+        d = {"lr": self.lr, "weight_decay": self.weight_decay,
+             "val_accuracy": self.val_accuracy, "val_loss": self.val_loss,
+             "val_frame_accuracy": self.val_frame_accuracy,
+             "val_clip_accuracy": self.val_clip_accuracy,
+             "epochs": self.epochs, "best_epoch": self.best_epoch}
+        if self.hidden_sizes is not None:
+            d["hidden_sizes"] = list(self.hidden_sizes)
+        if self.init is not None:
+            d["init"] = self.init
+        return d
 
 
 @dataclass

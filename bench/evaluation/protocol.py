@@ -1,10 +1,11 @@
 """Cross-validation over the official folds: split, standardise, train the grid, decide per clip.
 
 For each official split and each repeat: hold out a validation share of the training data
-(whole clips, stratified, for ``paper``; single frames for ``l3embedding``), fit the
-standardisation (training frames, or training + validation frames), train the MLP grid with
-early stopping, keep the grid point with the best validation accuracy, and predict each test
-clip by summing its frames' class likelihoods.
+(whole clips, stratified, for ``paper``; single frames for ``l3embedding``; the next fold for
+``hear``), fit the standardisation (training frames, or training + validation frames, or none),
+train the classifier's grid with early stopping, keep the grid point with the best validation
+accuracy, and predict each test clip by summing its frames' class likelihoods (with pooled
+clips: its one vector's).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.evaluation.grid import (Frames, GridMLP, MLPSettings, Standardizer, clip_scores)
+from bench.evaluation.classifiers import (chosen_record, fit_classifier, fold_grid,
+                                          identity_scaler)
+from bench.evaluation.frames import Frames, Standardizer, clip_scores
+from bench.evaluation.sampling import few_shot, next_fold, pool_frames
 from bench.evaluation.settings import ProtocolConfig
 from bench.datasets.base import Clip, Split
 from bench.errors import ProtocolError
@@ -43,6 +47,19 @@ class FoldData:
                               ) if len(clip_idx) else np.zeros(0, np.int64)
         pos = np.repeat(np.arange(len(clip_idx)), counts)
         return rows.astype(np.int64), pos
+
+    def pooled(self, mode: str) -> "FoldData":
+        """The same clips with one row each: their frames pooled (``mean``, ``max``,
+        ``mean+max``)."""
+        return FoldData(pool_frames(self.X, self.offsets, mode),
+                        np.arange(len(self.clips) + 1, dtype=np.int64), self.clips, self.classes)
+
+
+def fold_data(X: np.ndarray, offsets: np.ndarray, clips: list[Clip], classes: tuple[str, ...],
+              protocol: ProtocolConfig) -> FoldData:
+    """The matrix a run's folds share, pooled per clip when the protocol asks for it."""
+    data = FoldData(X, offsets, clips, classes)
+    return data if protocol.pooling == "none" else data.pooled(protocol.pooling)
 
 
 def allocate(labels: np.ndarray, fraction: float, rng: np.random.Generator,
@@ -79,11 +96,16 @@ def fold_seeds(seed: int, split_index: int, repeat: int) -> tuple[int, int]:
 
 
 def validation_split(data: FoldData, train_clips: np.ndarray, protocol: ProtocolConfig,
-                     rng: np.random.Generator) -> tuple[Frames, Frames, int, int, list[str]]:
+                     rng: np.random.Generator, test_fold: Any = None
+                     ) -> tuple[Frames, Frames, int, int, list[str]]:
     """Hold out validation data from a split's training clips.
 
     Whole clips, stratified (``val_unit="clip"``), or single frames, stratified, so that frames
-    of one clip may fall on both sides (``"frame"``, the authors' code).
+    of one clip may fall on both sides (``"frame"``, the authors' code); or the whole fold after
+    ``test_fold`` (``val_source="next_fold"``, HEAR). A few-shot protocol keeps
+    ``train_per_class`` clips per class of what is left for training (holdout: before the
+    holdout is drawn, so validation comes out of the K clips); a classifier without validation
+    (``logreg``) trains on all of them.
 
     Returns
     -------
@@ -93,21 +115,33 @@ def validation_split(data: FoldData, train_clips: np.ndarray, protocol: Protocol
     warnings : list of str
     """
     warnings: list[str] = []
+    val_clips = np.zeros(0, dtype=np.int64)
+    if protocol.needs_validation and protocol.val_source == "next_fold":
+        val_fold = next_fold([c.fold for c in data.clips], test_fold)
+        in_val = np.array([data.clips[i].fold == val_fold for i in train_clips], dtype=bool)
+        if not in_val.any():
+            raise ProtocolError(f"test fold {test_fold!r}: the next fold {val_fold!r} is not "
+                                f"among this split's training folds",
+                                hint="next-fold validation needs k-fold splits")
+        train_clips, val_clips = train_clips[~in_val], train_clips[in_val]
+    if protocol.train_per_class:
+        train_clips, more = few_shot(train_clips, data.labels, protocol.train_per_class, rng)
+        warnings.extend(more)
+    if not protocol.needs_validation or protocol.val_source == "next_fold":
+        return (_frames(data, train_clips), _frames(data, val_clips), len(train_clips),
+                len(val_clips), warnings)
     if protocol.val_unit == "clip":
         val_pos = allocate(data.labels[train_clips], protocol.val_fraction, rng,
                            protocol.min_val_per_class)
         val_clips = train_clips[val_pos]
         fit_clips = np.setdiff1d(train_clips, val_clips)
-        tr_rows, tr_pos = data.frames_of(fit_clips)
-        va_rows, va_pos = data.frames_of(val_clips)
-        train = Frames(data.X, tr_rows, data.labels[fit_clips][tr_pos], tr_pos)
-        val = Frames(data.X, va_rows, data.labels[val_clips][va_pos], va_pos)
         lonely = sorted(set(data.labels[train_clips].tolist())
                         - set(data.labels[val_clips].tolist()))
         if lonely:
             warnings.append(f"classes with a single training clip have no validation clip: "
                             f"{[data.classes[c] for c in lonely]}")
-        return train, val, len(fit_clips), len(val_clips), warnings
+        return (_frames(data, fit_clips), _frames(data, val_clips), len(fit_clips),
+                len(val_clips), warnings)
     rows, pos = data.frames_of(train_clips)
     y = data.labels[train_clips][pos]
     mask = np.zeros(len(rows), bool)
@@ -117,11 +151,23 @@ def validation_split(data: FoldData, train_clips: np.ndarray, protocol: Protocol
     return train, val, len(train_clips), val.n_clips, warnings
 
 
+def _frames(data: FoldData, clip_idx: np.ndarray) -> Frames:
+    rows, pos = data.frames_of(clip_idx)
+    return Frames(data.X, rows, data.labels[clip_idx][pos], pos)
+
+
 def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
              protocol: ProtocolConfig, seed: int, device: str = "cpu",
-             on_epoch: Callable[[int, int], None] | None = None
+             on_epoch: Callable[[int, int], None] | None = None,
+             fixed: dict[str, Any] | None = None
              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Train and test one (split, repeat).
+
+    Parameters
+    ----------
+    fixed : dict, optional
+        With ``grid_search="first_split"``: the ``chosen`` entry of the first split's record of
+        this repeat; only that grid point is trained.
 
     Returns
     -------
@@ -143,22 +189,21 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
                             f"{len(train_clips)} training and {len(test_clips)} test clips; "
                             f"both must be non-empty")
     n_classes = len(data.classes)
-    train, val, n_fit_clips, n_val_clips, warnings = validation_split(data, train_clips,
-                                                                      protocol, rng)
-    if len(val) == 0:
+    train, val, n_fit_clips, n_val_clips, warnings = validation_split(
+        data, train_clips, protocol, rng, split.test_fold)
+    if len(val) == 0 and protocol.needs_validation:
         raise ProtocolError(f"test fold {split.test_fold!r}: the validation split is empty "
                             f"({len(train_clips)} training clips)",
                             hint="every class needs at least two training clips")
-    scaler_rows = (train.rows if protocol.scaler_fit == "train"
-                   else np.concatenate([train.rows, val.rows]))
-    scaler = Standardizer.fit(data.X, scaler_rows)
-    settings = MLPSettings(n_classes=n_classes, grid=protocol.grid,
-                           hidden_sizes=protocol.hidden_sizes, batch_size=protocol.batch_size,
-                           max_epochs=protocol.max_epochs, patience=protocol.patience,
-                           betas=(protocol.adam_beta1, protocol.adam_beta2), eps=protocol.adam_eps,
-                           selection_unit=protocol.selection_unit, tie_break=protocol.tie_break,
-                           device=device, random_state=mlp_seed)
-    model = GridMLP(settings).fit(train, val, scaler, on_epoch=on_epoch)
+    if protocol.scaler_fit == "none":
+        scaler = identity_scaler(data.X.shape[1])
+    else:
+        scaler = Standardizer.fit(data.X, train.rows if protocol.scaler_fit == "train"
+                                  else np.concatenate([train.rows, val.rows]))
+    grid = fold_grid(protocol, seed, repeat, fixed)
+    model = fit_classifier(protocol, grid, n_classes, train, val, scaler, mlp_seed, device,
+                           on_epoch)
+    warnings.extend(getattr(model, "warnings_", []))
 
     te_rows, te_pos = data.frames_of(test_clips)
     test = Frames(data.X, te_rows, data.labels[test_clips][te_pos], te_pos)
@@ -175,8 +220,7 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
         "test_fold": split.test_fold, "repeat": repeat, "seed": mlp_seed, "split_seed": split_seed,
         "accuracy": float((pred == truth).mean()),
         "val_accuracy": chosen.val_accuracy, "val_loss": chosen.val_loss,
-        "chosen": {"lr": chosen.lr, "weight_decay": chosen.weight_decay,
-                   "epochs": chosen.epochs, "best_epoch": chosen.best_epoch},
+        "chosen": chosen_record(model),
         "grid": [p.to_dict() for p in model.points_],
         "per_class_accuracy": per_class,
         "confusion": confusion.tolist(),

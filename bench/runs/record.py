@@ -92,6 +92,33 @@ def summary_stats(values: Iterable[float]) -> dict[str, float]:
     return {"mean": mean, "std": math.sqrt(var), "n": len(vals)}
 
 
+def repeat_spread(folds: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Each repeat's mean accuracy over its folds, and their mean, sd (ddof 1), min and max: the
+    spread over repeats (a few-shot protocol's subsets differ per repeat)."""
+    by: dict[int, list[float]] = {}
+    for f in folds:
+        by.setdefault(int(f["repeat"]), []).append(float(f["accuracy"]))
+    values = [sum(v) / len(v) for _, v in sorted(by.items())]
+    stats = summary_stats(values)
+    return {"values": values, **stats,
+            "min": min(values) if values else float("nan"),
+            "max": max(values) if values else float("nan")}
+
+
+def chosen_summary(chosen: dict[str, Any]) -> str:
+    """The chosen grid point in words: ``lr 0.001, wd 0.0001`` (plus hidden shape and init when
+    the grid varies them); a classifier without a learning rate gives its iterations."""
+    lr = chosen.get("lr")
+    if lr is None or lr != lr:  # NaN: logistic regression, no grid
+        return f"{chosen.get('epochs', '?')} L-BFGS iterations"
+    parts = [f"lr {lr:g}", f"wd {chosen.get('weight_decay', float('nan')):g}"]
+    if "hidden_sizes" in chosen:
+        parts.append(f"hidden {list(chosen['hidden_sizes'])}")
+    if "init" in chosen:
+        parts.append(str(chosen["init"]))
+    return ", ".join(parts)
+
+
 def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False, default=_json_default)
                       + "\n")
@@ -216,8 +243,10 @@ def format_summary(record: dict[str, Any]) -> str:
     """A readable table of one run: per (fold, repeat) accuracy and chosen grid point."""
     lines = []
     seed = record_seed(record)
+    fp = record.get("protocol_fingerprint")
     lines.append(f"{name_of(record['embedder'])} on {name_of(record['dataset'])}  (protocol "
-                 f"{record['protocol'].get('preset', '?')}, seed {'?' if seed is None else seed})")
+                 f"{record['protocol'].get('preset', '?')}" + (f" [{fp}]" if fp else "")
+                 + f", seed {'?' if seed is None else seed})")
     lines.append(f"{'fold':>6} {'repeat':>6} {'test acc':>9} {'val acc':>8} {'lr':>8} {'wd':>8} "
                  f"{'epochs':>6}")
     for f in record["folds"]:
@@ -228,7 +257,13 @@ def format_summary(record: dict[str, Any]) -> str:
                      f"{chosen['weight_decay']:>8.0e} {epochs!s:>6}")
     acc = record["accuracy"]
     lines.append(f"accuracy: {100 * acc['mean']:.2f}% ± {100 * acc['std']:.2f} "
-                 f"(mean ± sd over {acc.get('n', len(record['folds']))} fold×repeat)")
+                 f"(mean ± sd over {acc.get('n', len(record['folds']))} fold×repeat)"
+                 + (f" [{fp}]" if fp else ""))
+    spread = record.get("accuracy_over_repeats") or {}
+    if spread.get("n", 0) > 1:
+        lines.append(f"over repeats: {100 * spread['mean']:.2f}% ± {100 * spread['std']:.2f} "
+                     f"(sd of {spread['n']} repeat means; min {100 * spread['min']:.2f}%, "
+                     f"max {100 * spread['max']:.2f}%)")
     overlap = record.get("training_overlap")
     if overlap:
         lines.append(f"TRAINING-DATA OVERLAP: the embedder was trained on "

@@ -20,11 +20,12 @@ from bench import __version__, datasets, embedders
 from bench.datasets.checks import check_leakage
 from bench.datasets.names import training_overlap
 from bench.errors import ConfigError
-from bench.evaluation.protocol import FoldData, run_fold
+from bench.evaluation.protocol import fold_data, run_fold
+from bench.evaluation.settings import fingerprint
 from bench.runs.config import RunConfig
-from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, environment, git_sha,
-                               now_iso, read_results, summary_stats, write_json, write_predictions,
-                               write_results)
+from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, chosen_summary,
+                               environment, git_sha, now_iso, read_results, repeat_spread,
+                               summary_stats, write_json, write_predictions, write_results)
 from bench.store.pipeline import DamagedEntries, embed_clips, identify, load_matrix, open_namespace
 from bench.store.store import EmbeddingStore
 from bench.util.progress import bar
@@ -38,7 +39,7 @@ def slug(text: str) -> str:
 def run_id_prefix(dataset: str, embedder: str, preset: str, seed: int) -> str:
     """The readable start of a run directory's name; the rest is the run key's first 8 hex
     digits. Finding a configuration's runs without computing its key starts from here."""
-    return f"{slug(dataset)}-{slug(embedder)}-{preset}-s{seed}-"
+    return f"{slug(dataset)}-{slug(embedder)}-{slug(preset)}-s{seed}-"
 
 
 def run_key(config: RunConfig, spec_dict: dict[str, Any], dataset_desc: dict[str, Any],
@@ -108,8 +109,10 @@ def execute(config: RunConfig, progress: bool = True,
     # the audio content is part of the run's identity: a replaced file makes a new run
     content = hashlib.sha256(json.dumps(sorted(identities[0].items())).encode()).hexdigest()
     dataset_desc = dataset.describe()
+    # identity_dict: the protocol without the extended fields at their defaults, so runs made
+    # before those fields existed keep their ids
     key = run_key(config, spec.to_dict(), {**dataset_desc, "content": content},
-                  protocol.to_dict())
+                  protocol.identity_dict())
     run_id = run_id_prefix(dataset.name, spec.name, protocol.preset, config.seed) + key[:8]
     run_dir = config.out_dir / run_id
     if (run_dir / RESULTS_FILE).exists() and not config.rerun:
@@ -149,11 +152,13 @@ def execute(config: RunConfig, progress: bool = True,
                     "splits": [{"test_fold": s.test_fold, "train_folds": list(s.train_folds)}
                                for s in splits]},
         "protocol": protocol.to_dict(),
+        "protocol_fingerprint": fingerprint(protocol),
         "config": config.to_dict(),
         "seed": config.seed,
         "tags": dict(config.tags),
         "environment": environment(config.device),
         "accuracy": summary_stats(r["accuracy"] for r in fold_records),
+        "accuracy_over_repeats": repeat_spread(fold_records),
         "per_class_accuracy": per_class,
         "folds": fold_records,
         "timings": {"embed_s": embed_s, "classify_s": classify_s,
@@ -196,7 +201,10 @@ def _embeddings(config, clips, embedder, spec, store, identities, progress, say)
 def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, progress, say):
     """Every (split, repeat), each saved to ``partial/`` when done and taken from there when
     an earlier attempt finished it. Returns the fold records, predictions and resumed count."""
-    data = FoldData(X, offsets, clips, classes)
+    data = fold_data(X, offsets, clips, classes, protocol)
+    # grid_search="first_split": the point chosen in the first split of each repeat is the
+    # only one the other splits of that repeat train
+    first_chosen: dict[int, dict[str, Any]] = {}
     units = [(i, s, r) for i, s in enumerate(splits) for r in range(protocol.repeats)]
     fold_records: list[dict[str, Any]] = []
     predictions: list[dict[str, Any]] = []
@@ -209,6 +217,8 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
                 saved = json.loads(part.read_text())
                 fold_records.append(saved["record"])
                 predictions.extend(saved["predictions"])
+                if i == 0:
+                    first_chosen[repeat] = saved["record"]["chosen"]
                 resumed += 1
                 pbar.update(protocol.max_epochs)
                 continue
@@ -220,15 +230,18 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
                 _seen[0] = epoch
                 pbar.set_postfix_str(f"{n_active} grid points training", refresh=False)
 
+            fixed = (first_chosen.get(repeat) if i and protocol.grid_search == "first_split"
+                     else None)
             record, preds = run_fold(data, split, i, repeat, protocol, config.seed,
-                                     device=config.device, on_epoch=on_epoch)
+                                     device=config.device, on_epoch=on_epoch, fixed=fixed)
+            if i == 0:
+                first_chosen[repeat] = record["chosen"]
             pbar.update(protocol.max_epochs - seen[0])
             write_json(part, {"record": record, "predictions": preds})
             fold_records.append(record)
             predictions.extend(preds)
             say(f"fold {split.test_fold} repeat {repeat}: test accuracy "
-                f"{100 * record['accuracy']:.2f}% (lr {record['chosen']['lr']:g}, "
-                f"wd {record['chosen']['weight_decay']:g})")
+                f"{100 * record['accuracy']:.2f}% ({chosen_summary(record['chosen'])})")
     if resumed:
         say(f"resumed: {resumed} of {len(units)} (fold, repeat) finished by an earlier attempt")
     return fold_records, predictions, resumed

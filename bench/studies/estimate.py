@@ -23,6 +23,7 @@ from bench.analysis.check import dataset_key
 from bench.audio.decode import probe
 from bench.audio.frames import frame_count
 from bench.errors import BenchError
+from bench.evaluation.settings import identity_of
 from bench.runs.record import PARTIAL_DIR, RESULTS_FILE, record_seed, record_tags
 from bench.runs.runner import run_id_prefix
 from bench.util import tables
@@ -285,8 +286,10 @@ def _status(dirs: list[tuple[Path, dict | None, int]], config: RunConfig
 
 
 def _same_run(rec: dict, config: RunConfig) -> bool:
-    want = config.protocol.to_dict()
-    have = dict(rec.get("protocol") or {})
+    # extended protocol fields at their defaults are absent from records made before they
+    # existed: compare what identifies the protocol, as the run key does
+    want = identity_of(config.protocol.to_dict())
+    have = identity_of(dict(rec.get("protocol") or {}))
     if want.get("repeats") is None:  # the dataset's default: any number the run resolved
         want.pop("repeats")
         have.pop("repeats", None)

@@ -140,6 +140,8 @@ def _plan_fold(fold: dict[str, Any], run_id: str) -> RunPlan:
             metrics[k] = chosen[k]
     for g in fold.get("grid") or []:
         gk = f"grid/lr{g['lr']:g}_wd{g['weight_decay']:g}"
+        if "hidden_sizes" in g:  # the PyTorch head's grid also varies shape and init
+            gk += f"_h{'x'.join(map(str, g['hidden_sizes'])) or 'linear'}_{g.get('init', '')}"
         for k in ("val_accuracy", "val_loss", "epochs", "best_epoch"):
             if g.get(k) is not None:
                 metrics[f"{gk}/{k}"] = g[k]
