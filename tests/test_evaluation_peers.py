@@ -18,7 +18,7 @@ from bench.evaluation.frames import Frames, Standardizer
 from bench.evaluation.head import HeadSettings, HeadSpec, TorchHead, init_params
 from bench.evaluation.logreg import LogisticRegression, LogRegSettings
 from bench.evaluation.protocol import FoldData, validation_split
-from bench.evaluation.sampling import few_shot, next_fold, pool_frames
+from bench.evaluation.sampling import few_shot, next_fold, pool_clips
 from bench.evaluation.settings import (PROTOCOL_PRESETS, ProtocolConfig, fingerprint,
                                        protocol_preset)
 
@@ -64,7 +64,7 @@ def test_pooling_matches_a_per_clip_computation():
     expected = {"mean": [c.mean(0) for c in clips], "max": [c.max(0) for c in clips],
                 "mean+max": [c.mean(0) + c.max(0) for c in clips]}
     for mode, want in expected.items():
-        got = pool_frames(X, offsets, mode, chunk=3)  # chunks cut through the clips' list
+        got = pool_clips(X, offsets, mode, chunk=3)  # chunks cut through the clips' list
         np.testing.assert_allclose(got, np.array(want), rtol=1e-6)
 
 

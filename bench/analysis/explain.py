@@ -213,7 +213,7 @@ def explain(records: Iterable[dict[str, Any]], method: str = "auto") -> list[Exp
     return out
 
 
-def format_text(exps: list[Explanation]) -> str:
+def format_explanations(exps: list[Explanation]) -> str:
     """The tables as plain text (what ``bench explain`` prints)."""
     out = ["Paired differences A - B in accuracy points; Wilcoxon signed-rank (two-sided), "
            "Holm over the pairs of a group; 'settings that differ' read B -> A."]
@@ -224,7 +224,7 @@ def format_text(exps: list[Explanation]) -> str:
     return "\n".join(out)
 
 
-def draw(exp: Explanation):
+def draw_explanation(exp: Explanation):
     """One panel: each preset's accuracies per pairing unit (points joined across presets by a
     grey line per unit) and their mean (black triangle); x labels carry the fingerprints."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -271,7 +271,7 @@ def write_explain(records: list[dict[str, Any]], out_dir: Path, method: str = "a
     paths: dict[str, Path] = {}
     for e in exps:
         stem = f"explain-{slug(e.dataset)}-{slug(e.embedder)}"
-        images = plots.render(draw(e), ("png", "pdf"))
+        images = plots.render(draw_explanation(e), ("png", "pdf"))
         for p in plots.write(images, out, stem):
             paths[p.name] = p
         blocks += [Block("h2", e.title), Block("table", headers=ROW_HEADERS, rows=e.row_cells()),

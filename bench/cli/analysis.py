@@ -229,9 +229,9 @@ def explain(results, out_dir, method):
 
 
 def _explain(results, out_dir: Path, method: str) -> None:
-    from bench.analysis.explain import format_text, write_explain
+    from bench.analysis.explain import format_explanations, write_explain
 
     exps, paths = write_explain(_load(results), out_dir, method)
-    click.echo(format_text(exps))
+    click.echo(format_explanations(exps))
     for kind, p in paths.items():
         click.echo(f"{kind}: {p}")

@@ -19,7 +19,7 @@ import numpy as np
 from bench.evaluation.classifiers import (chosen_record, fit_classifier, fold_grid,
                                           identity_scaler)
 from bench.evaluation.frames import Frames, Standardizer, clip_scores
-from bench.evaluation.sampling import few_shot, next_fold, pool_frames
+from bench.evaluation.sampling import few_shot, next_fold, pool_clips
 from bench.evaluation.settings import ProtocolConfig
 from bench.datasets.base import Clip, Split
 from bench.errors import ProtocolError
@@ -51,7 +51,7 @@ class FoldData:
     def pooled(self, mode: str) -> "FoldData":
         """The same clips with one row each: their frames pooled (``mean``, ``max``,
         ``mean+max``)."""
-        return FoldData(pool_frames(self.X, self.offsets, mode),
+        return FoldData(pool_clips(self.X, self.offsets, mode),
                         np.arange(len(self.clips) + 1, dtype=np.int64), self.clips, self.classes)
 
 

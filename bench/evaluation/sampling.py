@@ -14,7 +14,7 @@ import numpy as np
 from bench.errors import ProtocolError
 
 
-def pool_frames(X: np.ndarray, offsets: np.ndarray, mode: str, chunk: int = 512) -> np.ndarray:
+def pool_clips(X: np.ndarray, offsets: np.ndarray, mode: str, chunk: int = 512) -> np.ndarray:
     """One vector per clip from its frames ``X[offsets[i]:offsets[i+1]]``.
 
     ``mean`` (HEAR's scene embeddings), ``max``, or ``mean+max``: mean and max added element-wise
