@@ -12,6 +12,7 @@ repeats is paired instead, and the table says so. The data and the folds must be
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -215,11 +216,18 @@ def explain(records: Iterable[dict[str, Any]], method: str = "auto") -> list[Exp
 
 def format_explanations(exps: list[Explanation]) -> str:
     """The tables as plain text (what ``bench explain`` prints)."""
-    out = ["Paired differences A - B in accuracy points; Wilcoxon signed-rank (two-sided), "
-           "Holm over the pairs of a group; 'settings that differ' read B -> A."]
+    out = ["Accuracy: mean and sd over the pairing units. Paired differences A - B in accuracy "
+           "points; Wilcoxon signed-rank (two-sided), Holm over the pairs of a group; 'settings "
+           "that differ' read B -> A."]
     for e in exps:
+        # the settings column is long: printed under the table, one wrapped entry per pair
         out += ["", f"== {e.title}", tables.text(ROW_HEADERS, e.row_cells()), "",
-                tables.text(PAIR_HEADERS, e.pair_cells())]
+                tables.text(PAIR_HEADERS[:-1], [c[:-1] for c in e.pair_cells()]), "",
+                "settings that differ (B -> A):"]
+        for p in e.pairs:
+            out.append(textwrap.fill("; ".join(p.differs) or "(none)", width=100,
+                                     initial_indent=f"  {p.a} vs {p.b}: ",
+                                     subsequent_indent="      ", break_on_hyphens=False))
         out += [f"note: {n}" for n in e.notes]
     return "\n".join(out)
 
