@@ -20,6 +20,8 @@ BAD_FILE_HINT = ("restore the file from the original archive (`bench data verify
                  "files are listed in results.json")
 #: the reason given for a file without samples
 NO_SAMPLES = "holds no samples"
+#: resampling filters: resampy's two, and libsoxr at its very-high-quality setting
+RESAMPLERS = ("kaiser_best", "kaiser_fast", "soxr_vhq")
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,30 @@ def load(path: Path) -> tuple[np.ndarray, int]:
 
 
 def resample(y: np.ndarray, sr_in: int, sr_out: int, method: str = "kaiser_best") -> np.ndarray:
-    """Resample a mono signal with resampy (``kaiser_best`` as openl3 and torchvggish do)."""
+    """Resample a mono signal.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+    sr_in, sr_out : int
+    method : str
+        One of :data:`RESAMPLERS`: resampy's ``kaiser_best`` (as openl3 and torchvggish do;
+        the default) or ``kaiser_fast``, or ``soxr_vhq`` (libsoxr at its very-high-quality
+        setting: 50-100x faster, not the reference pipelines' numbers; docs/performance.md).
+    """
     if sr_in == sr_out:
         return y.astype(np.float32, copy=False)
-    import resampy
+    y = y.astype(np.float32, copy=False)
+    if method == "soxr_vhq":
+        import soxr
 
-    out = resampy.resample(y.astype(np.float32, copy=False), sr_in, sr_out, filter=method, axis=-1)
+        out = soxr.resample(y, sr_in, sr_out, quality="VHQ")
+    elif method in RESAMPLERS:
+        import resampy
+
+        out = resampy.resample(y, sr_in, sr_out, filter=method, axis=-1)
+    else:
+        raise ValueError(f"resampler must be one of {list(RESAMPLERS)}, found {method!r}")
     return np.ascontiguousarray(out, dtype=np.float32)
 
 

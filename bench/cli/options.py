@@ -8,8 +8,10 @@ from typing import Any, Callable
 
 import click
 
+from bench.audio.decode import RESAMPLERS
+from bench.embedders.torch_util import PRECISIONS
 from bench.evaluation.settings import PRESET_NAMES
-from bench.runs.config import RESAMPLERS, parse_options
+from bench.runs.config import parse_options
 
 
 _DIRS = {  # option name, environment variable, help, per kind of directory
@@ -48,7 +50,10 @@ def run_options(func: Callable) -> Callable:
         click.option("--device", default="cpu", show_default=True,
                      help="cpu, cuda or cuda:N (embedding and classifier)."),
         click.option("--resampler", type=click.Choice(RESAMPLERS), default="kaiser_best",
-                     show_default=True, help="resampy filter used to reach the embedder's rate."),
+                     show_default=True,
+                     help="Filter used to reach the embedder's rate (soxr_vhq: much faster, "
+                          "slightly different numbers; docs/performance.md)."),
+        precision_option(),
         click.option("--embed-batch-size", type=click.IntRange(min=1), default=None,
                      help="Windows per embedder call, clips for hear: embedders (default: "
                           "the embedder's)."),
@@ -57,13 +62,23 @@ def run_options(func: Callable) -> Callable:
         click.option("--no-download", is_flag=True,
                      help="Never download; fail with instructions when something is missing."),
         click.option("--threads", type=click.IntRange(min=1), default=None,
-                     help="CPU threads for torch [default: all cores; use 1 when several jobs "
-                          "share the machine]."),
+                     help="CPU threads for torch and decoding processes [default: the CPUs this "
+                          "process may use (affinity, cgroup quota)]; the numbers do not "
+                          "depend on it."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
     ]
     for dec in reversed(decorators):
         func = dec(func)
     return func
+
+
+def precision_option(default: str | None = "float32") -> Callable:
+    """``--precision``: the embedder network's precision (recorded in its spec and the store
+    key)."""
+    return click.option("--precision", type=click.Choice(PRECISIONS), default=default,
+                        show_default=default is not None,
+                        help="Embedder network precision (bfloat16: faster on CPUs with "
+                             "AVX-512 BF16 or AMX, float16: CUDA only; docs/performance.md).")
 
 
 def protocol_options(func: Callable) -> Callable:
@@ -115,6 +130,7 @@ def build_run_config(opts: dict[str, Any], **extra: Any):
     kwargs: dict[str, Any] = {"embedder": opts["embedder"], "dataset": opts["dataset"],
                               "protocol": protocol, "seed": opts.get("seed", 0),
                               "device": opts["device"], "resampler": opts["resampler"],
+                              "precision": opts.get("precision") or "float32",
                               "embed_batch_size": opts.get("embed_batch_size"),
                               "skip_bad": opts["skip_bad"], "download": not opts["no_download"],
                               "threads": opts.get("threads"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import dir_option
+from bench.cli.options import dir_option, precision_option
 
 
 @click.command()
@@ -26,13 +26,14 @@ from bench.cli.options import dir_option
 @dir_option("embeddings", default="the study's, else a user cache dir")
 @dir_option("weights", default="the study's, else a user cache dir")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [study's, else cpu].")
+@precision_option(default=None)
 @click.option("--tracking-uri", default=None, envvar="MLFLOW_TRACKING_URI",
               help="MLflow store [default: SQLite under the results root].")
 @click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
 @click.option("--no-report", is_flag=True, help="Skip the study report at the end.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_dir,
-          weights_dir, device, tracking_uri, no_tracking, no_report, quiet) -> None:
+          weights_dir, device, precision, tracking_uri, no_tracking, no_report, quiet) -> None:
     """Run every run of a study (STUDY_FILE, YAML) or of --preset paper.
 
     A finished run is not redone and a killed sweep continues where it stopped: run the same
@@ -55,7 +56,8 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_
                                "bench sweep --preset paper")
     study = load_study(study_file) if study_file else study_preset(preset)
     study = study.with_run(out_dir=out, data_dir=data_dir, cache_dir=cache_dir,
-                           weights_dir=weights_dir, device=device, tracking_uri=tracking_uri,
+                           weights_dir=weights_dir, device=device, precision=precision,
+                           tracking_uri=tracking_uri,
                            tracking=False if no_tracking else None)
     if dry_run:
         from bench.studies.estimate import estimate, format_estimate

@@ -33,7 +33,8 @@ def names() -> list[str]:
 
 
 def create(name: str, *, device: str = "cpu", weights_dir: Path | None = None,
-           download: bool = True, options: tuple[tuple[str, Any], ...] = ()) -> Embedder:
+           download: bool = True, options: tuple[tuple[str, Any], ...] = (),
+           precision: str = "float32") -> Embedder:
     """Build the embedder called ``name`` (registry name, ``pkg.mod:Class`` or
     ``hear:MODULE``), not yet prepared.
 
@@ -42,7 +43,13 @@ def create(name: str, *, device: str = "cpu", weights_dir: Path | None = None,
     options : tuple of (str, object)
         ``--embedder-option`` pairs; only embedders with ``accepts_options`` (``hear:``) take
         them.
+    precision : {"float32", "bfloat16", "float16"}
+        Network precision. Passed to embedders whose constructor takes ``precision`` (the
+        torch families); any other embedder computes in float32 only, and asking it for less
+        is an error rather than a silent float32 run.
     """
+    import inspect
+
     cls, kwargs = REGISTRY.resolve(name)
     if not (isinstance(cls, type) and issubclass(cls, Embedder)):
         raise ConfigError(f"{name!r} resolves to {cls!r}, which is not a bench Embedder subclass",
@@ -54,4 +61,10 @@ def create(name: str, *, device: str = "cpu", weights_dir: Path | None = None,
                               hint="--embedder-option is for hear:MODULE embedders (passed to "
                                    "the package's load_model)")
         kwargs["options"] = tuple(options)
+    if "precision" in inspect.signature(cls.__init__).parameters:
+        kwargs = {**kwargs, "precision": precision}
+    elif precision != "float32":
+        raise ConfigError(f"embedder {name!r} computes in float32 only; --precision {precision} "
+                          "applies to the network embedders (L3, VGGish, SoundNet)",
+                          hint="leave --precision at float32 for this embedder")
     return cls(device=device, weights_dir=weights_dir, download=download, **kwargs)

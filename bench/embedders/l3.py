@@ -104,7 +104,8 @@ class L3Embedder(Embedder):
                              f"{self.spec.window_samples}), found {windows.shape}")
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(windows)).to(self._device())
-            image = self._frontend(x).contiguous(memory_format=torch.channels_last)
+            with autocast(self.device, "float32"):  # the frontend is always float32
+                image = self._frontend(x).contiguous(memory_format=torch.channels_last)
             with autocast(self.device, self.precision):
                 out = self._net(image)
             return out.float().cpu().numpy()
@@ -117,7 +118,8 @@ class L3Embedder(Embedder):
             self.prepare()
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self._device())
-            return self._frontend(x)[:, 0].cpu().numpy()
+            with autocast(self.device, "float32"):
+                return self._frontend(x)[:, 0].cpu().numpy()
 
     def _device(self):
         return torch_device(self.device)

@@ -49,11 +49,24 @@ def place(module, device: str, *, channels_last: bool):
 
 @contextlib.contextmanager
 def autocast(device: str, precision: str) -> Iterator[None]:
-    """Autocast to the reduced precision, or nothing for float32."""
+    """Autocast to the reduced precision; for float32 on CUDA, IEEE float32 arithmetic.
+
+    cuDNN convolutions use TF32 (a 10-bit mantissa) by default on Ampere and later GPUs, which
+    moves embeddings by about 1e-3 relative: "float32" must mean float32 on every device, so
+    TF32 is switched off while the network runs (and restored after).
+    """
     import torch
 
     if precision == "float32":
-        yield
+        if not device.startswith("cuda"):
+            yield
+            return
+        flags = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
         return
     dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
     with torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=dtype):

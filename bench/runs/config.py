@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.audio.decode import RESAMPLERS
+from bench.embedders.torch_util import PRECISIONS
 from bench.errors import ConfigError
 from bench.evaluation.settings import ProtocolConfig, check_choice
 from bench.util.paths import default_dir
@@ -33,7 +35,11 @@ class RunConfig:
     device : str
         ``cpu``, ``cuda`` or ``cuda:N``; for embedding and for the classifier.
     resampler : str
-        Resampling filter (``kaiser_best`` as the reference pipelines, or ``kaiser_fast``).
+        Resampling filter: ``kaiser_best`` (as the reference pipelines; default),
+        ``kaiser_fast`` or ``soxr_vhq`` (docs/performance.md).
+    precision : str
+        Network precision of the embedder: ``float32`` (default), ``bfloat16`` or ``float16``
+        (CUDA only); recorded in the embedder spec, so it is part of the store's key.
     embed_batch_size : int or None
         Windows per embedder call; ``None`` lets the embedder choose.
     tags : tuple of (str, str)
@@ -47,8 +53,9 @@ class RunConfig:
     tracking, tracking_uri : bool, str or None
         Experiment tracking switch and store.
     threads : int or None
-        CPU threads for torch (embedding and training); ``None`` keeps torch's default (all
-        cores). Use 1 when several jobs share a machine.
+        CPU threads for torch (embedding and training) and decoding worker processes;
+        ``None``: the CPUs this process may use (affinity mask and cgroup quota,
+        :func:`bench.util.cpus.usable_cpus`). The numbers do not depend on it.
     embedder_options : tuple of (str, object)
         ``--embedder-option KEY=VALUE`` pairs for embedders that take options (``hear:MODULE``:
         the package's ``load_model`` arguments and bench's own, docs/embedders.md). Their
@@ -65,6 +72,7 @@ class RunConfig:
     out_dir: Path = field(default_factory=lambda: default_dir("results"))
     device: str = "cpu"
     resampler: str = "kaiser_best"
+    precision: str = "float32"
     embed_batch_size: int | None = None
     tags: tuple[tuple[str, str], ...] = ()
     download: bool = True
@@ -79,6 +87,7 @@ class RunConfig:
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N', found {self.device!r}")
         check_choice("resampler", self.resampler, RESAMPLERS)
+        check_choice("precision", self.precision, PRECISIONS)
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be at least 1, found {self.threads}")
         if self.embed_batch_size is not None and self.embed_batch_size < 1:
@@ -102,9 +111,6 @@ class RunConfig:
                 v = dict(v)
             d[f.name] = v
         return d
-
-
-RESAMPLERS = ("kaiser_best", "kaiser_fast")
 
 
 def parse_tags(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:

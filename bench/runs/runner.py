@@ -28,6 +28,7 @@ from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, chosen
                                summary_stats, write_json, write_predictions, write_results)
 from bench.store.pipeline import DamagedEntries, embed_clips, identify, load_matrix, open_namespace
 from bench.store.store import EmbeddingStore
+from bench.util.cpus import default_threads
 from bench.util.progress import bar
 
 
@@ -181,7 +182,8 @@ def _embeddings(config, clips, embedder, spec, store, identities, progress, say)
         report, audio_ids = embed_clips(clips, embedder, spec, store, resampler=config.resampler,
                                         batch_size=config.embed_batch_size,
                                         skip_bad=config.skip_bad, progress=progress,
-                                        identities=identities)
+                                        identities=identities,
+                                        decode_workers=default_threads(config.threads))
         used = [c for c in clips if c.id in audio_ids]
         try:
             X, offsets = load_matrix(used, open_namespace(store, spec, config.resampler),
@@ -252,7 +254,8 @@ def embed_only(config: RunConfig, progress: bool = True):
     dataset, embedder, spec = _open(config, progress)
     report, _ = embed_clips(dataset.clips(), embedder, spec, EmbeddingStore(config.cache_dir),
                             resampler=config.resampler, batch_size=config.embed_batch_size,
-                            skip_bad=config.skip_bad, progress=progress)
+                            skip_bad=config.skip_bad, progress=progress,
+                            decode_workers=default_threads(config.threads))
     return report
 
 
@@ -264,18 +267,17 @@ def _open(config: RunConfig, progress: bool):
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
     embedder = embedders.create(config.embedder, device=config.device,
                                 weights_dir=config.weights_dir, download=config.download,
-                                options=config.embedder_options)
+                                options=config.embedder_options, precision=config.precision)
     dataset.prepare(progress=progress)
     return dataset, embedder, embedder.prepare()
 
 
 def set_threads(threads: int | None) -> None:
-    """Apply ``--threads`` to torch for this process (``None`` leaves torch's default)."""
-    if threads is None:
-        return
+    """Give torch ``--threads`` threads, or by default one per CPU this process may use
+    (affinity mask and cgroup quota; torch's own default counts the machine's cores)."""
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(default_threads(threads))
 
 
 def check_device(device: str) -> None:

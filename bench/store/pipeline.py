@@ -1,32 +1,28 @@
 """The embedding pipeline: audio files -> frames in the store, done once for every embedder.
 
-Decoding, downmixing, resampling and framing run in a background thread while the embedder
-works on the previous batch; windows from several clips share one embedder call. Each clip is
-stored as soon as its last window is embedded, so an interrupted run keeps everything finished
-and the next run computes only what is missing.
+Decoding, downmixing and resampling run in worker processes a bounded number of clips ahead
+(:mod:`bench.audio.pool`) while the embedder works on the previous batch; windows from several
+clips share one embedder call. Each clip is stored as soon as its last window is embedded, so
+an interrupted run keeps everything finished and the next run computes only what is missing.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from bench.audio.decode import load_resampled
+from bench.audio.pool import decoded
 from bench.audio.frames import frame_times, frame_windows
 from bench.datasets.base import Clip
 from bench.embedders.base import Embedder, EmbedderSpec
 from bench.errors import AudioError, BenchError, CacheError
 from bench.store.format import namespace_description
 from bench.store.store import EmbeddingStore, Namespace
+from bench.util.cpus import usable_cpus
 from bench.util.progress import bar
-
-_PREFETCH_CLIPS = 6
-#: threads decoding and resampling ahead of the embedder
-DECODE_WORKERS = min(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -84,8 +80,8 @@ def identify(clips: list[Clip], store: EmbeddingStore, *, skip_bad: bool = False
 def embed_clips(clips: list[Clip], embedder: Embedder, spec: EmbedderSpec, store: EmbeddingStore,
                 *, resampler: str = "kaiser_best", batch_size: int | None = None,
                 skip_bad: bool = False, progress: bool = True,
-                identities: tuple[dict[str, str], list[dict[str, str]]] | None = None
-                ) -> tuple[EmbedReport, dict[str, str]]:
+                identities: tuple[dict[str, str], list[dict[str, str]]] | None = None,
+                decode_workers: int | None = None) -> tuple[EmbedReport, dict[str, str]]:
     """Make sure every clip's frames are in the store.
 
     Parameters
@@ -95,7 +91,7 @@ def embed_clips(clips: list[Clip], embedder: Embedder, spec: EmbedderSpec, store
         Already prepared; ``spec`` is what its ``prepare()`` returned.
     store : EmbeddingStore
     resampler : str
-        resampy filter.
+        Resampling filter (:data:`bench.audio.decode.RESAMPLERS`); part of the store's key.
     batch_size : int, optional
         Windows per embedder call, or clips for embedders with ``batch_clips`` (default: the
         embedder's ``default_batch_size``).
@@ -103,6 +99,9 @@ def embed_clips(clips: list[Clip], embedder: Embedder, spec: EmbedderSpec, store
         Record unreadable clips in the report and go on, instead of stopping.
     identities : tuple, optional
         What :func:`identify` returned for these clips, when the caller has it already.
+    decode_workers : int, optional
+        Processes decoding and resampling ahead of the embedder (default: the CPUs this
+        process may use; ``0`` decodes in this process).
 
     Returns
     -------
@@ -131,7 +130,8 @@ def embed_clips(clips: list[Clip], embedder: Embedder, spec: EmbedderSpec, store
         worker = _Embedding(embedder, spec, ns, bs)
         with bar(total=len(todo), desc=f"embedding {spec.name}", unit="clip",
                  enabled_=progress) as pbar:
-            for item in _decoded(todo, audio_ids, spec, resampler):
+            workers = usable_cpus() if decode_workers is None else decode_workers
+            for item in _decoded(todo, audio_ids, spec, resampler, workers):
                 clip, audio, payload = item
                 if isinstance(payload, AudioError):
                     if not skip_bad:
@@ -247,37 +247,16 @@ def _checked(emb: Any, spec: EmbedderSpec, n: int | None, clip: Clip) -> np.ndar
 
 
 def _decoded(todo: list[Clip], audio_ids: dict[str, str], spec: EmbedderSpec, resampler: str,
-             workers: int = DECODE_WORKERS):
-    """Yield ``(clip, audio_id, waveform | AudioError)`` in order, decoded and resampled by a
-    small thread pool a few clips ahead (resampy and libsndfile release the GIL, so for cheap
-    embedders decoding is spread over the cores instead of being the bottleneck)."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    def work(clip: Clip) -> Any:
-        try:
-            return load_resampled(clip.path, spec.sample_rate, resampler)
-        except AudioError as exc:
-            return exc
-        except Exception as exc:  # a decoder bug must reach the main thread, not vanish
-            return AudioError(f"cannot decode audio file {clip.path}: {type(exc).__name__}: {exc}")
-
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bench-decode")
-    pending: deque = deque()
-    upcoming = iter(todo)
+             workers: int):
+    """Yield ``(clip, audio_id, waveform | AudioError)`` in order, decoded and resampled by
+    ``workers`` processes a few clips ahead (one clip: in this process, no pool to start)."""
+    waves = decoded((clip.path for clip in todo), spec.sample_rate, resampler,
+                    workers=workers if len(todo) > 1 else 0)
     try:
-        for clip in upcoming:
-            pending.append((clip, pool.submit(work, clip)))
-            if len(pending) >= _PREFETCH_CLIPS:
-                break
-        while pending:
-            clip, future = pending.popleft()
-            following = next(upcoming, None)
-            if following is not None:
-                pending.append((following, pool.submit(work, following)))
-            yield clip, audio_ids[clip.id], future.result()
+        for clip, wave in zip(todo, waves):
+            yield clip, audio_ids[clip.id], wave
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        waves.close()
 
 
 class DamagedEntries(CacheError):

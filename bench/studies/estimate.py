@@ -296,7 +296,9 @@ def _same_run(rec: dict, config: RunConfig) -> bool:
     recorded = rec.get("config") or {}
     return (have == want and record_seed(rec) == config.seed
             and record_tags(rec) == dict(config.tags)
-            and all(recorded.get(k) == getattr(config, k) for k in ("resampler", "skip_bad")))
+            and all(recorded.get(k) == getattr(config, k) for k in ("resampler", "skip_bad"))
+            # records from before --precision existed were float32
+            and recorded.get("precision", "float32") == config.precision)
 
 
 def format_estimate(study, est: StudyEstimate) -> str:

@@ -14,7 +14,7 @@ shown in examples/study-small.yaml::
 
 Optional keys: ``reference`` (for the study report: ``paper``, a CSV, or results), ``out_dir``,
 ``data_dir``, ``cache_dir``, ``weights_dir`` (relative paths are relative to the YAML file),
-``device``, ``resampler``, ``embed_batch_size``, ``skip_bad``, ``download``, ``tracking``,
+``device``, ``resampler``, ``precision``, ``embed_batch_size``, ``skip_bad``, ``download``, ``tracking``,
 ``tracking_uri``.
 """
 
@@ -116,7 +116,7 @@ _RUN_FIELDS = {f.name for f in dataclasses.fields(RunConfig)} - {
     "embedder", "dataset", "protocol", "seed", "tags"}
 _PATH_KEYS = ("out_dir", "data_dir", "cache_dir", "weights_dir")
 _RUN_KEYS = ("out_dir", "data_dir", "cache_dir", "weights_dir", "device", "resampler",
-             "embed_batch_size", "skip_bad", "download", "tracking", "tracking_uri")
+             "precision", "embed_batch_size", "skip_bad", "download", "tracking", "tracking_uri")
 _KEYS = {"name", "embedders", "datasets", "protocol", "protocols", "repeats", "seed", "seeds",
          "tags", "reference", "description", *_RUN_KEYS}
 
