@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     check_device(args.device)
     if args.quick:
-        n_parity, n_speed, repeats, dim, frames, epochs = 2, 2, 1, 64, 256, 2
+        n_parity, n_speed, repeats, dim, frames, epochs = 1, 1, 1, 64, 256, 2
     elif args.device.startswith("cuda"):
         n_parity, n_speed, repeats, dim, frames, epochs = 8, 256, 3, 6144, 8192, 5
     else:

@@ -23,10 +23,13 @@ def canonical(obj: Any) -> str:
 def namespace_description(spec_dict: dict[str, Any], resampler: str, dtype: str = "float32"
                           ) -> dict[str, Any]:
     """Everything, apart from the audio, that changes an embedding's numbers."""
-    import resampy
+    if resampler.startswith("soxr"):
+        import soxr as library
+    else:
+        import resampy as library
 
     return {"store_format": STORE_FORMAT, "embedder": spec_dict, "resampler": resampler,
-            "resampler_version": ".".join(resampy.__version__.split(".")[:2]),
+            "resampler_version": ".".join(library.__version__.split(".")[:2]),
             "dtype": dtype,
             "framing": "windows start at 0, every hop, tail dropped, short clips zero-padded"}
 
