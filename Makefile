@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 # get any torch >= 2.4 from pyproject.toml.
 PIP_INSTALL = $(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt
 
-.PHONY: setup demo test test-fast golden bench-grid bench-embed clean
+.PHONY: setup demo test test-fast golden bench-grid bench-embed bench-perf gpu-check clean
 
 setup: $(VENV)/.installed
 
@@ -38,6 +38,15 @@ bench-grid: setup
 
 bench-embed: setup
 	$(BIN)/python benchmarks/embed_bench.py
+
+# Quiet vs loaded (two CPU-bound neighbours), decode+resample with 1 vs 2 workers, bf16 vs fp32.
+bench-perf: setup
+	$(BIN)/python benchmarks/perf_bench.py
+
+# CPU-vs-GPU parity per family, grid trainer and throughput; DEVICE=cpu proves it runs anywhere.
+DEVICE ?= cuda
+gpu-check: setup
+	$(BIN)/python benchmarks/gpu_check.py --device $(DEVICE)
 
 clean:
 	rm -rf build results/runs .pytest_cache

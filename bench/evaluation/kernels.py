@@ -18,8 +18,8 @@ from bench.evaluation.frames import Frames, Standardizer
 #: one thread (its operations are too small to share) and with the few-operation Adam (the fused
 #: kernel's per-group call costs more than the arithmetic). Bigger stacks use all of torch's
 #: threads (measured on an idle 2-core machine: 1.5x faster for the D=80 baseline MLP, 1.8x for
-#: D=512; but on a machine busy with other work spinning threads collapse, 20x slower: use
-#: --threads 1 when running jobs side by side) and the fused Adam kernel.
+#: D=512; on a busy machine they no longer collapse, because bench makes idle OpenMP threads
+#: sleep: bench.util.cpus) and the fused Adam kernel.
 TINY_NETWORK_PARAMS = 100_000
 
 
