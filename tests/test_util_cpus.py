@@ -72,7 +72,10 @@ def test_usable_cpus_is_the_affinity_capped_by_the_quota_rounded_up(monkeypatch)
     assert cpus.usable_cpus() == 1
     monkeypatch.setattr(cpus, "cgroup_cpu_limit", lambda: None)
     assert cpus.usable_cpus() == 16
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert cpus.default_threads(5) == 5 and cpus.default_threads(None) == 16
+    monkeypatch.setenv("OMP_NUM_THREADS", "3,1")  # the user's (outer level of a nested list)
+    assert cpus.default_threads(None) == 3 and cpus.default_threads(2) == 2
 
 
 def test_configure_openmp_keeps_what_the_user_set(monkeypatch):

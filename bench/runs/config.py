@@ -54,8 +54,9 @@ class RunConfig:
         Experiment tracking switch and store.
     threads : int or None
         CPU threads for torch (embedding and training) and decoding worker processes;
-        ``None``: the CPUs this process may use (affinity mask and cgroup quota,
-        :func:`bench.util.cpus.usable_cpus`). The numbers do not depend on it.
+        ``None``: ``OMP_NUM_THREADS`` when the user set it, else the CPUs this process may
+        use (affinity mask and cgroup quota, :func:`bench.util.cpus.usable_cpus`). The numbers
+        do not depend on it.
     embedder_options : tuple of (str, object)
         ``--embedder-option KEY=VALUE`` pairs for embedders that take options (``hear:MODULE``:
         the package's ``load_model`` arguments and bench's own, docs/embedders.md). Their

@@ -172,5 +172,12 @@ def configure_openmp(environ: MutableMapping[str, str] | None = None) -> dict[st
 
 
 def default_threads(threads: int | None = None) -> int:
-    """``threads`` when given (``--threads``), else :func:`usable_cpus`."""
-    return threads if threads is not None else usable_cpus()
+    """The thread count to use: ``threads`` when given (``--threads``), else
+    ``OMP_NUM_THREADS`` (the user's, or the one :func:`configure_openmp` set), else
+    :func:`usable_cpus`."""
+    if threads is not None:
+        return threads
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if first.isdigit() and int(first) > 0:
+        return int(first)
+    return usable_cpus()
