@@ -49,8 +49,9 @@ def embedding_differences(args) -> None:
     from bench.audio.decode import load, resample
     from bench.audio.frames import frame_windows
     from bench.datasets import create
+    from bench.util.paths import default_dir
 
-    ds = create("synth", data_dir=args.data_dir) if args.data_dir else create("synth")
+    ds = create("synth", data_dir=Path(args.data_dir) if args.data_dir else default_dir("data"))
     ds.prepare(progress=False)
     clips = ds.clips()
     print(f"1. embeddings, soxr_vhq against kaiser_best ({args.clips} synth clips per family, "
