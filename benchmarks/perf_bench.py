@@ -119,8 +119,9 @@ def load_section(args) -> None:
     if args.skip_run:
         return
     with tempfile.TemporaryDirectory() as data:
-        subprocess.run([str(Path(sys.executable).with_name("bench")), "data", "download",
-                        "synth-mini", "--data-dir", data], check=True, capture_output=True)
+        from bench.datasets import create
+
+        create("synth-mini", data_dir=Path(data)).prepare(progress=False)  # not timed
         quiet = child(["--child", "mfcc", "--data-dir", data])["seconds"]
         with neighbours(2):
             loaded = child(["--child", "mfcc", "--data-dir", data])["seconds"]
