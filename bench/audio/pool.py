@@ -1,12 +1,13 @@
 """Decode and resample in worker processes, a bounded number of clips ahead, in order.
 
-Resampling (resampy's ``kaiser_best``) is the costliest step of reading a clip, and resampy's
-kernel holds the GIL, so threads cannot share it over cores: measured on 2 cores, 75 ms per 5 s
-clip to 22.05 kHz with one thread and the same with two. Worker processes can. The pool is
-sized from the CPUs this process may use (:func:`bench.util.cpus.usable_cpus`), keeps at most
-``ahead`` clips decoded or in flight (so memory stays bounded whatever the dataset's size), and
-hands the clips back in the order they were asked for while the caller runs the network on the
-previous ones.
+Resampling (resampy's ``kaiser_best``: 75-235 ms per 5 s clip on one core) is the costliest
+step of reading a clip, and on a GPU box it is nearly the whole embedding cost, so it has to
+scale with the cores. Worker processes do, whatever of the decoding still holds the GIL
+(soundfile's Python side, downmixing, the checks), and leave the main process's GIL to the code
+feeding the network. The pool is sized from the CPUs this process may use
+(:func:`bench.util.cpus.usable_cpus`), keeps at most ``ahead`` clips decoded or in flight (so
+memory stays bounded whatever the dataset's size), and hands the clips back in the order they
+were asked for while the caller runs the network on the previous ones.
 
 Workers are forked where the platform allows it (Linux): they inherit the imported modules and
 resampy's compiled kernel (compiled once in the parent first), so a pool starts in milliseconds
