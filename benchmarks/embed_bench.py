@@ -145,8 +145,8 @@ def network_only(e, family: str, n: int, batch: int) -> tuple[float, float, floa
     return n / t_net, n / t_all, n / c_net
 
 
-def whole_path(e, clips_dir: Path, store_dir: Path, batch_size: int | None
-               ) -> tuple[float, float]:
+def whole_path(e, clips_dir: Path, store_dir: Path, batch_size: int | None,
+               resampler: str = "kaiser_best") -> tuple[float, float]:
     """(windows/s, windows per CPU-second) of embed_clips over the WAV files, fresh store."""
     from bench.store.store import EmbeddingStore
     from bench.datasets.base import Clip
@@ -155,7 +155,8 @@ def whole_path(e, clips_dir: Path, store_dir: Path, batch_size: int | None
     clips = [Clip(id=p.stem, path=p, label="x", fold=1) for p in sorted(clips_dir.glob("*.wav"))]
     store = EmbeddingStore(store_dir)
     c = time.process_time()
-    report, _ = embed_clips(clips, e, e.spec, store, batch_size=batch_size, progress=False)
+    report, _ = embed_clips(clips, e, e.spec, store, batch_size=batch_size, progress=False,
+                            resampler=resampler)
     return report.n_windows / report.seconds, report.n_windows / (time.process_time() - c)
 
 
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=int, default=4, help="5 s clips for the whole path")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-whole-path", action="store_true")
+    ap.add_argument("--resampler", default="kaiser_best", help="for the whole path")
     args = ap.parse_args(argv)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 net_ws, all_ws, net_cpu = max(net_ws, n), max(all_ws, a), max(net_cpu, nc)
                 if not args.no_whole_path:
                     w, wc = whole_path(e, clips_dir, Path(tmp) / f"store-{family}-{r}",
-                                       args.windows)
+                                       args.windows, args.resampler)
                     whole, whole_cpu = max(whole, w), max(whole_cpu, wc)
             achieved = net_ws * gflop
             print(f"{family:<10} {gflop:>9.3f} {mm:>7.1f} {net_ws:>9.2f} {achieved:>8.1f} "
