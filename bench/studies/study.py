@@ -14,8 +14,8 @@ shown in examples/study-small.yaml::
 
 Optional keys: ``reference`` (for the study report: ``paper``, a CSV, or results), ``out_dir``,
 ``data_dir``, ``cache_dir``, ``weights_dir`` (relative paths are relative to the YAML file),
-``device``, ``resampler``, ``precision``, ``embed_batch_size``, ``skip_bad``, ``download``, ``tracking``,
-``tracking_uri``.
+``device``, ``resampler``, ``precision``, ``embed_batch_size``, ``skip_bad``, ``download``,
+``tracking``, ``tracking_uri``.
 """
 
 from __future__ import annotations
