@@ -92,3 +92,52 @@ class ResultsError(BenchError):
 
 class TrackingError(BenchError):
     """Experiment tracking (MLflow) failed."""
+
+
+class StorageError(BenchError):
+    """A file or folder of bench's own (results, data, store, weights) cannot be written or read:
+    a read-only or full disk, a missing permission."""
+
+
+#: errno -> (what it means, what to do); the remedy names the option that moves the folder
+_OS_CAUSES = {
+    "EROFS": ("the file system is read-only", "choose a writable folder with {option}"),
+    "EACCES": ("permission denied", "choose a folder you may write to with {option}"),
+    "EPERM": ("operation not permitted", "choose a folder you may write to with {option}"),
+    "ENOSPC": ("the disk is full", "free some space there or choose another folder with "
+                                   "{option}"),
+    "EDQUOT": ("the disk quota is used up", "free some space there or choose another folder "
+                                            "with {option}"),
+    "EFBIG": ("the file is larger than this process or file system allows (errno 27, e.g. a "
+              "ulimit -f)", "raise the limit, free space, or choose another folder with {option}"),
+}
+
+
+def storage_error(exc: OSError, path: object, *, doing: str, option: str,
+                  resumable: bool = True) -> StorageError:
+    """One-line :class:`StorageError` for an ``OSError`` met while working on bench's own files.
+
+    Parameters
+    ----------
+    exc : OSError
+        What the operating system said.
+    path : path-like
+        The file or folder bench was working on (``exc.filename`` wins when it names one).
+    doing : str
+        What bench was doing, e.g. ``"write the results file"``.
+    option : str
+        The option (or environment variable) that chooses another folder, e.g. ``"--out"``.
+    resumable : bool
+        Say that finished work is kept and the same command resumes.
+    """
+    import errno as errno_mod
+
+    name = errno_mod.errorcode.get(exc.errno or 0, "")
+    cause, remedy = _OS_CAUSES.get(name, (exc.strerror or str(exc),
+                                          "check the folder, or choose another with {option}"))
+    where = exc.filename if exc.filename else path
+    hint = remedy.format(option=option) + (
+        ", then run the same command again: finished work is kept" if resumable else "")
+    err = StorageError(f"cannot {doing} {where}: {cause}", hint=hint)
+    err.errno = exc.errno  # type: ignore[attr-defined]
+    return err

@@ -25,7 +25,7 @@ from bench.analysis.stats_format import TEST_HEADERS, family_tables
 from bench.errors import BenchError
 from bench.evaluation.settings import fingerprint
 from bench.io.fileio import atomic_write_text
-from bench.runs.record import write_json
+from bench.runs.record import run_warnings, untrained_by_class, write_json
 from bench.util import tables
 
 REPORT_MD = "report.md"
@@ -143,7 +143,19 @@ def _run_detail(r: RunView) -> Block:
         items.append(["skipped clips", len(rec["skipped"])])
     return Block("details", text=f"{r.embedder} on {r.dataset} ({r.preset}, seed {r.seed}): "
                  f"{r.path}", children=[Block("table", headers=["field", "value"], rows=items,
-                                              align="ll")])
+                                              align="ll"), _per_class(rec)])
+
+
+def _per_class(rec: dict[str, Any]) -> Block:
+    """Per-class accuracy of one run; a class that had no training clip in some test fold is
+    marked (its clips there were scored wrong whatever the embedding)."""
+    untrained = untrained_by_class(rec)
+    rows = []
+    for cls, acc in (rec.get("per_class_accuracy") or {}).items():
+        note = (f"no training clip when fold(s) {', '.join(untrained[cls])} were tested: "
+                f"those test clips are scored wrong" if cls in untrained else "")
+        rows.append([cls, "" if acc is None else f"{100 * acc:.2f}", note])
+    return Block("table", headers=["class", "accuracy %", "note"], rows=rows, align="lrl")
 
 
 def build(records: list[dict[str, Any]], reference: Reference | None, cfg: ReportConfig
@@ -171,6 +183,10 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
                      rows=rows, align="llllrrrr")]
     if any(overlap_mark(r.record) for r in runs.runs):
         blocks.append(Block("p", OVERLAP_NOTE))
+    warned = [f"{r.run_id}: {w}" for r in runs.runs for w in run_warnings(r.record)]
+    if warned:  # e.g. test clips of a class never trained on: a lower score than deserved
+        blocks.append(Block("h3", "Warnings"))
+        blocks += [Block("p", w) for w in warned]
     # table 2
     # the runs left out of the choice are named once, here (analyse and figure_data repeat them)
     t2, t2_notes = table2_rows(runs, reference, cfg.stats)

@@ -17,6 +17,8 @@ float rounding.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,10 +49,15 @@ class GridPoint:
     init: str | None = None
 
     def to_dict(self) -> dict:
+        """The record's grid entry; a number that does not exist (the validation loss of a
+        network that diverged at once) is ``None`` (JSON ``null``), never NaN or Infinity."""
+        def num(x: float) -> float | None:
+            return x if math.isfinite(x) else None
+
         d = {"lr": self.lr, "weight_decay": self.weight_decay,
-             "val_accuracy": self.val_accuracy, "val_loss": self.val_loss,
-             "val_frame_accuracy": self.val_frame_accuracy,
-             "val_clip_accuracy": self.val_clip_accuracy,
+             "val_accuracy": num(self.val_accuracy), "val_loss": num(self.val_loss),
+             "val_frame_accuracy": num(self.val_frame_accuracy),
+             "val_clip_accuracy": num(self.val_clip_accuracy),
              "epochs": self.epochs, "best_epoch": self.best_epoch}
         if self.hidden_sizes is not None:
             d["hidden_sizes"] = list(self.hidden_sizes)

@@ -156,6 +156,27 @@ def _frames(data: FoldData, clip_idx: np.ndarray) -> Frames:
     return Frames(data.X, rows, data.labels[clip_idx][pos], pos)
 
 
+def untrained_classes(data: FoldData, train_clips: np.ndarray, test_clips: np.ndarray
+                      ) -> dict[str, int]:
+    """Classes with test clips but no training clip in one split, and their test clips.
+
+    The classifier never saw such a class, so every one of its test clips is scored wrong:
+    the accuracy is lower than the embedding deserves, silently unless this is reported.
+    """
+    trained = set(data.labels[train_clips].tolist())
+    counts = np.bincount(data.labels[test_clips], minlength=len(data.classes))
+    return {data.classes[c]: int(counts[c]) for c in np.flatnonzero(counts)
+            if c not in trained}
+
+
+def untrained_warning(untrained: dict[str, int]) -> str:
+    """The one-line warning for :func:`untrained_classes`."""
+    listed = ", ".join(f"{c} ({n} test clip{'s' if n != 1 else ''})"
+                       for c, n in untrained.items())
+    return (f"class(es) with no training clip, whose test clips can never be right (scored "
+            f"as wrong): {listed}")
+
+
 def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
              protocol: ProtocolConfig, seed: int, device: str = "cpu",
              on_epoch: Callable[[int, int], None] | None = None,
@@ -191,6 +212,9 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
     n_classes = len(data.classes)
     train, val, n_fit_clips, n_val_clips, warnings = validation_split(
         data, train_clips, protocol, rng, split.test_fold)
+    untrained = untrained_classes(data, train_clips, test_clips)
+    if untrained:
+        warnings.append(untrained_warning(untrained))
     if len(val) == 0 and protocol.needs_validation:
         raise ProtocolError(f"test fold {split.test_fold!r}: the validation split is empty "
                             f"({len(train_clips)} training clips)",
@@ -219,7 +243,8 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
     record = {
         "test_fold": split.test_fold, "repeat": repeat, "seed": mlp_seed, "split_seed": split_seed,
         "accuracy": float((pred == truth).mean()),
-        "val_accuracy": chosen.val_accuracy, "val_loss": chosen.val_loss,
+        # None, not NaN/Infinity, when the chosen network diverged (strict JSON)
+        "val_accuracy": chosen.to_dict()["val_accuracy"], "val_loss": chosen.to_dict()["val_loss"],
         "chosen": chosen_record(model),
         "grid": [p.to_dict() for p in model.points_],
         "per_class_accuracy": per_class,
@@ -230,6 +255,7 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
         "n_test_frames": int(len(te_rows)),
         "classify_s": time.perf_counter() - t0,
         "warnings": warnings,
+        "untrained_classes": untrained,
     }
     counts = data.counts[test_clips]
     predictions = [{"clip_id": data.clips[i].id, "test_fold": split.test_fold, "repeat": repeat,

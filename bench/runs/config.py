@@ -14,7 +14,7 @@ from typing import Any
 from bench.audio.decode import RESAMPLERS
 from bench.embedders.torch_util import PRECISIONS
 from bench.errors import ConfigError
-from bench.evaluation.settings import ProtocolConfig, check_choice
+from bench.evaluation.settings import ProtocolConfig, check_choice, number
 from bench.util.paths import default_dir
 
 
@@ -85,6 +85,16 @@ class RunConfig:
     embedder_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
+        # seeds feed numpy's SeedSequence, which takes non-negative integers only
+        object.__setattr__(self, "seed", number("seed", self.seed, low=0, high=2**63 - 1,
+                                                integer=True))
+        for name in ("threads", "embed_batch_size"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, number(name, getattr(self, name), low=1,
+                                                      integer=True))
+        for name in ("embedder", "dataset", "device", "resampler"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a name (text), found {getattr(self, name)!r}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N', found {self.device!r}")
         check_choice("resampler", self.resampler, RESAMPLERS)

@@ -120,8 +120,38 @@ def chosen_summary(chosen: dict[str, Any]) -> str:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False, default=_json_default)
-                      + "\n")
+    """Write ``obj`` as strict JSON, atomically.
+
+    NaN and infinities are refused (``json`` would write ``NaN`` / ``Infinity``, which strict
+    readers reject): producers write ``null`` for a number that does not exist, and a
+    non-finite number left anywhere is a :class:`ResultsError` naming where it is.
+    """
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    except ValueError as exc:
+        where = _non_finite(obj)
+        raise ResultsError(f"not writing {path}: {where or 'a value'} is not a finite number "
+                           f"(strict JSON has no NaN or Infinity)",
+                           hint="this is a bug in what produced the record; please report it"
+                           ) from exc
+    atomic_write_text(Path(path), text + "\n")
+
+
+def _non_finite(obj: Any, where: str = "") -> str | None:
+    """The path (``folds[2].val_loss``) of the first NaN or infinity in ``obj``."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where or "the value"
+    if isinstance(obj, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for sub, v in items:
+        found = _non_finite(v, sub)
+        if found:
+            return found
+    return None
 
 
 def _json_default(o: Any) -> Any:
@@ -253,7 +283,7 @@ def format_summary(record: dict[str, Any]) -> str:
         chosen = f["chosen"]
         epochs = chosen.get("epochs", "")
         lines.append(f"{str(f['test_fold']):>6} {f['repeat']:>6} {100 * f['accuracy']:8.2f}% "
-                     f"{100 * f['val_accuracy']:7.2f}% {chosen['lr']:>8.0e} "
+                     f"{_pct(f['val_accuracy'])} {chosen['lr']:>8.0e} "
                      f"{chosen['weight_decay']:>8.0e} {epochs!s:>6}")
     acc = record["accuracy"]
     lines.append(f"accuracy: {100 * acc['mean']:.2f}% ± {100 * acc['std']:.2f} "
@@ -271,4 +301,31 @@ def format_summary(record: dict[str, Any]) -> str:
                      f"out-of-sample accuracy")
     t = record.get("timings", {})
     lines.append(f"time: embed {t.get('embed_s', 0):.1f} s, classify {t.get('classify_s', 0):.1f} s")
+    lines += [f"warning: {w}" for w in run_warnings(record)]
     return "\n".join(lines)
+
+
+def _pct(x: Any) -> str:
+    return "    n/a " if x is None else f"{100 * x:7.2f}%"
+
+
+def run_warnings(record: dict[str, Any]) -> list[str]:
+    """Every warning of a run, its own then each fold's (prefixed with the fold and repeat),
+    each once: what the summary and the report print."""
+    out = [str(w) for w in record.get("warnings") or ()]
+    for f in record.get("folds") or ():
+        out += [f"fold {f.get('test_fold')} repeat {f.get('repeat')}: {w}"
+                for w in f.get("warnings") or ()]
+    return list(dict.fromkeys(out))
+
+
+def untrained_by_class(record: dict[str, Any]) -> dict[str, list[str]]:
+    """Class -> the test folds in which it had no training clip (so its clips there were
+    scored wrong whatever the embedding); empty for a sound run."""
+    out: dict[str, list[str]] = {}
+    for f in record.get("folds") or ():
+        for cls in f.get("untrained_classes") or {}:
+            fold = str(f.get("test_fold"))
+            if fold not in out.setdefault(cls, []):
+                out[cls].append(fold)
+    return out

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from bench import __version__, datasets, embedders
 from bench.datasets.checks import check_leakage
 from bench.datasets.names import training_overlap
-from bench.errors import ConfigError
+from bench.errors import ConfigError, storage_error
 from bench.evaluation.protocol import fold_data, run_fold
 from bench.evaluation.settings import fingerprint
 from bench.runs.config import RunConfig
@@ -90,6 +90,35 @@ def execute(config: RunConfig, progress: bool = True,
     log : callable, optional
         Receives one-line status messages (the command line prints them).
     """
+    folders: list[Path] = []
+    try:
+        return _execute(config, progress, log, folders)
+    finally:
+        for run_dir in folders:
+            _tidy(run_dir)
+
+
+def _tidy(run_dir: Path) -> None:
+    """Remove the run folder (and its ``partial/``) when a failed attempt left it empty, so a
+    failed run leaves nothing behind; a folder with finished (fold, repeat) records stays."""
+    for folder in (run_dir / PARTIAL_DIR, run_dir):
+        try:
+            folder.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
+
+
+def _write(what: str, write: Callable[[], Any], path: Path) -> Any:
+    """Run one write of the run folder; an OSError becomes a one-line StorageError."""
+    try:
+        return write()
+    except OSError as exc:
+        raise storage_error(exc, path, doing=f"write {what}", option="--out") from exc
+
+
+def _execute(config: RunConfig, progress: bool,
+             log: Callable[[str], None] | None, folders: list[Path]) -> RunOutcome:
+    """:func:`execute`; ``folders`` receives the run folder once it is known."""
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
     dataset, embedder, spec = _open(config, progress)
@@ -122,8 +151,12 @@ def execute(config: RunConfig, progress: bool = True,
     if config.rerun and (run_dir / PARTIAL_DIR).exists():
         for f in (run_dir / PARTIAL_DIR).glob("*.json"):
             f.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
-
+    folders.append(run_dir)  # removed again if this attempt fails before writing anything
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, run_dir, doing="create the run folder",
+                            option="--out (or BENCH_RESULTS_DIR)", resumable=False) from exc
     t_embed = time.perf_counter()
     X, offsets, used, report = _embeddings(config, clips, embedder, spec, store, identities,
                                            progress, say)
@@ -170,8 +203,9 @@ def execute(config: RunConfig, progress: bool = True,
         "warnings": warnings,
         "key": key,
     }
-    write_predictions(run_dir, predictions)
-    write_results(run_dir, record)
+    _write("the predictions file", lambda: write_predictions(run_dir, predictions),
+           run_dir / "predictions.csv")
+    _write("the results file", lambda: write_results(run_dir, record), run_dir / RESULTS_FILE)
     return RunOutcome(run_dir, record, resumed=resumed)
 
 
@@ -239,11 +273,14 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
             if i == 0:
                 first_chosen[repeat] = record["chosen"]
             pbar.update(protocol.max_epochs - seen[0])
-            write_json(part, {"record": record, "predictions": preds})
+            _write("a finished fold's record",
+                   lambda: write_json(part, {"record": record, "predictions": preds}), part)
             fold_records.append(record)
             predictions.extend(preds)
             say(f"fold {split.test_fold} repeat {repeat}: test accuracy "
                 f"{100 * record['accuracy']:.2f}% ({chosen_summary(record['chosen'])})")
+            for w in record.get("warnings") or ():
+                say(f"warning: fold {split.test_fold} repeat {repeat}: {w}")
     if resumed:
         say(f"resumed: {resumed} of {len(units)} (fold, repeat) finished by an earlier attempt")
     return fold_records, predictions, resumed
@@ -268,7 +305,11 @@ def _open(config: RunConfig, progress: bool):
     embedder = embedders.create(config.embedder, device=config.device,
                                 weights_dir=config.weights_dir, download=config.download,
                                 options=config.embedder_options, precision=config.precision)
-    dataset.prepare(progress=progress)
+    try:
+        dataset.prepare(progress=progress)
+    except OSError as exc:  # e.g. synth generating into a read-only or full --data-dir
+        raise storage_error(exc, config.data_dir, doing="prepare the dataset in",
+                            option="--data-dir (or BENCH_DATA_DIR)") from exc
     return dataset, embedder, embedder.prepare()
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import shutil
 import sqlite3
 import time
@@ -39,6 +38,7 @@ from bench.errors import AudioError, CacheError
 from bench.io.fileio import file_digest
 from bench.store.format import (canonical, entry_path, namespace_key, npy_bytes, npy_from_bytes,
                                 write_entry)
+from bench.store.index import connect, writable
 from bench.util.progress import bar
 
 ORPHAN_AGE_S = 600.0
@@ -103,39 +103,20 @@ class EmbeddingStore:
                              hint="pass a writable --cache-dir or set BENCH_CACHE_DIR") from exc
         self._db_path = self.base / "index.sqlite"
         self._conn: sqlite3.Connection | None = None
-        with self._db() as db:
-            db.executescript(_SCHEMA)
+        #: on a read-only disk (a shared copy) the store is read, never written: identities
+        #: are hashed without being remembered, and missing entries are an error
+        self.read_only = not writable(self.base)
+        self._ids: dict[tuple[str, int, int], str] = {}
+        if not self.read_only:
+            with self._db() as db:
+                db.executescript(_SCHEMA)
+        else:
+            self._connect()
 
     # -- the index ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            deadline = time.monotonic() + 60.0
-            while True:
-                try:
-                    conn = sqlite3.connect(self._db_path, timeout=60.0, isolation_level=None,
-                                           check_same_thread=False)
-                    # switching to WAL takes an exclusive lock that does not wait on the busy
-                    # timeout: another process opening the store at the same moment makes it
-                    # fail with "locked", which only means: try again
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute("PRAGMA synchronous=NORMAL")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) and "busy" not in str(exc):
-                        raise CacheError(f"cannot open the store index {self._db_path}: {exc}",
-                                         hint="check that the cache directory is writable"
-                                         ) from exc
-                    if time.monotonic() > deadline:
-                        raise CacheError(f"the store index {self._db_path} stayed locked for "
-                                         f"60 s", hint="another bench process holds it; wait "
-                                                       "for it or use another --cache-dir") from exc
-                    time.sleep(0.05 + 0.2 * random.random())
-                except sqlite3.DatabaseError as exc:
-                    raise CacheError(f"the store index {self._db_path} is damaged: {exc}",
-                                     hint="move it away (the embeddings stay) and run again; "
-                                          "entries are re-indexed as they are recomputed"
-                                     ) from exc
-            self._conn = conn
+            self._conn = connect(self._db_path, read_only=self.read_only)
         return self._conn
 
     @contextmanager
@@ -162,12 +143,21 @@ class EmbeddingStore:
         try:
             st = path.stat()
         except OSError as exc:
-            raise AudioError(f"audio file not found: {path}") from exc
+            raise AudioError(f"audio file not found: {path}",
+                             hint="the dataset's files moved or were deleted: check --data-dir, "
+                                  "run `bench data verify` on the dataset, fetch it again, or "
+                                  "pass --skip-bad to go on without the missing clips",
+                             reason="file not found") from exc
         with self._db() as db:
             row = db.execute("SELECT size, mtime_ns, sha256 FROM audio WHERE path=?",
                              (str(path),)).fetchone()
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return row[2]
+        if self.read_only:
+            mark = (str(path), st.st_size, st.st_mtime_ns)
+            if mark not in self._ids:
+                self._ids[mark] = file_digest(path)
+            return self._ids[mark]
         digest = file_digest(path)
         with self._db() as db:
             db.execute("INSERT OR REPLACE INTO audio VALUES (?,?,?,?,?)",
@@ -179,6 +169,8 @@ class EmbeddingStore:
         """The namespace for ``description`` (see :func:`namespace_description`)."""
         key = namespace_key(description)
         ns = Namespace(self, key, description)
+        if self.read_only:
+            return ns
         ns.dir.mkdir(parents=True, exist_ok=True)
         meta = ns.dir / "namespace.json"
         if not meta.exists():
@@ -225,7 +217,7 @@ class EmbeddingStore:
                 continue
             if repair:
                 self._remove_entry(ns, audio)
-        if repair:
+        if repair and not self.read_only:
             for ns_dir in self.base.iterdir():
                 if not ns_dir.is_dir():
                     continue
@@ -245,13 +237,16 @@ class EmbeddingStore:
                 p = Path(path)
                 if not p.exists() or file_digest(p) != digest:
                     result.audio_changed.append(path)
-                    if repair:
+                    if repair and not self.read_only:
                         with self._db() as db:
                             db.execute("DELETE FROM audio WHERE path=?", (path,))
         return result
 
     def clear(self, namespace: str | None = None) -> int:
         """Remove every entry (or one namespace's, by key or unique prefix); return how many."""
+        if self.read_only:
+            raise CacheError(f"the embedding store at {self.root} is on a read-only disk; "
+                             "nothing can be removed from it")
         with self._db() as db:
             if namespace is None:
                 n = db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
@@ -271,6 +266,8 @@ class EmbeddingStore:
         return n
 
     def _remove_entry(self, ns: str, audio: str) -> None:
+        if self.read_only:  # reported as absent; a read-only copy is not repaired
+            return
         with self._db() as db:
             db.execute("DELETE FROM entries WHERE ns=? AND audio=?", (ns, audio))
         entry_path(self.base / ns, audio).unlink(missing_ok=True)
@@ -320,6 +317,11 @@ class Namespace:
     def put(self, audio: str, emb: np.ndarray, timestamps: np.ndarray | None = None,
             source: str | None = None) -> None:
         """Store one clip's frames atomically (file, then index row)."""
+        if self.store.read_only:
+            raise CacheError(f"the embedding store at {self.store.root} is read-only and lacks "
+                             f"embeddings of {source or audio} for this embedder",
+                             hint="use it for runs it holds completely, or pass a writable "
+                                  "--cache-dir (a copy of the store keeps what it holds)")
         emb = np.ascontiguousarray(emb, dtype=np.float32)
         if emb.ndim != 2:
             raise CacheError(f"embeddings must be 2-D (frames, dim), found shape {emb.shape}")
