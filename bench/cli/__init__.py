@@ -65,6 +65,13 @@ class LazyGroup(click.Group):
         except BenchError as exc:
             click.secho(f"error: {exc}", err=True, fg="red")
             sys.exit(exc.exit_code)
+        except OSError as exc:  # a disk fault the core did not name: still one line, no traceback
+            from bench.errors import storage_error
+
+            err = storage_error(exc, "a file", doing="use",
+                                option="--out, --data-dir, --cache-dir or --weights-dir")
+            click.secho(f"error: {err}", err=True, fg="red")
+            sys.exit(err.exit_code)
         except KeyboardInterrupt:
             click.secho("interrupted: finished work is stored; run the same command again to "
                         "resume", err=True, fg="yellow")

@@ -33,7 +33,8 @@ from bench.runs.record import (PREDICTIONS_FILE, RESULTS_FILE, find_results, nam
                                record_tags)
 from bench.tracking.record import DIGEST_TAG, RUN_ID_TAG, RunPlan, confusion_figure, key, plan_runs
 from bench.tracking.session import (artifact_root, check_server, is_server, mlflow_session,
-                                    resolve_tracking_uri)
+                                    resolve_tracking_uri, sqlite_path)
+from bench.tracking.sqlite_store import ensure_store
 
 #: set last, once everything (children, artifacts) is logged: an interrupted log is redone
 COMPLETE_TAG = "bench.logged"
@@ -137,6 +138,11 @@ def _log_run(record: dict[str, Any], run_dir: Path, uri: str, experiment: str) -
         from mlflow.entities import ViewType
         from mlflow.tracking import MlflowClient
 
+        db = sqlite_path(uri)
+        if db is not None:  # made whole in a temporary file, never half-made in place
+            note = ensure_store(db, artifact_root(uri))
+            if note:
+                print(f"warning: {note}", file=sys.stderr)
         client = MlflowClient(tracking_uri=uri)
         exp_id = _experiment_id(client, experiment, uri)
         found = client.search_runs(
