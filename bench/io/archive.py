@@ -4,8 +4,14 @@ An archive is unpacked into a temporary folder next to its destination and its t
 entries are renamed into place only once every member is written, each with a completion marker
 inside. A folder in its final place is therefore never half-extracted; an interrupted
 extraction leaves only the temporary folder, which the next attempt removes. Member names are
-checked before anything is written: absolute paths, ``..`` components, drive letters, links and
-device files refuse the whole archive.
+checked before anything is written: absolute paths, ``..`` components, drive letters, links,
+device files and a name given twice refuse the whole archive.
+
+Decompression bombs are refused too: the whole archive may unpack to at most ``max_ratio`` times
+its own size (default 10, environment variable ``BENCH_MAX_UNPACK_RATIO``; audio hardly
+compresses, so real datasets unpack to 1-2 times their archive), and no zip member may be
+compressed more than that. Sizes are checked as declared before a member is written (a sparse
+tar member declares its full size) and counted while it is written.
 """
 
 from __future__ import annotations
@@ -27,6 +33,70 @@ MARKER = ".bench-extracted"
 #: top-level names that archivers add and nobody wants (macOS resource forks, Finder files)
 JUNK = ("__MACOSX", ".DS_Store")
 _CHUNK = 1 << 20
+#: how many times its own size an archive may unpack to (documented in docs/datasets.md)
+MAX_RATIO_ENV = "BENCH_MAX_UNPACK_RATIO"
+DEFAULT_MAX_RATIO = 10.0
+#: a small archive may unpack to this much whatever its ratio (metadata, test files)
+_SLACK = 16 << 20
+
+
+def max_ratio() -> float:
+    """The unpack ratio limit: ``BENCH_MAX_UNPACK_RATIO`` or :data:`DEFAULT_MAX_RATIO`."""
+    raw = os.environ.get(MAX_RATIO_ENV)
+    if not raw:
+        return DEFAULT_MAX_RATIO
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 1 or value == float("inf"):
+        raise DownloadError(f"{MAX_RATIO_ENV} must be a number >= 1, found {raw!r}")
+    return value
+
+
+class _Budget:
+    """What an archive may still write: total bytes, per-member compression ratio, one name
+    once."""
+
+    def __init__(self, archive: Path, ratio: float, limit: int | None):
+        self.archive, self.ratio = archive, ratio
+        self.limit = limit if limit is not None else int(archive.stat().st_size * ratio) + _SLACK
+        self.declared = self.written = 0
+        self.names: set[str] = set()
+
+    def member(self, name: str, rel: PurePosixPath, size: int, packed: int | None = None) -> None:
+        key = rel.as_posix()
+        if key in self.names:
+            raise DownloadError(f"{self.archive.name} holds {name!r} twice (the last copy would "
+                                "silently win); nothing was extracted",
+                                hint="do not use this archive; download it again")
+        self.names.add(key)
+        if packed is not None and size > packed * self.ratio + _CHUNK:
+            raise self._bomb(f"its member {name!r} is compressed {size / max(packed, 1):.0f} "
+                             f"times")
+        self.declared += size
+        if self.declared > self.limit:
+            raise self._bomb(f"its members declare more than {_human(self.limit)}")
+
+    def wrote(self, n: int) -> None:
+        self.written += n
+        if self.written > self.limit:
+            raise self._bomb(f"it unpacks to more than {_human(self.limit)}")
+
+    def _bomb(self, what: str) -> DownloadError:
+        return DownloadError(f"{self.archive.name} is refused as a decompression bomb: {what} "
+                             f"(limit: {self.ratio:g} times the archive's "
+                             f"{_human(self.archive.stat().st_size)}); nothing was extracted",
+                             hint=f"if the archive is genuine, raise the limit with "
+                                  f"{MAX_RATIO_ENV}=N (default {DEFAULT_MAX_RATIO:g})")
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
 
 
 def is_complete(folder: Path) -> bool:
@@ -35,7 +105,8 @@ def is_complete(folder: Path) -> bool:
 
 
 def extract(archive: Path, dest_dir: Path, *, expect: Iterable[str] = (), wrap: str | None = None,
-            replace: bool = False, progress: bool = True) -> list[Path]:
+            replace: bool = False, progress: bool = True, max_bytes: int | None = None
+            ) -> list[Path]:
     """Unpack ``archive`` into ``dest_dir`` safely and atomically.
 
     Parameters
@@ -54,6 +125,8 @@ def extract(archive: Path, dest_dir: Path, *, expect: Iterable[str] = (), wrap: 
         is an error.
     progress : bool
         Show a bar with rate and ETA.
+    max_bytes : int, optional
+        Most bytes the archive may unpack to; default :func:`max_ratio` times its size.
 
     Returns
     -------
@@ -76,10 +149,11 @@ def extract(archive: Path, dest_dir: Path, *, expect: Iterable[str] = (), wrap: 
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
+        budget = _Budget(archive, max_ratio(), max_bytes)
         if zipfile.is_zipfile(archive):
-            count = _extract_zip(archive, tmp, progress)
+            count = _extract_zip(archive, tmp, progress, budget)
         elif tarfile.is_tarfile(archive):
-            count = _extract_tar(archive, tmp, progress)
+            count = _extract_tar(archive, tmp, progress, budget)
         else:
             raise DownloadError(f"{archive} is neither a zip nor a tar archive",
                                 hint="delete it and download it again")
@@ -154,7 +228,7 @@ def safe_member_path(name: str, archive: Path) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
-def _extract_zip(archive: Path, dest: Path, progress: bool) -> int:
+def _extract_zip(archive: Path, dest: Path, progress: bool, budget: _Budget) -> int:
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -169,6 +243,9 @@ def _extract_zip(archive: Path, dest: Path, progress: bool) -> int:
                 raise DownloadError(f"{archive.name} holds {m.filename!r}, which is a link or "
                                     "a special file; nothing was extracted",
                                     hint="do not use this archive; download it again")
+            if not m.is_dir():
+                budget.member(m.filename, safe_member_path(m.filename, archive), m.file_size,
+                              m.compress_size)
         total = sum(m.file_size for m in members)
         with bar(total=total, desc=f"extract {archive.name}", unit="B", unit_scale=True,
                  enabled_=progress) as pbar:
@@ -181,6 +258,7 @@ def _extract_zip(archive: Path, dest: Path, progress: bool) -> int:
                 try:
                     with zf.open(m) as src, open(target, "wb") as out:
                         for chunk in iter(lambda: src.read(_CHUNK), b""):
+                            budget.wrote(len(chunk))
                             out.write(chunk)
                             pbar.update(len(chunk))
                 except (zipfile.BadZipFile, EOFError, ValueError) as exc:  # bad CRC, cut file
@@ -221,7 +299,7 @@ class _Counting:
         return data
 
 
-def _extract_tar(archive: Path, dest: Path, progress: bool) -> int:
+def _extract_tar(archive: Path, dest: Path, progress: bool, budget: _Budget) -> int:
     import gzip
     import lzma
     import zlib
@@ -239,10 +317,13 @@ def _extract_tar(archive: Path, dest: Path, progress: bool) -> int:
                     if m.isdir():
                         target.mkdir(parents=True, exist_ok=True)
                     elif m.isfile():
+                        budget.member(m.name, rel, m.size)  # a sparse member: its full size
                         target.parent.mkdir(parents=True, exist_ok=True)
                         src = tf.extractfile(m)
                         with open(target, "wb") as out:
-                            shutil.copyfileobj(src, out, _CHUNK)
+                            for chunk in iter(lambda: src.read(_CHUNK), b""):
+                                budget.wrote(len(chunk))
+                                out.write(chunk)
                         _set_mtime(target, float(m.mtime))
                     elif m.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
                         continue
