@@ -9,6 +9,7 @@ exactly the numpy functions their pickles use, so no other code can run from a f
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,16 @@ def torch_load(path: Path) -> Any:
         with torch.serialization.safe_globals(allowed):
             return torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors alike
+        refused = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if refused:
+            # torch's own message suggests weights_only=False, which would run the file's code:
+            # bench never does that, so it says what the file asked for instead
+            raise WeightsError(f"{path} asks to run Python code ({refused.group(1)}) when "
+                               f"loaded, which a weights file never needs; it was refused and "
+                               f"nothing in it ran",
+                               hint="do not use this file; fetch the official one "
+                                    "(`bench weights fetch vggish`) or import a trusted copy"
+                               ) from None
         raise WeightsError(f"cannot read {path} as a PyTorch file: {str(exc).splitlines()[0]}",
                            hint="fetch or import the file again") from exc
 

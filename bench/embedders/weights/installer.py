@@ -81,10 +81,25 @@ def import_weights(embedder: NeedsWeights, path: Path | str, directory: Path | N
             os.utime(directory / f.filename, ns=(mtime, mtime))
         elif f.filename != f.local_name:
             (directory / f.filename).unlink(missing_ok=True)  # a stale .gz of another copy
+    except WeightsError as exc:  # name the user's file, not bench's temporary copy of it
+        raise _naming(exc, src, (tmp, gz_tmp)) from exc
     finally:
         tmp.unlink(missing_ok=True)
         gz_tmp.unlink(missing_ok=True)
     return resolved(f, dest)
+
+
+def _naming(exc: WeightsError, src: Path, temporaries: tuple[Path, ...]) -> WeightsError:
+    """``exc`` with every mention of a temporary copy replaced by the user's file."""
+    def fix(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for t in temporaries:  # a decompression temp extends the copy's name: replace it first
+            for a, b in ((str(t), str(src)), (t.name, src.name)):
+                text = text.replace(a + f".{os.getpid()}.part", b).replace(a, b)
+        return text
+
+    return WeightsError(fix(exc.message) or "", hint=fix(exc.hint))
 
 
 def _identify(name: str, candidates: list[WeightsFile], src: Path, sha: str, tmp: Path, *,
