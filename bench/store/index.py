@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import sqlite3
+import tempfile
 import time
 import urllib.parse
+from contextlib import closing
 from pathlib import Path
 
 from bench.errors import CacheError
@@ -64,10 +67,9 @@ def _connect_read_only(db_path: Path) -> sqlite3.Connection:
                          "folder (bench fills it) or at a complete store")
     wal = db_path.with_name(db_path.name + "-wal")
     if wal.is_file() and wal.stat().st_size > 0:
-        # an immutable open would not see what the WAL holds
-        raise CacheError(f"the read-only store index {db_path} has unmerged changes in "
-                         f"{wal.name}", hint="open the store once where it is writable (any "
-                         "bench command that reads it merges them), then copy it again")
+        # an immutable open would not see what the WAL holds (a copy taken while a writer had
+        # the store open): read a private copy of the index and its WAL instead
+        db_path = _private_copy(db_path, wal)
     uri = "file:" + urllib.parse.quote(str(db_path.resolve())) + "?mode=ro&immutable=1"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
@@ -77,3 +79,19 @@ def _connect_read_only(db_path: Path) -> sqlite3.Connection:
                          hint="point --cache-dir at a complete store or a writable folder"
                          ) from exc
     return conn
+
+
+_COPIES: list[tempfile.TemporaryDirectory] = []  # removed when the process exits
+
+
+def _private_copy(db_path: Path, wal: Path) -> Path:
+    """The index with its WAL merged, in a temporary folder (an index is a few MB)."""
+    tmp = tempfile.TemporaryDirectory(prefix="bench-store-index-")
+    _COPIES.append(tmp)
+    copy = Path(tmp.name) / db_path.name
+    shutil.copyfile(db_path, copy)
+    shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+    with closing(sqlite3.connect(copy)) as conn:  # merges the WAL into the copy
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode=DELETE")
+    return copy
