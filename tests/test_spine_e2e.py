@@ -34,6 +34,11 @@ def test_full_protocol_matches_the_golden_run(synth_mini_root, mfcc_store, tmp_p
     assert res.exit_code == 0, res.output
     run_dir = next((tmp_path / "runs").iterdir())
     record = json.loads((run_dir / "results.json").read_text())
+    # the same run, not merely similar numbers: a change of what identifies a run (the dataset's
+    # bytes, the protocol, the embedder's spec) must not hide inside the accuracy tolerance
+    golden = json.loads((GOLDEN / "results.json").read_text())
+    assert record["dataset"]["content_sha256"] == golden["dataset"]["content_sha256"]
+    assert record["run_id"] == golden["run_id"]
     # the summary a user sees: every fold, mean and sd, the chosen grid point, where it went
     for fold in record["folds"]:
         assert f"{100 * fold['accuracy']:8.2f}%" in res.output
