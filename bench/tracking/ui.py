@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from bench.errors import TrackingError
-from bench.tracking.session import artifact_root, check_server, is_server, sqlite_path
+from bench.tracking.session import (artifact_root, check_server, is_server, mlflow_session,
+                                    sqlite_path)
+from bench.tracking.sqlite_store import ensure_store
 
 
 def server_command(tracking_uri: str, port: int, host: str = "127.0.0.1",
@@ -110,9 +112,13 @@ def serve(tracking_uri: str, port: int = 5000, host: str = "127.0.0.1") -> int:
                 raise TrackingError(f"port {port} on {host} is in use",
                                     hint="choose another with --port (0 picks a free one)")
     db = sqlite_path(tracking_uri)
-    if db is not None and not db.exists():
-        print(f"note: {db} does not exist yet; the server creates an empty store",
-              file=sys.stderr)
+    if db is not None:  # made (or a half-made one rebuilt) here, whole, not by the server
+        if not db.exists():
+            print(f"note: {db} does not exist yet; an empty store is created", file=sys.stderr)
+        with mlflow_session(tracking_uri):
+            note = ensure_store(db, artifact_root(tracking_uri))
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
     # `kill` (SIGTERM) or a closed terminal (SIGHUP) must stop the server too: it runs in its
     # own process group and would otherwise outlive bench ui
     def _stop(signum: int, frame: object) -> None:
