@@ -26,10 +26,11 @@ test-fast: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 # Recompute the golden run that tests/test_spine_e2e.py compares against (after a change that
-# is meant to move the numbers: synth generator, baseline embedder, protocol).
+# is meant to move the numbers: synth generator, baseline embedder, protocol). One thread, as the
+# tests train (and spinning threads on a busy machine are many times slower).
 golden: setup
 	rm -rf build/golden && BENCH_PROGRESS=0 $(BIN)/bench run -e mfcc -d synth-mini --seed 0 \
-	  --no-tracking --out build/golden --data-dir build/golden-data --cache-dir build/golden-cache
+	  --threads 1 --no-tracking --out build/golden --data-dir build/golden-data --cache-dir build/golden-cache
 	rm -rf results/golden/synth-mini-mfcc-paper-s0 && mkdir -p results/golden/synth-mini-mfcc-paper-s0
 	cp build/golden/*/results.json build/golden/*/predictions.csv results/golden/synth-mini-mfcc-paper-s0/
 
