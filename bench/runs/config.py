@@ -14,7 +14,8 @@ from typing import Any
 from bench.audio.decode import RESAMPLERS
 from bench.embedders.torch_util import PRECISIONS
 from bench.errors import ConfigError
-from bench.evaluation.settings import ProtocolConfig, check_choice, number
+from bench.evaluation.ranges import number
+from bench.evaluation.settings import ProtocolConfig, check_choice
 from bench.util.paths import default_dir
 
 
