@@ -83,3 +83,47 @@ def test_every_resampler_reproduces_a_tone_at_the_new_rate(method, sr_in, sr_out
 def test_an_unknown_resampler_is_refused():
     with pytest.raises(ValueError, match="soxr_vhq"):
         resample(np.zeros(100, np.float32), 44100, 48000, "sinc_best")
+
+
+def test_workers_die_with_a_parent_killed_outright(tmp_path):
+    """A SIGKILLed parent cannot stop its pool; its workers must not linger (they would hold
+    the parent's stdout/stderr open and hang whoever waits for them to close)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        "from bench.audio.pool import _make_pool\n"
+        "pool = _make_pool(2)\n"
+        "pids = {pool.submit(os.getpid).result() for _ in range(8)}\n"
+        "print(' '.join(map(str, pids)), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
+    workers = [int(p) for p in out.stdout.split()]
+    assert workers
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in workers if _alive(p)]
+    assert not alive, f"workers {alive} outlived their killed parent"
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (dead, not yet reaped by init) counts as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -17,7 +17,9 @@ torch, so forking after torch has started its threads is safe, as for torch's ow
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import warnings
 from collections import deque
 from pathlib import Path
@@ -106,13 +108,32 @@ def _make_pool(workers: int):
         # Python 3.12+ warns on fork() in a process with threads; the workers only decode
         warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
         return ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                   initializer=_ignore_interrupts)
+                                   initializer=_init_worker, initargs=(os.getpid(),))
 
 
-def _ignore_interrupts() -> None:
+def _init_worker(parent: int) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the pool; a worker that raised
     # KeyboardInterrupt itself would only add tracebacks
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent killed outright (SIGKILL, the OOM killer) cannot stop its pool: a worker left
+    # behind would block for ever writing a result nobody reads, holding the parent's stdout and
+    # stderr open (a caller waiting for them to close would hang). Linux can end the worker
+    # with its parent; elsewhere the pool's own broken-pipe handling is all there is.
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 _WARM: set[str] = set()
