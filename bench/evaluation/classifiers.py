@@ -82,10 +82,15 @@ def fit_classifier(protocol: ProtocolConfig, grid: list[HeadSpec], n_classes: in
 def chosen_record(model) -> dict[str, Any]:
     """The ``chosen`` entry of a fold record: the winning point's settings and epochs."""
     p = model.points_[model.best_index_]
-    out = {"lr": p.lr, "weight_decay": p.weight_decay, "epochs": p.epochs,
+    # logistic regression has neither: null in JSON (strict JSON has no NaN)
+    out = {"lr": _or_none(p.lr), "weight_decay": _or_none(p.weight_decay), "epochs": p.epochs,
            "best_epoch": p.best_epoch}
     if p.hidden_sizes is not None:
         out["hidden_sizes"] = list(p.hidden_sizes)
     if p.init is not None:
         out["init"] = p.init
     return out
+
+
+def _or_none(x: float) -> float | None:
+    return None if x != x else x

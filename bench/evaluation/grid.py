@@ -54,7 +54,7 @@ class GridPoint:
         def num(x: float) -> float | None:
             return x if math.isfinite(x) else None
 
-        d = {"lr": self.lr, "weight_decay": self.weight_decay,
+        d = {"lr": num(self.lr), "weight_decay": num(self.weight_decay),
              "val_accuracy": num(self.val_accuracy), "val_loss": num(self.val_loss),
              "val_frame_accuracy": num(self.val_frame_accuracy),
              "val_clip_accuracy": num(self.val_clip_accuracy),

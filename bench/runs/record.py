@@ -283,8 +283,8 @@ def format_summary(record: dict[str, Any]) -> str:
         chosen = f["chosen"]
         epochs = chosen.get("epochs", "")
         lines.append(f"{str(f['test_fold']):>6} {f['repeat']:>6} {100 * f['accuracy']:8.2f}% "
-                     f"{_pct(f['val_accuracy'])} {chosen['lr']:>8.0e} "
-                     f"{chosen['weight_decay']:>8.0e} {epochs!s:>6}")
+                     f"{_pct(f['val_accuracy'])} {_sci(chosen.get('lr'))} "
+                     f"{_sci(chosen.get('weight_decay'))} {epochs!s:>6}")
     acc = record["accuracy"]
     lines.append(f"accuracy: {100 * acc['mean']:.2f}% ± {100 * acc['std']:.2f} "
                  f"(mean ± sd over {acc.get('n', len(record['folds']))} fold×repeat)"
@@ -329,3 +329,9 @@ def untrained_by_class(record: dict[str, Any]) -> dict[str, list[str]]:
             if fold not in out.setdefault(cls, []):
                 out[cls].append(fold)
     return out
+
+
+def _sci(x: float | None) -> str:
+    """A grid value for the summary table; a classifier without one (logistic regression) has
+    ``None`` there."""
+    return f"{'-':>8}" if x is None or x != x else f"{x:>8.0e}"

@@ -139,6 +139,8 @@ def _plan_fold(fold: dict[str, Any], run_id: str) -> RunPlan:
         if chosen.get(k) is not None:
             metrics[k] = chosen[k]
     for g in fold.get("grid") or []:
+        if g.get("lr") is None:  # logistic regression: no grid
+            continue
         gk = f"grid/lr{g['lr']:g}_wd{g['weight_decay']:g}"
         if "hidden_sizes" in g:  # the PyTorch head's grid also varies shape and init
             gk += f"_h{'x'.join(map(str, g['hidden_sizes'])) or 'linear'}_{g.get('init', '')}"
