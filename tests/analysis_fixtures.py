@@ -13,7 +13,8 @@ import numpy as np
 from bench import __version__
 from bench.evaluation.settings import PROTOCOL_PRESETS, ProtocolConfig
 from bench.runs.config import RunConfig
-from bench.runs.record import SCHEMA_VERSION, summary_stats, write_predictions, write_results
+from bench.runs.record import (SCHEMA_VERSION, AccuracySummary, RunRecord, write_predictions,
+                               write_results)
 
 CLASSES = ("dog", "rain", "siren")
 GIT_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -58,8 +59,8 @@ def make_record(embedder: str = "mfcc", dataset: str = "esc50", accuracies: Any 
                 classes: Sequence[str] = CLASSES, n_test: int = 40,
                 protocol: Mapping[str, Any] | None = None,
                 fold_records: list[dict[str, Any]] | None = None, n_clips: int = 200,
-                embedder_spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A complete results record.
+                embedder_spec: Mapping[str, Any] | None = None) -> RunRecord:
+    """A complete results record, read from the JSON object a run would write.
 
     ``accuracies``: a mapping ``{(fold, repeat): acc}``, a sequence in fold-major, repeat-minor
     order, or a callable ``(fold, repeat) -> acc``; default: all 0.5. ``fold_records`` (from
@@ -85,7 +86,7 @@ def make_record(embedder: str = "mfcc", dataset: str = "esc50", accuracies: Any 
     config = RunConfig(embedder=embedder, dataset=dataset, protocol=proto, seed=seed,
                        tags=tuple(tags.items()))
     accuracy = [f["accuracy"] for f in fold_records]
-    return {
+    return RunRecord.from_dict({
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id or f"{embedder}-{dataset}-s{seed}",
         "created": created, "bench_version": __version__, "git_sha": GIT_SHA,
@@ -97,30 +98,30 @@ def make_record(embedder: str = "mfcc", dataset: str = "esc50", accuracies: Any 
         "protocol": proto.to_dict(), "config": config.to_dict(), "seed": seed, "tags": tags,
         "environment": {"python": "3.11", "numpy": np.__version__, "torch": "2",
                         "platform": "test", "device": "cpu"},
-        "accuracy": summary_stats(accuracy),
+        "accuracy": AccuracySummary.of(accuracy).to_dict(),
         "per_class_accuracy": {c: float(np.mean([f["per_class_accuracy"][c]
                                                  for f in fold_records])) for c in classes},
         "folds": fold_records,
         "timings": {"embed_s": 1.5, "classify_s": 2.25, "total_s": 3.75},
         "skipped": [],
-    }
+    })
 
 
-def write_run(root: Path, record: dict[str, Any], name: str | None = None) -> Path:
+def write_run(root: Path, record: RunRecord, name: str | None = None) -> Path:
     """Write ``record`` as ``root/<name or run_id>/`` with ``results.json`` and the
     ``predictions.csv`` its confusion matrices imply; return the run directory."""
-    run_dir = Path(root) / (name or record["run_id"])
+    run_dir = Path(root) / (name or record.run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    classes = record["dataset"]["classes"]
-    for f in record["folds"]:
-        conf = np.asarray(f["confusion"])
+    classes = record.classes
+    for f in record.folds:
+        conf = np.asarray(f.confusion)
         k = 0
         for i, true in enumerate(classes):
             for j, pred in enumerate(classes):
                 for _ in range(int(conf[i, j])):
-                    rows.append({"clip_id": f"{f['test_fold']}-{k}", "test_fold": f["test_fold"],
-                                 "repeat": f["repeat"], "label": true, "predicted": pred,
+                    rows.append({"clip_id": f"{f.test_fold}-{k}", "test_fold": f.test_fold,
+                                 "repeat": f.repeat, "label": true, "predicted": pred,
                                  "correct": int(i == j), "n_frames": 41, "score": 1.0})
                     k += 1
     write_predictions(run_dir, rows)

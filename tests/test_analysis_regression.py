@@ -64,8 +64,8 @@ def test_correct_run_with_another_seed_passes(work, golden):
     assert out.exit_code == 0, out.output
     assert "within tolerance" in out.output
     # the check compared real, different numbers (another seed is not a copy of the golden)
-    assert rec["accuracy"]["mean"] != gold["accuracy"]["mean"] or any(
-        a["accuracy"] != b["accuracy"] for a, b in zip(rec["folds"], gold["folds"]))
+    assert rec.accuracy.mean != gold.accuracy.mean or any(
+        a.accuracy != b.accuracy for a, b in zip(rec.folds, gold.folds))
     assert "seed 1 vs reference seed 0" in out.output
 
 
@@ -83,7 +83,7 @@ def test_wrong_standardisation_fails(work, golden):
     golden_dir, gold = golden
     with mock.patch.object(protocol.Standardizer, "fit", staticmethod(inverted)):
         run_dir, bad = _run(work, 0, "degraded")
-    drop = 100 * (gold["accuracy"]["mean"] - bad["accuracy"]["mean"])
+    drop = 100 * (gold.accuracy.mean - bad.accuracy.mean)
     assert drop > TOLERANCE  # measured: about 28 points over seeds 0-4
     out = _check(run_dir, golden_dir)
     assert out.exit_code == 1, out.output

@@ -39,7 +39,7 @@ def test_report_contents(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[3] == f"{mean:.2f}" and cells[5] == "5 x 2" and cells[6] == "79.82"
     assert cells[7] == f"{mean - 79.82:+.2f}"
-    assert cells[8] == fingerprint(recs[0]["protocol"])  # the protocol's, next to the number
+    assert cells[8] == fingerprint(recs[0].protocol)  # the protocol's, next to the number
     lo, hi = map(float, re.findall(r"[\d.]+", cells[4]))
     assert lo < mean < hi
     # the paper's DCASE rows are not listed: no dcase run; ESC-50 has no row left 'not run'

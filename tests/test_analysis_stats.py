@@ -112,7 +112,7 @@ def test_rank_biserial_relation_to_wilcoxon_statistic():
 def test_compare_median_and_mean_difference():
     a = [0.8, 0.7, 0.9, 0.6]
     b = [0.7, 0.7, 0.6, 0.65]
-    c = stats.compare(a, b)
+    c = stats.paired_numbers(a, b)
     assert c["median_diff"] == pytest.approx(np.median([0.1, 0.0, 0.3, -0.05]))
     assert c["mean_diff"] == pytest.approx(np.mean(a) - np.mean(b))
     assert c["n"] == 4 and c["n_nonzero"] == 3

@@ -3,7 +3,8 @@
 Every import of a bench module, at the top of a file or inside a function, is an edge of the
 import graph. The graph has no cycle, and no package imports a package of a higher stage (or
 another package of its own stage): the pipeline reads bottom-up, data -> audio -> embeddings ->
-store -> evaluation -> runs -> analysis/tracking -> studies -> API and command line.
+store -> evaluation -> runs -> analysis/tracking -> studies -> the Python API (bench.api) ->
+the command line.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ STAGES = (
     ("runs",),
     ("analysis", "tracking"),
     ("studies",),
-    ("api", "cli"),
+    ("api",),  # bench/api.py, the Python API (re-exported lazily by bench/__init__.py)
+    ("cli",),  # the command line calls the API
     ("__main__",),
 )
 RANK = {pkg: i for i, stage in enumerate(STAGES) for pkg in stage}

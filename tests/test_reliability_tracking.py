@@ -65,22 +65,23 @@ def test_sigkill_while_mlflow_creates_the_store_leaves_no_half_made_store(tmp_pa
     assert not db.exists()  # the half-made store was a temporary file, never mlflow.db
     logged = log_run(rec, run_dir, strict=True)  # the next attempt just works
     assert logged.status == "logged" and db.is_file()
-    assert _logged_runs(logged.tracking_uri, logged.experiment_id) == 1 + len(rec["folds"])
+    assert _logged_runs(logged.tracking_uri, logged.experiment_id) == 1 + len(rec.folds)
     assert not list(db.parent.glob(".mlflow.db.creating-*"))  # the dead child's temp is gone
 
 
-def test_a_half_made_store_is_set_aside_and_made_again(tmp_path, capsys):
+def test_a_half_made_store_is_set_aside_and_made_again(tmp_path):
     rec = make_record(run_id="after-crash")
     run_dir = write_run(tmp_path / "runs", rec)
     db = tmp_path / "runs" / "mlflow.db"
     died = _child("mlflow", str(db))  # a store left half-made by MLflow in place
     assert died.returncode == -signal.SIGKILL and db.is_file()
-    logged = log_run(rec, run_dir, strict=True)
+    messages: list[str] = []
+    logged = log_run(rec, run_dir, strict=True, log=messages.append)
     assert logged.status == "logged"
-    err = capsys.readouterr().err
+    err = "\n".join(messages)
     assert "half-made" in err and f"bench track {db.parent}" in err
     assert len(list(db.parent.glob("mlflow.db.incomplete-*"))) == 1
-    assert _logged_runs(logged.tracking_uri, logged.experiment_id) == 1 + len(rec["folds"])
+    assert _logged_runs(logged.tracking_uri, logged.experiment_id) == 1 + len(rec.folds)
 
 
 @pytest.mark.slow
@@ -100,4 +101,4 @@ def test_sigkill_at_a_timed_moment_of_bench_track(tmp_path, delay):
     child.wait()
     logged = log_run(rec, run_dir, strict=True)  # whatever the kill hit, the next one works
     assert logged.status in ("logged", "replaced", "unchanged")
-    assert _logged_runs(logged.tracking_uri, logged.experiment_id) == 1 + len(rec["folds"])
+    assert _logged_runs(logged.tracking_uri, logged.experiment_id) == 1 + len(rec.folds)

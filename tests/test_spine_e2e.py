@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
+from bench.runs.record import read_results
 
 GOLDEN = Path(__file__).resolve().parents[1] / "results" / "golden" / "synth-mini-mfcc-paper-s0"
 # Same seed, same numbers on one machine; across machines float rounding in the BLAS may flip
@@ -33,24 +33,24 @@ def test_full_protocol_matches_the_golden_run(synth_mini_root, mfcc_store, tmp_p
     res = _run(["--seed", "0"], synth_mini_root, tmp_path / "runs", mfcc_store)
     assert res.exit_code == 0, res.output
     run_dir = next((tmp_path / "runs").iterdir())
-    record = json.loads((run_dir / "results.json").read_text())
+    record = read_results(run_dir)
     # the same run, not merely similar numbers: a change of what identifies a run (the dataset's
     # bytes, the protocol, the embedder's spec) must not hide inside the accuracy tolerance
-    golden = json.loads((GOLDEN / "results.json").read_text())
-    assert record["dataset"]["content_sha256"] == golden["dataset"]["content_sha256"]
-    assert record["run_id"] == golden["run_id"]
+    golden = read_results(GOLDEN)
+    assert record.dataset["content_sha256"] == golden.dataset["content_sha256"]
+    assert record.run_id == golden.run_id
     # the summary a user sees: every fold, mean and sd, the chosen grid point, where it went
-    for fold in record["folds"]:
-        assert f"{100 * fold['accuracy']:8.2f}%" in res.output
-    assert f"{100 * record['accuracy']['mean']:.2f}% ±" in res.output
+    for fold in record.folds:
+        assert f"{100 * fold.accuracy:8.2f}%" in res.output
+    assert f"{100 * record.accuracy.mean:.2f}% ±" in res.output
     assert f"results: {run_dir / 'results.json'}" in res.output
-    assert len(record["folds"]) == 5 and record["protocol"]["repeats"] == 1
-    assert record["protocol"]["preset"] == "paper" and record["protocol"]["val_unit"] == "clip"
-    for fold in record["folds"]:
-        assert len(fold["grid"]) == 9
-        assert (fold["chosen"]["lr"], fold["chosen"]["weight_decay"]) in {
-            (g["lr"], g["weight_decay"]) for g in fold["grid"]}
-        assert fold["n_test_clips"] == 24
+    assert len(record.folds) == 5 and record.protocol["repeats"] == 1
+    assert record.protocol["preset"] == "paper" and record.protocol["val_unit"] == "clip"
+    for fold in record.folds:
+        assert len(fold.grid) == 9
+        assert (fold.chosen.lr, fold.chosen.weight_decay) in {
+            (g.lr, g.weight_decay) for g in fold.grid}
+        assert fold.n_test_clips == 24
     with open(run_dir / "predictions.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 120 and len({r["clip_id"] for r in rows}) == 120
@@ -65,16 +65,16 @@ def test_same_seed_same_numbers_other_seed_other_numbers(synth_mini_root, mfcc_s
     for out, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         res = _run(["--seed", seed, *QUICK], synth_mini_root, tmp_path / out, mfcc_store)
         assert res.exit_code == 0, res.output
-        records.append(json.loads(next((tmp_path / out).glob("*/results.json")).read_text()))
+        records.append(read_results(next((tmp_path / out).glob("*/results.json"))))
     a, b, c = records
 
     def numbers(r):
-        return [(f["accuracy"], [(g["val_loss"], g["val_accuracy"]) for g in f["grid"]])
-                for f in r["folds"]]
+        return [(f.accuracy, [(g.val_loss, g.val_accuracy) for g in f.grid])
+                for f in r.folds]
 
     assert numbers(a) == numbers(b)
     assert numbers(a) != numbers(c)
-    assert a["run_id"] == b["run_id"] != c["run_id"]
+    assert a.run_id == b.run_id != c.run_id
 
 
 def test_finished_run_is_found_again_and_a_killed_one_resumes(synth_mini_root, mfcc_store,
@@ -105,10 +105,10 @@ def test_finished_run_is_found_again_and_a_killed_one_resumes(synth_mini_root, m
     assert calls == [1, 2, 3]
     run_dir, record = run(config, progress=False)
     assert calls == [1, 2, 3, 3, 4, 5]  # folds 1 and 2 were not trained again
-    assert [f["test_fold"] for f in record["folds"]] == [1, 2, 3, 4, 5]
+    assert [f.test_fold for f in record.folds] == [1, 2, 3, 4, 5]
     messages = []
     again_dir, again = run(config, progress=False, log=messages.append)
-    assert again_dir == run_dir and again["accuracy"] == record["accuracy"]
+    assert again_dir == run_dir and again.accuracy == record.accuracy
     assert calls == [1, 2, 3, 3, 4, 5] and "already done" in messages[0]
     umask = os.umask(0)
     os.umask(umask)

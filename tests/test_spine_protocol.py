@@ -90,7 +90,7 @@ def test_paper_split_keeps_clips_whole_and_scaler_sees_training_frames_only(monk
     for i in train_clips | val_clips:  # all frames of each clip on its side
         assert (row_clip[train.rows] == i).sum() + (row_clip[val.rows] == i).sum() == 4
     assert set(seen_scaler["rows"].tolist()) == set(train.rows.tolist())
-    assert record["n_val_clips"] == len(val_clips) == round(0.1 * 45)
+    assert record.n_val_clips == len(val_clips) == round(0.1 * 45)
     assert sorted(np.bincount(data.labels[list(val_clips)], minlength=3)) in ([1, 2, 2], [1, 1, 2])
     assert {r["clip_id"] for r in preds} == {data.clips[i].id for i in test_clips}
 
@@ -114,19 +114,19 @@ def test_repeats_differ_and_the_same_seed_repeats_itself():
     a, _ = run_fold(data, Split(1, (2, 3)), 0, 0, p, seed=5)
     b, _ = run_fold(data, Split(1, (2, 3)), 0, 0, p, seed=5)
     c, _ = run_fold(data, Split(1, (2, 3)), 0, 1, p, seed=5)
-    assert a["grid"] == b["grid"] and a["accuracy"] == b["accuracy"]
-    assert (a["seed"], a["split_seed"]) != (c["seed"], c["split_seed"])
+    assert a.grid == b.grid and a.accuracy == b.accuracy
+    assert (a.seed, a.split_seed) != (c.seed, c.split_seed)
 
 
 def test_classes_without_validation_clips_are_reported_not_fatal():
     data = _data(n_per_class=(12, 12, 3), folds=3)  # class 2: one clip per fold
     p = protocol_preset("paper").replace(**FAST)
     record, _ = run_fold(data, Split(1, (2, 3)), 0, 0, p, seed=0)
-    assert record["n_val_clips"] >= 2
+    assert record.n_val_clips >= 2
     data = _data(n_per_class=(3, 3, 3), folds=3)  # every class: one training clip per fold pair
     p1 = protocol_preset("paper").replace(**FAST)
     rec, _ = run_fold(data, Split(1, (2, 3)), 0, 0, p1, seed=0)  # two training clips: one held out
-    assert rec["n_val_clips"] == 3 and rec["n_train_clips"] == 3
+    assert rec.n_val_clips == 3 and rec.n_train_clips == 3
     # one training clip per class: nothing can be held out, and the error says so
     clips = [Clip("a", Path("/a.wav"), "c0", 2), Clip("b", Path("/b.wav"), "c1", 2),
              Clip("t", Path("/t.wav"), "c0", 1)]
@@ -139,13 +139,13 @@ def test_confusion_and_per_class_accuracy_agree_with_predictions():
     data = _data(n_per_class=(12, 12, 12), folds=3, seed=2)
     p = protocol_preset("paper").replace(**FAST)
     record, preds = run_fold(data, Split(2, (1, 3)), 1, 0, p, seed=0)
-    conf = np.array(record["confusion"])
-    assert conf.sum() == len(preds) == record["n_test_clips"]
+    conf = np.array(record.confusion)
+    assert conf.sum() == len(preds) == record.n_test_clips
     idx = {c: i for i, c in enumerate(data.classes)}
     expected = np.zeros_like(conf)
     for r in preds:
         expected[idx[r["label"]], idx[r["predicted"]]] += 1
     np.testing.assert_array_equal(conf, expected)
-    assert record["accuracy"] == pytest.approx(np.trace(conf) / conf.sum())
-    for c, acc in record["per_class_accuracy"].items():
+    assert record.accuracy == pytest.approx(np.trace(conf) / conf.sum())
+    for c, acc in record.per_class_accuracy.items():
         assert acc == pytest.approx(conf[idx[c], idx[c]] / conf[idx[c]].sum())

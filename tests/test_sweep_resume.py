@@ -15,6 +15,8 @@ import pytest
 import yaml
 from sweep_fixtures import read_log
 
+from bench.runs.record import read_results
+
 pytestmark = pytest.mark.slow
 
 TESTS = Path(__file__).resolve().parent
@@ -84,9 +86,9 @@ def test_killed_sweep_resumes_with_only_the_missing_work(tmp_path, synth_mini_ro
     state = json.loads((runs / "studies" / "resume-test" / "sweep.json").read_text())
     assert [r["status"] for r in state["runs"]] == ["done earlier", "computed"]
     [b_dir] = [d for d in runs.iterdir() if "tiny-b" in d.name]
-    resumed = json.loads((b_dir / "results.json").read_text())
-    assert resumed["tags"] == {"purpose": "test", "study": "resume-test"}
-    assert [f["test_fold"] for f in resumed["folds"]] == [1, 2, 3, 4, 5]
+    resumed = read_results(b_dir)
+    assert resumed.tags == {"purpose": "test", "study": "resume-test"}
+    assert [f.test_fold for f in resumed.folds] == [1, 2, 3, 4, 5]
 
     # the resumed run has the numbers of an uninterrupted one (same seed, same machine)
     sys.path.insert(0, str(TESTS))
@@ -95,5 +97,5 @@ def test_killed_sweep_resumes_with_only_the_missing_work(tmp_path, synth_mini_ro
 
     cfg = load_study(study).plan()[1].replace(out_dir=tmp_path / "fresh", tracking=False)
     _, fresh = run(cfg, progress=False)
-    assert [f["accuracy"] for f in fresh["folds"]] == [f["accuracy"] for f in resumed["folds"]]
-    assert [f["chosen"] for f in fresh["folds"]] == [f["chosen"] for f in resumed["folds"]]
+    assert [f.accuracy for f in fresh.folds] == [f.accuracy for f in resumed.folds]
+    assert [f.chosen for f in fresh.folds] == [f.chosen for f in resumed.folds]

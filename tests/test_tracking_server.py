@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from tracking_fixtures import make_record, mlflow_server, write_run  # noqa: F401 - fixture
 
 from bench.cli import main
-from bench.runs.record import write_results
+from bench.runs.record import read_results, write_results
 from bench.tracking.logger import log_run
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def _active_runs(client, exp_id, filt=""):
 
 def _record(**kw):
     rec = make_record(tags={"train_samples": "13e6"}, **kw)
-    rec["embedder"]["weights_sha256"] = SHA
+    rec.embedder["weights_sha256"] = SHA
     return rec
 
 
@@ -59,7 +59,7 @@ def test_bench_ui_serves_runs_logged_into_the_default_store(mlflow_server, monke
         runs = json.loads(resp.read())["runs"]
     assert [r["info"]["run_id"] for r in runs] == [logged.mlflow_run_id]
     metrics = {m["key"]: m["value"] for m in runs[0]["data"]["metrics"]}
-    assert metrics["accuracy_mean"] == pytest.approx(rec["accuracy"]["mean"])
+    assert metrics["accuracy_mean"] == pytest.approx(rec.accuracy.mean)
     # artifacts of a run logged without a server are served from the results directory
     art = f"{url}/get-artifact?path=results.json&run_uuid={logged.mlflow_run_id}"
     with urllib.request.urlopen(art, timeout=10) as resp:
@@ -87,14 +87,14 @@ def test_run_params_metrics_artifacts_read_back(mlflow_server, tmp_path):
     assert p["protocol.learning_rates"] == "[0.0001,0.001]"
     assert p["protocol.hidden_sizes"] == "[512,128]"
     assert p["protocol.patience"] == "20" and p["protocol.val_unit"] == "clip"
-    assert {f"protocol.{k}" for k in rec["protocol"]} <= set(p)
+    assert {f"protocol.{k}" for k in rec.protocol} <= set(p)
     assert p["embedder.name"] == "mfcc" and p["embedder.weights_sha256"] == SHA
     assert p["embedder.options.n_mfcc"] == "20" and p["embedder.dim"] == "40"
     assert p["dataset.name"] == "synth-mini" and p["dataset.version"] == "1"
     assert p["dataset.n_clips"] == "36" and p["seed"] == "0"
 
     # the numbers, recomputed from the confusion matrices
-    confs = [np.asarray(f["confusion"]) for f in rec["folds"]]
+    confs = [np.asarray(f.confusion) for f in rec.folds]
     accs = [np.trace(c) / c.sum() for c in confs]
     m = parent.data.metrics
     assert m["accuracy_mean"] == pytest.approx(np.mean(accs), abs=1e-12)
@@ -106,8 +106,8 @@ def test_run_params_metrics_artifacts_read_back(mlflow_server, tmp_path):
     assert [h.value for h in sorted(history, key=lambda h: h.step)] == pytest.approx(accs)
 
     t = parent.data.tags
-    assert t["bench.version"] == rec["bench_version"] and t["bench.git_sha"] == rec["git_sha"]
-    assert t["mlflow.source.git.commit"] == rec["git_sha"]
+    assert t["bench.version"] == rec.bench_version and t["bench.git_sha"] == rec.git_sha
+    assert t["mlflow.source.git.commit"] == rec.git_sha
     assert t["train_samples"] == "13e6" and t["bench.logged"] == "complete"
 
     children = _active_runs(client, exp.experiment_id,
@@ -115,16 +115,16 @@ def test_run_params_metrics_artifacts_read_back(mlflow_server, tmp_path):
     assert len(children) == 6
     by_key = {(int(c.data.params["test_fold"]), int(c.data.params["repeat"])): c
               for c in children}
-    for f in rec["folds"]:
-        c = by_key[(f["test_fold"], f["repeat"])]
-        conf = np.asarray(f["confusion"])
+    for f in rec.folds:
+        c = by_key[(f.test_fold, f.repeat)]
+        conf = np.asarray(f.confusion)
         assert c.data.metrics["test_accuracy"] == pytest.approx(np.trace(conf) / conf.sum())
-        best = max(f["grid"], key=lambda g: g["val_accuracy"])
-        assert float(c.data.params["chosen.lr"]) == best["lr"]
-        assert c.data.metrics["val_accuracy"] == pytest.approx(best["val_accuracy"])
-        assert c.data.metrics["epochs"] == best["epochs"]
-        assert c.data.metrics[f"grid/lr{best['lr']:g}_wd0.0001/val_accuracy"] == \
-            pytest.approx(best["val_accuracy"])
+        best = max(f.grid, key=lambda g: g.val_accuracy)
+        assert float(c.data.params["chosen.lr"]) == best.lr
+        assert c.data.metrics["val_accuracy"] == pytest.approx(best.val_accuracy)
+        assert c.data.metrics["epochs"] == best.epochs
+        assert c.data.metrics[f"grid/lr{best.lr:g}_wd0.0001/val_accuracy"] == \
+            pytest.approx(best.val_accuracy)
 
     names = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert names == {"results.json", "predictions.csv", "confusion_matrix.png"}
@@ -148,8 +148,8 @@ def test_logging_twice_is_idempotent_and_a_rerun_replaces(mlflow_server, tmp_pat
     assert len(_active_runs(client, first.experiment_id)) == 7  # 1 parent + 6 nested
 
     # the same run recomputed (bench run --rerun): same run_id, new numbers
-    rec2 = json.loads((run_dir / "results.json").read_text())
-    rec2["timings"]["embed_s"] = 9.0
+    rec2 = read_results(run_dir)
+    rec2.timings.embed_s = 9.0
     write_results(run_dir, rec2)
     third = log_run(rec2, run_dir, tracking_uri=mlflow_server.url, strict=True)
     assert third.status == "replaced" and third.mlflow_run_id != first.mlflow_run_id
@@ -159,7 +159,7 @@ def test_logging_twice_is_idempotent_and_a_rerun_replaces(mlflow_server, tmp_pat
     assert parent.data.metrics["time/embed_s"] == 9.0
 
 
-def test_interrupted_logging_is_redone(mlflow_server, tmp_path, monkeypatch, capsys):
+def test_interrupted_logging_is_redone(mlflow_server, tmp_path, monkeypatch):
     import bench.tracking.logger as tracking
 
     rec = _record(run_id="run-broken", dataset="synth-broken")
@@ -170,9 +170,9 @@ def test_interrupted_logging_is_redone(mlflow_server, tmp_path, monkeypatch, cap
 
     with monkeypatch.context() as m:
         m.setattr(tracking, "_log_artifacts", boom)
-        assert log_run(rec, run_dir, tracking_uri=mlflow_server.url) is None
-    err = capsys.readouterr().err
-    assert f"bench track {run_dir}" in err and "artifact store went away" in err
+        messages: list[str] = []
+        assert log_run(rec, run_dir, tracking_uri=mlflow_server.url, log=messages.append) is None
+    assert f"bench track {run_dir}" in messages[0] and "artifact store went away" in messages[0]
 
     client = _client(mlflow_server.url)
     exp = client.get_experiment_by_name("bench-synth-broken")
@@ -186,7 +186,7 @@ def test_interrupted_logging_is_redone(mlflow_server, tmp_path, monkeypatch, cap
 
 
 def test_server_stopped_mid_run_keeps_the_run_and_bench_track_logs_it_later(
-        mlflow_server, tmp_path, synth_mini_root, monkeypatch, capsys):
+        mlflow_server, tmp_path, synth_mini_root, monkeypatch):
     """A real `bench run` (runner, tiny embedder, synth-mini) whose tracking server is stopped
     while it embeds: the run completes, says how to log it, and `bench track` does later."""
     import sweep_fixtures
@@ -211,15 +211,16 @@ def test_server_stopped_mid_run_keeps_the_run_and_bench_track_logs_it_later(
                     out_dir=tmp_path / "runs", resampler="kaiser_fast",
                     tracking_uri=mlflow_server.url)
     t0 = time.perf_counter()
-    run_dir, record = run(cfg, progress=False)
+    with pytest.warns(UserWarning) as caught:  # no log callable: the failure is a warning
+        run_dir, record = run(cfg, progress=False)
     assert mlflow_server.proc is None  # it really was stopped during the run
     # `kill` ended bench ui cleanly, with its server (stop() checks nothing listens any more)
     assert mlflow_server.returncode == 0
     assert f"MLflow UI for sqlite:///{(mlflow_server.root / 'mlflow.db').resolve()}" in \
         mlflow_server.output
     assert time.perf_counter() - t0 < 120
-    assert (run_dir / "results.json").is_file() and len(record["folds"]) == 5
-    assert f"bench track {run_dir}" in capsys.readouterr().err
+    assert (run_dir / "results.json").is_file() and len(record.folds) == 5
+    assert any(f"bench track {run_dir}" in str(w.message) for w in caught)
     before = (run_dir / "results.json").read_bytes()
 
     runner = CliRunner()
@@ -235,7 +236,7 @@ def test_server_stopped_mid_run_keeps_the_run_and_bench_track_logs_it_later(
     client = _client(mlflow_server.url)
     exp = client.get_experiment_by_name("bench-synth-mini")
     runs = _active_runs(client, exp.experiment_id,
-                        f"tags.`bench.run_id` = '{record['run_id']}'")
+                        f"tags.`bench.run_id` = '{record.run_id}'")
     assert len(runs) == 1
-    assert runs[0].data.metrics["accuracy_mean"] == record["accuracy"]["mean"]
+    assert runs[0].data.metrics["accuracy_mean"] == record.accuracy.mean
     assert runs[0].data.params["embedder.name"] == "tiny-a"

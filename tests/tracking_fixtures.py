@@ -11,12 +11,14 @@ import pytest
 from analysis_fixtures import fold_record, make_record as build_record
 from analysis_fixtures import write_run  # noqa: F401 - the tracking tests' run writer
 
+from bench.runs.record import RunRecord
+
 
 def make_record(embedder: str = "mfcc", dataset: str = "synth-mini",
                 classes: tuple[str, ...] = ("bark", "rain", "siren"), folds: tuple = (1, 2, 3),
                 repeats: int = 2, seed: int = 0, run_id: str | None = None,
                 tags: dict | None = None, clips_per_class: int = 4, rng: int = 0,
-                learning_rates: tuple = (1e-4, 1e-3), weight_decays: tuple = (1e-4,)) -> dict:
+                learning_rates: tuple = (1e-4, 1e-3), weight_decays: tuple = (1e-4,)) -> RunRecord:
     """A results record whose accuracies follow from random confusion matrices, so every
     figure in it can be recomputed independently."""
     gen = np.random.default_rng(rng)

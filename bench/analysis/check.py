@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from bench.analysis.factors import RunView, key_label, key_sort, view
 from bench.errors import ConfigError, ResultsError
-from bench.runs.record import load_runs, record_seed
+from bench.runs.record import RunRecord, load_runs
 from bench.util import tables
 
 #: Default tolerance, in accuracy points, for comparisons with the paper (see docs/analysis.md).
@@ -47,7 +47,7 @@ class RefEntry:
         Percent accuracy per ``(test_fold, repeat)`` (references made from results files only).
     source : str
         Where the value comes from (``paper table2``, a file path).
-    record : dict or None
+    record : RunRecord or None
         The reference run's record, when the reference is a results file.
     """
 
@@ -57,7 +57,7 @@ class RefEntry:
     source: str
     note: str = ""
     per_fold: dict[tuple[str, int], float] | None = None
-    record: dict[str, Any] | None = None
+    record: RunRecord | None = None
     train_samples: str | None = None
 
 
@@ -145,7 +145,7 @@ def _from_csv(text: str, name: str) -> Reference:
     return ref
 
 
-def _from_runs(records: list[dict[str, Any]], name: str) -> Reference:
+def _from_runs(records: list[RunRecord], name: str) -> Reference:
     ref = Reference(name)
     for rec in records:
         r = view(rec)
@@ -154,7 +154,7 @@ def _from_runs(records: list[dict[str, Any]], name: str) -> Reference:
             raise ResultsError(f"{name}: two reference runs of {r.embedder} on {r.dataset} "
                                f"({ref.entries[key].source} and {r.path})",
                                hint="keep one run per (dataset, embedder) in a reference")
-        ref.entries[key] = RefEntry(key[0], key[1], 100 * float(rec["accuracy"]["mean"]),
+        ref.entries[key] = RefEntry(key[0], key[1], 100 * float(rec.accuracy.mean),
                                     r.path, per_fold={k: 100 * v for k, v in r.accuracy.items()},
                                     record=rec, train_samples=r.tags.get("train_samples"))
     return ref
@@ -240,19 +240,18 @@ class CheckResult:
 _PROTOCOL_IGNORE = {"repeats"}  # compared through the (fold, repeat) keys instead
 
 
-def _differences(ours: dict[str, Any], ref: dict[str, Any]) -> list[str]:
+def _differences(ours: RunRecord, ref: RunRecord) -> list[str]:
     notes = []
-    po, pr = ours.get("protocol") or {}, ref.get("protocol") or {}
+    po, pr = ours.protocol, ref.protocol
     diff = sorted(k for k in set(po) | set(pr) if k not in _PROTOCOL_IGNORE and po.get(k) != pr.get(k))
     if diff:
         notes.append("protocol differs from the reference in " + ", ".join(diff))
-    if record_seed(ours) != record_seed(ref):
-        notes.append(f"seed {record_seed(ours)} vs reference seed {record_seed(ref)}")
-    wo = (ours.get("embedder") or {}).get("weights_sha256")
-    wr = (ref.get("embedder") or {}).get("weights_sha256")
-    if isinstance(ours.get("embedder"), dict) and wo != wr:
+    if ours.run_seed != ref.run_seed:
+        notes.append(f"seed {ours.run_seed} vs reference seed {ref.run_seed}")
+    if isinstance(ours.embedder, dict) and (ours.embedder.get("weights_sha256")
+                                           != _weights_sha256(ref)):
         notes.append("embedder weights differ from the reference's")
-    do, dr = ours.get("dataset") or {}, ref.get("dataset") or {}
+    do, dr = ours.dataset, ref.dataset
     if isinstance(do, dict) and isinstance(dr, dict):
         for k in ("version", "n_clips"):
             if do.get(k) != dr.get(k):
@@ -260,7 +259,11 @@ def _differences(ours: dict[str, Any], ref: dict[str, Any]) -> list[str]:
     return notes
 
 
-def check(records: Iterable[dict[str, Any]], reference: Reference, *,
+def _weights_sha256(record: RunRecord) -> Any:
+    return record.embedder.get("weights_sha256") if isinstance(record.embedder, dict) else None
+
+
+def check(records: Iterable[RunRecord], reference: Reference, *,
           tolerance: float = DEFAULT_TOLERANCE, fold_tolerance: float | None = None
           ) -> CheckResult:
     """Compare each run's mean accuracy (and per-fold accuracies, for a results reference) with
@@ -268,8 +271,7 @@ def check(records: Iterable[dict[str, Any]], reference: Reference, *,
 
     Parameters
     ----------
-    records : iterable of dict
-        Results records.
+    records : iterable of RunRecord
     reference : Reference
     tolerance : float
         Largest allowed ``|ours - reference|`` of the mean accuracy, in points.
@@ -288,7 +290,7 @@ def check(records: Iterable[dict[str, Any]], reference: Reference, *,
     for rec in records:
         r: RunView = view(rec)
         entry = reference.lookup(r.dataset, r.embedder, r.tags.get("train_samples"))
-        row = CheckRow(r.dataset, r.embedder, r.path, 100 * float(rec["accuracy"]["mean"]),
+        row = CheckRow(r.dataset, r.embedder, r.path, 100 * float(rec.accuracy.mean),
                        entry.accuracy if entry else None, tolerance,
                        source=entry.source if entry else "")
         if entry is not None and entry.per_fold is not None:

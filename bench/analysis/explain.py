@@ -26,7 +26,7 @@ from bench.analysis.report import Block, to_html, to_markdown
 from bench.errors import ProtocolError
 from bench.evaluation.settings import fingerprint, resolved_settings
 from bench.io.fileio import atomic_write_text
-from bench.runs.record import write_json
+from bench.runs.record import RunRecord, write_json
 from bench.runs.runner import slug
 from bench.util import tables
 
@@ -131,10 +131,15 @@ def _labels(runs: list[RunView]) -> list[str]:
     return labels
 
 
+def _dataset(run: RunView) -> dict[str, Any]:
+    """The record's dataset description ({} when the record names the dataset only)."""
+    return run.record.dataset if isinstance(run.record.dataset, dict) else {}
+
+
 def _check_same_data(runs: list[RunView]) -> None:
-    first = runs[0].record.get("dataset") or {}
+    first = _dataset(runs[0])
     for r in runs[1:]:
-        d = r.record.get("dataset") or {}
+        d = _dataset(r)
         for k, what in (("content_sha256", "audio"), ("splits", "folds")):
             if first.get(k) is not None and d.get(k) is not None and first.get(k) != d.get(k):
                 raise ProtocolError(
@@ -164,7 +169,7 @@ def _units(runs: list[RunView]) -> tuple[str, list[dict[Any, float]]]:
     return "fold (mean over repeats: the runs' repeats differ)", out
 
 
-def explain(records: Iterable[dict[str, Any]], method: str = "auto") -> list[Explanation]:
+def explain(records: Iterable[RunRecord], method: str = "auto") -> list[Explanation]:
     """The explanation of every (dataset, embedder) group with at least two runs.
 
     Raises
@@ -185,8 +190,8 @@ def explain(records: Iterable[dict[str, Any]], method: str = "auto") -> list[Exp
             continue
         _check_same_data(group)
         unit, values = _units(group)
-        rows = [PresetRow(lab, r.preset, fingerprint(r.record.get("protocol") or {}), r.run_id,
-                          v, r.record.get("protocol") or {})
+        rows = [PresetRow(lab, r.preset, fingerprint(r.record.protocol), r.run_id,
+                          v, r.record.protocol)
                 for lab, r, v in zip(_labels(group), group, values)]
         pairs = []
         for i in range(len(rows)):
@@ -266,7 +271,7 @@ def draw_explanation(exp: Explanation):
     return fig
 
 
-def write_explain(records: list[dict[str, Any]], out_dir: Path, method: str = "auto"
+def write_explain(records: list[RunRecord], out_dir: Path, method: str = "auto"
                   ) -> tuple[list[Explanation], dict[str, Path]]:
     """Write ``explain.md``, ``explain.html``, ``explain.json`` and one figure per group
     (``explain-<dataset>-<embedder>.png/.pdf``) under ``out_dir``."""

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 from bench.embedders import catalog, l3_meta, soundnet_meta, vggish_meta
 from bench.errors import ConfigError, ProtocolError, ResultsError
-from bench.runs.record import name_of, record_seed, record_tags
+from bench.runs.record import RunRecord
 
 #: the family whose variants the design-factor comparisons (and Figures 2 and 3) are about
 L3 = l3_meta.FAMILY.name
@@ -179,14 +179,14 @@ class RunView:
 
     Attributes
     ----------
-    record : dict
+    record : RunRecord
         The full results record (schema v1).
     accuracy : dict of (str, int) -> float
         Test accuracy (fraction) per ``(test_fold, repeat)``; ``test_fold`` as a string so that
         runs written by different tools pair.
     """
 
-    record: dict[str, Any]
+    record: RunRecord
     run_id: str
     embedder: str
     dataset: str
@@ -218,25 +218,22 @@ class RunView:
         return (self.dataset, self.preset)
 
 
-def view(record: dict[str, Any]) -> RunView:
-    """A :class:`RunView` of one validated results record."""
+def view(record: RunRecord) -> RunView:
+    """A :class:`RunView` of one results record."""
     accuracy: dict[tuple[str, int], float] = {}
-    source = record.get("_path", record.get("run_id", "?"))
-    if not record.get("folds"):
+    source = record.source
+    if not record.folds:
         raise ResultsError(f"{source}: the run has no (fold, repeat) results",
                            hint="the run did not finish; run the same `bench run` again")
-    for f in record["folds"]:
-        key = (str(f["test_fold"]), int(f["repeat"]))
-        if key in accuracy:
-            raise ProtocolError(f"{source}: {key_label(key)} appears twice in folds",
+    for f in record.folds:
+        if f.key in accuracy:
+            raise ProtocolError(f"{source}: {key_label(f.key)} appears twice in folds",
                                 hint="the results file is damaged; rerun the run")
-        accuracy[key] = float(f["accuracy"])
-    embedder = name_of(record["embedder"])
-    return RunView(record=record, run_id=str(record.get("run_id", "")), embedder=embedder,
-                   dataset=name_of(record["dataset"]),
-                   preset=str((record.get("protocol") or {}).get("preset", "?")),
-                   seed=record_seed(record), tags=record_tags(record),
-                   created=str(record.get("created", "")), path=str(source),
+        accuracy[f.key] = float(f.accuracy)
+    embedder = record.embedder_name
+    return RunView(record=record, run_id=record.run_id, embedder=embedder,
+                   dataset=record.dataset_name, preset=record.preset, seed=record.run_seed,
+                   tags=record.run_tags, created=record.created, path=source,
                    design=parse_embedder(embedder), accuracy=accuracy)
 
 
@@ -328,7 +325,7 @@ class Selection:
         return self._selected[1]
 
 
-def select(records: Iterable[dict[str, Any]] | Selection) -> Selection:
+def select(records: Iterable[RunRecord] | Selection) -> Selection:
     """A :class:`Selection` of results records; a Selection is returned as it is, so a caller
     that analyses one set of runs several ways views them once."""
     if isinstance(records, Selection):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from bench.analysis.factors import (L3, L3_FACTORS, PAPER_L3_VARIANT, RunView, S
                                     train_samples)
 from bench.errors import ConfigError, ProtocolError
 from bench.io.fileio import atomic_write_bytes
+from bench.runs.record import RunRecord
 
 FIGURES = {2: "Classification accuracy vs. input representation",
            3: "Classification accuracy vs. training subset",
@@ -89,7 +90,7 @@ def _ref(reference: Reference | None, dataset: str, runs: list[RunView]) -> floa
     return entry.accuracy if entry else None
 
 
-def figure_data(records: Iterable[dict[str, Any]] | Selection, number: int,
+def figure_data(records: Iterable[RunRecord] | Selection, number: int,
                 reference: Reference | None = None,
                 l3_variant: str | None = PAPER_L3_VARIANT) -> FigureData:
     """Group runs (results records, or their :func:`bench.analysis.factors.select`) into the panels and
@@ -297,7 +298,7 @@ def save(fig, out_dir: Path, stem: str, formats: Iterable[str] = ("png", "pdf"))
     return write(render(fig, formats), out_dir, stem)
 
 
-def plot(records: list[dict[str, Any]], number: int, out_dir: Path, *,
+def plot(records: list[RunRecord], number: int, out_dir: Path, *,
          reference: Reference | None = None, l3_variant: str | None = PAPER_L3_VARIANT,
          formats: Iterable[str] = ("png", "pdf")) -> tuple[list[Path], FigureData]:
     """Make Figure ``number`` from ``records`` and write it to ``out_dir/figure<N>.<fmt>``."""

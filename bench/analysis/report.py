@@ -25,7 +25,7 @@ from bench.analysis.stats_format import TEST_HEADERS, family_tables
 from bench.errors import BenchError
 from bench.evaluation.settings import fingerprint
 from bench.io.fileio import atomic_write_text
-from bench.runs.record import run_warnings, untrained_by_class, write_json
+from bench.runs.record import RunRecord, run_warnings, untrained_by_class, write_json
 from bench.util import tables
 
 REPORT_MD = "report.md"
@@ -74,7 +74,7 @@ def _n_label(run) -> str:
     return str(len(run.accuracy))
 
 
-def table2_rows(records: list[dict[str, Any]] | Selection, reference: Reference | None,
+def table2_rows(records: list[RunRecord] | Selection, reference: Reference | None,
                 cfg: StatsConfig) -> tuple[list[list[Any]], list[str]]:
     """Table 2 reproduction: per dataset, every embedder run (one per embedder, as ``bench
     stats`` chooses) and every reference embedder not run; percent. The notes name the runs
@@ -96,7 +96,7 @@ def table2_rows(records: list[dict[str, Any]] | Selection, reference: Reference 
                          f"[{tables.pct(lo)}, {tables.pct(hi)}]", _n_label(r),
                          "" if entry is None else f"{entry.accuracy:.2f}",
                          "" if entry is None else tables.signed(100 * mean - entry.accuracy),
-                         fingerprint(r.record.get("protocol") or {})])
+                         fingerprint(r.record.protocol)])
         if reference is not None:
             for (ds, emb), entry in reference.entries.items():
                 if ds == dataset_key(dataset) and emb not in seen:
@@ -115,9 +115,9 @@ OVERLAP_NOTE = ("† training-data overlap: the embedder declares it was trained
                 "out-of-sample figure")
 
 
-def overlap_mark(record: dict[str, Any]) -> str:
+def overlap_mark(record: RunRecord) -> str:
     """`` †`` for a run whose embedder was trained on the evaluated dataset, else ``""``."""
-    return " †" if record.get("training_overlap") else ""
+    return " †" if record.training_overlap else ""
 
 
 TABLE2_HEADERS = ["dataset", "preset", "embedder", "ours %", "95% CI", "folds x repeats",
@@ -127,38 +127,39 @@ TABLE2_HEADERS = ["dataset", "preset", "embedder", "ours %", "95% CI", "folds x 
 def _run_detail(r: RunView) -> Block:
     rec = r.record
     items: list[list[Any]] = []
-    for section in ("protocol", "embedder", "dataset", "environment", "timings"):
-        d = rec.get(section) or {}
+    sections = {"protocol": rec.protocol, "embedder": rec.embedder, "dataset": rec.dataset,
+                "environment": rec.environment.to_dict(), "timings": rec.timings.to_dict()}
+    for section, d in sections.items():
         if isinstance(d, dict):
             for k, v in d.items():
                 if section == "dataset" and k == "classes":
                     v = f"{len(v)} classes"
                 items.append([f"{section}.{k}", json.dumps(v) if isinstance(v, (list, dict))
                               else v])
-    for k in ("run_id", "created", "bench_version", "git_sha", "seed"):
-        items.append([k, rec.get(k)])
+    items += [["run_id", rec.run_id], ["created", rec.created],
+              ["bench_version", rec.bench_version], ["git_sha", rec.git_sha], ["seed", rec.seed]]
     if r.tags:
         items.append(["tags", json.dumps(r.tags)])
-    if rec.get("skipped"):
-        items.append(["skipped clips", len(rec["skipped"])])
+    if rec.skipped:
+        items.append(["skipped clips", len(rec.skipped)])
     return Block("details", text=f"{r.embedder} on {r.dataset} ({r.preset}, seed {r.seed}): "
                  f"{r.path}", children=[Block("table", headers=["field", "value"], rows=items,
                                               align="ll"), _per_class(rec)])
 
 
-def _per_class(rec: dict[str, Any]) -> Block:
+def _per_class(rec: RunRecord) -> Block:
     """Per-class accuracy of one run; a class that had no training clip in some test fold is
     marked (its clips there were scored wrong whatever the embedding)."""
     untrained = untrained_by_class(rec)
     rows = []
-    for cls, acc in (rec.get("per_class_accuracy") or {}).items():
+    for cls, acc in (rec.per_class_accuracy or {}).items():
         note = (f"no training clip when fold(s) {', '.join(untrained[cls])} were tested: "
                 f"those test clips are scored wrong" if cls in untrained else "")
         rows.append([cls, "" if acc is None else f"{100 * acc:.2f}", note])
     return Block("table", headers=["class", "accuracy %", "note"], rows=rows, align="lrl")
 
 
-def build(records: list[dict[str, Any]], reference: Reference | None, cfg: ReportConfig
+def build(records: list[RunRecord], reference: Reference | None, cfg: ReportConfig
           ) -> tuple[list[Block], dict[str, Any]]:
     """The report as blocks, and the machine-readable parts (stats, figure files)."""
     runs = select(records)  # every run viewed once; the choice of one per embedder made once
@@ -170,12 +171,10 @@ def build(records: list[dict[str, Any]], reference: Reference | None, cfg: Repor
     rows = []
     for r in runs.runs:
         rec = r.record
-        acc = rec["accuracy"]
         rows.append([r.run_id, r.embedder + overlap_mark(rec), r.dataset,
-                     f"{r.preset} [{fingerprint(rec.get('protocol') or {})}]", r.seed,
-                     _n_label(r),
-                     f"{100 * acc['mean']:.2f} ± {100 * acc.get('std', 0.0):.2f}",
-                     f"{(rec.get('timings') or {}).get('total_s', 0.0):.0f}"])
+                     f"{r.preset} [{fingerprint(rec.protocol)}]", r.seed, _n_label(r),
+                     f"{100 * rec.accuracy.mean:.2f} ± {100 * rec.accuracy.std:.2f}",
+                     f"{rec.timings.total_s or 0.0:.0f}"])
     blocks += [Block("h2", "Runs"),
                Block("table", headers=["run", "embedder", "dataset", "preset [fingerprint]",
                                        "seed", "folds x repeats", "accuracy % (mean ± sd)",
@@ -307,7 +306,7 @@ def to_html(blocks: list[Block], title: str) -> str:
             + "\n".join(render(blocks)) + "\n</body></html>\n")
 
 
-def write_report(records: list[dict[str, Any]], reference: Reference | None,
+def write_report(records: list[RunRecord], reference: Reference | None,
                  cfg: ReportConfig) -> dict[str, Path]:
     """Build the report and write ``report.md``, ``report.html``, ``stats.json`` and the figures
     under ``cfg.out_dir``; return the paths written."""

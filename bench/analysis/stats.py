@@ -24,6 +24,7 @@ from bench.analysis.factors import (L3, L3_FACTORS, RunView, Selection, StatsCon
 from bench.analysis.paired import (FEW_PAIRS_NOTE, bootstrap_ci, differences, holm,  # noqa: F401
                                    rank_biserial, wilcoxon)
 from bench.errors import ProtocolError
+from bench.runs.record import RunRecord
 
 
 
@@ -170,7 +171,8 @@ class StatsResult:
                 "skipped": list(self.skipped), "notes": list(self.notes)}
 
 
-def compare(a: Sequence[float], b: Sequence[float], method: str = "auto") -> dict[str, float]:
+def paired_numbers(a: Sequence[float], b: Sequence[float], method: str = "auto"
+                   ) -> dict[str, float]:
     """All paired numbers for ``a`` vs ``b``: Wilcoxon statistic and p, effect sizes, means."""
     a_arr, b_arr = np.asarray(a, float), np.asarray(b, float)
     d = differences(a_arr, b_arr)
@@ -202,7 +204,7 @@ def _family(result: StatsResult, dataset: str, preset: str, factor: str,
             result.skipped.append(f"{dataset} ({preset}) {factor}: {name_a} vs {name_b}: "
                                   f"{exc.message}")
             continue
-        nums = compare(a, b, cfg.method)
+        nums = paired_numbers(a, b, cfg.method)
         if nums["n_nonzero"] < 6:
             notes.append(FEW_PAIRS_NOTE)
         family.append(Comparison(dataset, preset, factor, name_a, name_b,
@@ -214,13 +216,13 @@ def _family(result: StatsResult, dataset: str, preset: str, factor: str,
     result.comparisons.extend(family)
 
 
-def analyse(records: Iterable[dict[str, Any]] | Selection, config: StatsConfig | None = None
+def analyse(records: Iterable[RunRecord] | Selection, config: StatsConfig | None = None
             ) -> StatsResult:
     """Run the comparisons ``config`` asks for over results records.
 
     Parameters
     ----------
-    records : iterable of dict, or Selection
+    records : iterable of RunRecord, or Selection
         Results records (``bench.runs.record.load_runs``), or their :func:`bench.analysis.factors.select`.
     config : StatsConfig, optional
 

@@ -50,7 +50,7 @@ def _reference(spec: str | None):
 
 
 def _load(paths):
-    from bench.runs.record import load_runs
+    from bench.api import load_runs
 
     return load_runs(paths)
 
@@ -84,13 +84,13 @@ def stats(results, compare, factors, l3_variant, alpha, method, ci_level, n_boot
     """
     from bench.errors import ProtocolError
     from bench.io.fileio import atomic_write_text
-    from bench.analysis.stats import analyse
+    from bench import api
     from bench.analysis.stats_format import format_result
 
     cfg = StatsConfig(compare=compare, factors=tuple(factors) or FACTOR_NAMES,
                       l3_variant=_variant(l3_variant), alpha=alpha, method=method,
                       n_boot=n_boot, ci_level=ci_level, seed=seed)
-    result = analyse(_load(results), cfg)
+    result = api.compare(_load(results), cfg)  # the option `compare` shadows the name
     if not result.comparisons:
         why = "; ".join(result.skipped) or ("each dataset needs runs of at least two embedders "
                                            "(or two levels of an L3 design factor)")

@@ -113,35 +113,28 @@ def protocol_options(func: Callable) -> Callable:
     return func
 
 
+def run_settings(opts: dict[str, Any]) -> dict[str, Any]:
+    """The keyword settings of :meth:`bench.runs.config.RunConfig.build` (and so of
+    :func:`bench.evaluate`) for parsed options; ``None`` keeps the default."""
+    settings = {k: opts.get(k) for k in (
+        "repeats", "val_fraction", "val_unit", "scaler_fit", "selection_unit", "max_epochs",
+        "patience", "batch_size", "seed", "device", "resampler", "embed_batch_size", "skip_bad",
+        "threads", "data_dir", "cache_dir", "weights_dir", "precision")}
+    for k in ("learning_rates", "weight_decays"):
+        settings[k] = tuple(opts[k]) if opts.get(k) else None
+    settings["out_dir"] = opts.get("out")
+    settings["download"] = not opts["no_download"]
+    settings["embedder_options"] = parse_options(opts.get("embedder_options") or ())
+    return settings
+
+
 def build_run_config(opts: dict[str, Any], **extra: Any):
     """The RunConfig for parsed options (``None`` means: keep the default)."""
-    from bench.evaluation.settings import protocol_preset
     from bench.runs.config import RunConfig
 
-    protocol = protocol_preset(opts.get("protocol") or "paper")
-    overrides = {k: opts[k] for k in ("repeats", "val_fraction", "val_unit", "scaler_fit",
-                                      "selection_unit", "max_epochs", "patience", "batch_size")
-                 if opts.get(k) is not None}
-    for k in ("learning_rates", "weight_decays"):
-        if opts.get(k):
-            overrides[k] = tuple(opts[k])
-    if overrides:
-        protocol = protocol.replace(**overrides)
-    kwargs: dict[str, Any] = {"embedder": opts["embedder"], "dataset": opts["dataset"],
-                              "protocol": protocol, "seed": opts.get("seed", 0),
-                              "device": opts["device"], "resampler": opts["resampler"],
-                              "precision": opts.get("precision") or "float32",
-                              "embed_batch_size": opts.get("embed_batch_size"),
-                              "skip_bad": opts["skip_bad"], "download": not opts["no_download"],
-                              "threads": opts.get("threads"),
-                              "embedder_options": parse_options(opts.get("embedder_options")
-                                                                or ())}
-    for opt, field in (("data_dir", "data_dir"), ("cache_dir", "cache_dir"),
-                       ("weights_dir", "weights_dir"), ("out", "out_dir")):
-        if opts.get(opt) is not None:
-            kwargs[field] = opts[opt]
-    kwargs.update(extra)
-    return RunConfig(**kwargs)
+    return RunConfig.build(opts["embedder"], opts["dataset"],
+                           protocol=opts.get("protocol") or "paper",
+                           **{**run_settings(opts), **extra})
 
 
 def echo_err(msg: str) -> None:

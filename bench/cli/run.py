@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bench.cli.options import (build_run_config, echo_err, pass_opts, protocol_options,
-                               run_options)
+                               run_options, run_settings)
 
 
 @click.command()
@@ -31,16 +31,16 @@ def run(opts: dict) -> None:
         bench run --embedder mfcc --dataset synth
         bench run -e l3-m256-music -d esc50 --protocol l3embedding --repeats 5
     """
+    from bench.api import evaluate
     from bench.runs.config import parse_tags
     from bench.runs.record import format_summary
-    from bench.tracking.tracked import execute
 
-    config = build_run_config(opts, tags=parse_tags(opts["tags"]), rerun=opts["rerun"],
-                              tracking=not opts["no_tracking"],
-                              tracking_uri=opts["tracking_uri"])
-    outcome = execute(config, progress=not opts["quiet"], log=echo_err)
-    click.echo(format_summary(outcome.record))
-    click.echo(f"results: {outcome.run_dir / 'results.json'}")
+    record = evaluate(opts["embedder"], opts["dataset"], protocol=opts["protocol"],
+                      progress=not opts["quiet"], log=echo_err, **run_settings(opts),
+                      tags=parse_tags(opts["tags"]), rerun=opts["rerun"],
+                      tracking=not opts["no_tracking"], tracking_uri=opts["tracking_uri"])
+    click.echo(format_summary(record))
+    click.echo(f"results: {record.path}")
 
 
 @click.command()

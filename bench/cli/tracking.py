@@ -53,4 +53,5 @@ def ui(port: int, tracking_uri: str | None, results_dir: Path | None) -> None:
     from bench.tracking.session import resolve_tracking_uri
     from bench.tracking.ui import serve
 
-    raise SystemExit(serve(resolve_tracking_uri(tracking_uri, results_dir), port=port))
+    raise SystemExit(serve(resolve_tracking_uri(tracking_uri, results_dir), port=port,
+                           log=click.echo))

@@ -8,10 +8,11 @@ PyTorch head (:mod:`bench.evaluation.head`), ``logreg`` logistic regression
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
+from bench.evaluation.fold_record import ChosenPoint
 from bench.evaluation.frames import Frames, Standardizer
 from bench.evaluation.grid import GridMLP, MLPSettings
 from bench.evaluation.head import HeadSettings, HeadSpec, TorchHead
@@ -27,7 +28,7 @@ def grid_specs(protocol: ProtocolConfig) -> list[HeadSpec]:
 
 
 def fold_grid(protocol: ProtocolConfig, seed: int, repeat: int,
-              fixed: dict[str, Any] | None = None) -> list[HeadSpec]:
+              fixed: ChosenPoint | None = None) -> list[HeadSpec]:
     """The grid points one fold trains.
 
     ``fixed``: the ``chosen`` record of the first split of this repeat (``grid_search=
@@ -35,9 +36,10 @@ def fold_grid(protocol: ProtocolConfig, seed: int, repeat: int,
     it drawn once per repeat (so every split of a repeat searches the same points).
     """
     if fixed is not None:
-        return [HeadSpec(float(fixed["lr"]), float(fixed["weight_decay"]),
-                         tuple(fixed.get("hidden_sizes", protocol.hidden_sizes)),
-                         str(fixed.get("init", protocol.inits[0])))]
+        return [HeadSpec(float(fixed.lr), float(fixed.weight_decay),
+                         tuple(protocol.hidden_sizes if fixed.hidden_sizes is None
+                               else fixed.hidden_sizes),
+                         str(protocol.inits[0] if fixed.init is None else fixed.init))]
     specs = grid_specs(protocol)
     if 0 < protocol.grid_sample < len(specs):
         rng = np.random.default_rng([seed, repeat, 0x67726964])  # "grid"
@@ -79,18 +81,15 @@ def fit_classifier(protocol: ProtocolConfig, grid: list[HeadSpec], n_classes: in
     return GridMLP(settings).fit(train, val, scaler, on_epoch=on_epoch)
 
 
-def chosen_record(model) -> dict[str, Any]:
+def chosen_record(model) -> ChosenPoint:
     """The ``chosen`` entry of a fold record: the winning point's settings and epochs."""
     p = model.points_[model.best_index_]
-    # logistic regression has neither: null in JSON (strict JSON has no NaN)
-    out = {"lr": _or_none(p.lr), "weight_decay": _or_none(p.weight_decay), "epochs": p.epochs,
-           "best_epoch": p.best_epoch}
-    if p.hidden_sizes is not None:
-        out["hidden_sizes"] = list(p.hidden_sizes)
-    if p.init is not None:
-        out["init"] = p.init
-    return out
+    return ChosenPoint(lr=_or_none(p.lr), weight_decay=_or_none(p.weight_decay), epochs=p.epochs,
+                       best_epoch=p.best_epoch,
+                       hidden_sizes=None if p.hidden_sizes is None else list(p.hidden_sizes),
+                       init=p.init)
 
 
 def _or_none(x: float) -> float | None:
+    # logistic regression has neither: null in JSON (strict JSON has no NaN)
     return None if x != x else x

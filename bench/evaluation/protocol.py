@@ -18,6 +18,7 @@ import numpy as np
 
 from bench.evaluation.classifiers import (chosen_record, fit_classifier, fold_grid,
                                           identity_scaler)
+from bench.evaluation.fold_record import ChosenPoint, FoldRecord, GridPointRecord
 from bench.evaluation.frames import Frames, Standardizer, clip_scores
 from bench.evaluation.sampling import few_shot, next_fold, pool_clips
 from bench.evaluation.settings import ProtocolConfig
@@ -180,19 +181,19 @@ def untrained_warning(untrained: dict[str, int]) -> str:
 def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
              protocol: ProtocolConfig, seed: int, device: str = "cpu",
              on_epoch: Callable[[int, int], None] | None = None,
-             fixed: dict[str, Any] | None = None
-             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+             fixed: ChosenPoint | None = None
+             ) -> tuple[FoldRecord, list[dict[str, Any]]]:
     """Train and test one (split, repeat).
 
     Parameters
     ----------
-    fixed : dict, optional
+    fixed : ChosenPoint, optional
         With ``grid_search="first_split"``: the ``chosen`` entry of the first split's record of
         this repeat; only that grid point is trained.
 
     Returns
     -------
-    record : dict
+    record : FoldRecord
         The fold entry of ``results.json``.
     predictions : list of dict
         One row per test clip.
@@ -239,24 +240,18 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
     np.add.at(confusion, (truth, pred), 1)
     per_class = {data.classes[c]: float(confusion[c, c] / confusion[c].sum())
                  for c in range(n_classes) if confusion[c].sum() > 0}
-    chosen = model.points_[model.best_index_]
-    record = {
-        "test_fold": split.test_fold, "repeat": repeat, "seed": mlp_seed, "split_seed": split_seed,
-        "accuracy": float((pred == truth).mean()),
-        # None, not NaN/Infinity, when the chosen network diverged (strict JSON)
-        "val_accuracy": chosen.to_dict()["val_accuracy"], "val_loss": chosen.to_dict()["val_loss"],
-        "chosen": chosen_record(model),
-        "grid": [p.to_dict() for p in model.points_],
-        "per_class_accuracy": per_class,
-        "confusion": confusion.tolist(),
-        "n_train_clips": int(n_fit_clips), "n_val_clips": int(n_val_clips),
-        "n_test_clips": int(len(test_clips)),
-        "n_train_frames": len(train), "n_val_frames": len(val),
-        "n_test_frames": int(len(te_rows)),
-        "classify_s": time.perf_counter() - t0,
-        "warnings": warnings,
-        "untrained_classes": untrained,
-    }
+    points = [GridPointRecord.from_dict(p.to_dict()) for p in model.points_]
+    best = points[model.best_index_]  # None, not NaN/Infinity, when it diverged (strict JSON)
+    record = FoldRecord(
+        test_fold=split.test_fold, repeat=repeat, seed=mlp_seed, split_seed=split_seed,
+        accuracy=float((pred == truth).mean()),
+        val_accuracy=best.val_accuracy, val_loss=best.val_loss,
+        chosen=chosen_record(model), grid=points,
+        per_class_accuracy=per_class, confusion=confusion.tolist(),
+        n_train_clips=int(n_fit_clips), n_val_clips=int(n_val_clips),
+        n_test_clips=int(len(test_clips)), n_train_frames=len(train), n_val_frames=len(val),
+        n_test_frames=int(len(te_rows)), classify_s=time.perf_counter() - t0,
+        warnings=warnings, untrained_classes=untrained)
     counts = data.counts[test_clips]
     predictions = [{"clip_id": data.clips[i].id, "test_fold": split.test_fold, "repeat": repeat,
                     "label": data.classes[truth[k]], "predicted": data.classes[pred[k]],

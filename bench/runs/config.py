@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from bench.audio.decode import RESAMPLERS
 from bench.embedders.torch_util import PRECISIONS
 from bench.errors import ConfigError
 from bench.evaluation.ranges import number
-from bench.evaluation.settings import ProtocolConfig, check_choice
+from bench.evaluation.settings import ProtocolConfig, check_choice, protocol_preset
 from bench.util.paths import default_dir
 
 
@@ -106,6 +106,46 @@ class RunConfig:
             raise ConfigError(f"embed batch size must be positive, found {self.embed_batch_size}")
         for name in ("data_dir", "cache_dir", "weights_dir", "out_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)).expanduser())
+
+    @classmethod
+    def build(cls, embedder: str, dataset: str, *, protocol: str | ProtocolConfig = "paper",
+              **settings: Any) -> "RunConfig":
+        """The configuration of ``bench run`` and :func:`bench.evaluate`: a protocol preset (or
+        a ProtocolConfig) and keyword settings.
+
+        Parameters
+        ----------
+        embedder, dataset : str
+        protocol : str or ProtocolConfig
+            A preset name (``paper``, ``l3embedding``) or a protocol.
+        **settings
+            A :class:`ProtocolConfig` field overrides the protocol (``max_epochs=5``,
+            ``learning_rates=(1e-3,)``); any other field of this class sets the run
+            (``seed=1``, ``out_dir=...``, ``tags={"k": "v"}``, ``embedder_options={"hop": 50}``).
+            ``None`` keeps the default.
+
+        Raises
+        ------
+        ConfigError
+            For a name that is neither.
+        """
+        base = protocol if isinstance(protocol, ProtocolConfig) else protocol_preset(protocol)
+        protocol_fields = {f.name for f in dataclasses.fields(ProtocolConfig)}
+        run_fields = {f.name for f in dataclasses.fields(cls)} - {"embedder", "dataset",
+                                                                  "protocol"}
+        settings = {k: v for k, v in settings.items() if v is not None}
+        unknown = sorted(set(settings) - protocol_fields - run_fields)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {unknown}: expected a protocol field "
+                              f"{sorted(protocol_fields)} or a run setting {sorted(run_fields)}")
+        overrides = {k: v for k, v in settings.items() if k in protocol_fields}
+        run = {k: v for k, v in settings.items() if k in run_fields}
+        if isinstance(run.get("tags"), Mapping):
+            run["tags"] = tuple((str(k), str(v)) for k, v in run["tags"].items())
+        if isinstance(run.get("embedder_options"), Mapping):
+            run["embedder_options"] = tuple((str(k), v) for k, v in run["embedder_options"].items())
+        return cls(embedder=embedder, dataset=dataset,
+                   protocol=base.replace(**overrides) if overrides else base, **run)
 
     def replace(self, **overrides: Any) -> "RunConfig":
         return dataclasses.replace(self, **overrides)

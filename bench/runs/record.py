@@ -6,7 +6,9 @@ Layout of a run directory::
     <run_dir>/predictions.csv    one row per (test clip, repeat)
     <run_dir>/partial/           one JSON per finished (fold, repeat), for resuming
 
-Accuracies are fractions in [0, 1]; tables print them in percent. See docs/results.md.
+Accuracies are fractions in [0, 1]; tables print them in percent. See docs/protocol.md
+("Results"). A record is a :class:`RunRecord`; its ``folds`` are
+:class:`~bench.evaluation.fold_record.FoldRecord` (built by the protocol), re-exported here.
 """
 
 from __future__ import annotations
@@ -15,14 +17,23 @@ import csv
 import json
 import math
 import os
-import platform
 import subprocess
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 
 from bench.errors import ResultsError
+from bench.evaluation.fold_record import ChosenPoint, FoldRecord, GridPointRecord
 from bench.io.fileio import atomic_write_text
+from bench.runs.record_parts import (AccuracySummary, Environment, RepeatSpread, Timings,
+                                     TrainingOverlap)
+from bench.util.jsonrecord import ABSENT, NOT_STORED, JsonRecord
+
+__all__ = ["AccuracySummary", "ChosenPoint", "Environment", "FoldRecord", "GridPointRecord",
+           "RepeatSpread", "RunRecord", "Timings", "TrainingOverlap", "find_results",
+           "format_summary", "git_sha", "load_runs", "now_iso", "read_results", "run_warnings",
+           "untrained_by_class", "write_json", "write_predictions", "write_results"]
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -32,10 +43,103 @@ PARTIAL_DIR = "partial"
 STUDY_TAG = "study"
 _SKIP_DIRS = frozenset({PARTIAL_DIR, "mlartifacts", "mlruns"})
 
-REQUIRED_FIELDS = ("schema_version", "run_id", "created", "bench_version", "git_sha", "embedder",
-                   "dataset", "protocol", "environment", "accuracy", "folds", "timings")
-REQUIRED_FOLD_FIELDS = ("test_fold", "repeat", "accuracy", "val_accuracy", "chosen", "grid",
-                        "per_class_accuracy")
+
+
+@dataclass(kw_only=True)
+class RunRecord(JsonRecord):
+    """One run: the content of ``results.json`` (schema v1).
+
+    ``embedder`` (the embedder's spec), ``dataset`` (its description, classes and splits),
+    ``protocol`` (every resolved setting), ``config`` (every RunConfig field) and ``embedding``
+    (the store's report) are kept as the mappings their owners write. ``path`` is where the
+    record was read from (not stored).
+    """
+
+    NESTED: ClassVar = {"training_overlap": TrainingOverlap, "environment": Environment,
+                        "accuracy": AccuracySummary, "accuracy_over_repeats": RepeatSpread,
+                        "folds": FoldRecord, "timings": Timings}
+
+    schema_version: int
+    run_id: str
+    created: str
+    bench_version: str
+    git_sha: str | None
+    embedder: dict[str, Any] | str
+    #: null when there is none; absent from records written before it existed
+    training_overlap: TrainingOverlap | None = ABSENT
+    dataset: dict[str, Any] | str
+    protocol: dict[str, Any]
+    #: short hash of the protocol's identifying settings (absent from older records)
+    protocol_fingerprint: str | None = ABSENT
+    config: dict[str, Any] | None = None
+    seed: int | None = None
+    tags: dict[str, Any] | None = None
+    environment: Environment
+    accuracy: AccuracySummary
+    accuracy_over_repeats: RepeatSpread | None = ABSENT
+    per_class_accuracy: dict[str, float] | None = None
+    folds: list[FoldRecord]
+    timings: Timings
+    embedding: dict[str, Any] | None = None
+    skipped: list[dict[str, Any]] | None = None
+    warnings: list[str] | None = None
+    key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: str | None = field(default=None, metadata=NOT_STORED, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "results") -> "RunRecord":
+        """Read a record, refusing a newer schema than this bench knows."""
+        if isinstance(data, dict):
+            version = data.get("schema_version")
+            if version is None:
+                raise ResultsError(f"{source}: no schema_version; this is not a bench results "
+                                   f"file")
+            if not isinstance(version, int) or version > SCHEMA_VERSION:
+                raise ResultsError(f"{source}: schema_version {version!r} is newer than this "
+                                   f"bench understands ({SCHEMA_VERSION})",
+                                   hint="upgrade bench to read it")
+        return super().from_dict(data, source)
+
+    @property
+    def embedder_name(self) -> str:
+        return _name_of(self.embedder)
+
+    @property
+    def dataset_name(self) -> str:
+        return _name_of(self.dataset)
+
+    @property
+    def preset(self) -> str:
+        """The protocol preset (``?`` when the record does not say)."""
+        return str(self.protocol.get("preset", "?"))
+
+    @property
+    def classes(self) -> list[str]:
+        """The dataset's classes, in the order of the confusion matrices ([] when unknown)."""
+        return list(self.dataset.get("classes") or []) if isinstance(self.dataset, dict) else []
+
+    @property
+    def run_seed(self) -> Any:
+        """The root seed (``seed``, else the one in ``config``; ``None`` when neither)."""
+        return self.seed if self.seed is not None else (self.config or {}).get("seed")
+
+    @property
+    def run_tags(self) -> dict[str, str]:
+        """The tags as strings (``tags``, else the ones in ``config``)."""
+        tags = self.tags or (self.config or {}).get("tags") or {}
+        return {str(k): str(v) for k, v in tags.items()}
+
+    @property
+    def source(self) -> str:
+        """Where the record came from, for messages: its path, else its run id."""
+        return self.path or self.run_id
+
+
+def _name_of(part: Any) -> str:
+    """The name of an ``embedder`` or ``dataset`` entry: a mapping with ``name``, or a bare
+    name (records written by other tools)."""
+    return str(part.get("name")) if isinstance(part, dict) else str(part)
 
 
 def now_iso() -> str:
@@ -56,67 +160,6 @@ def git_sha() -> str | None:
     dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."],
                            capture_output=True, text=True, timeout=5, check=False).stdout.strip()
     return sha + ("-dirty" if dirty else "")
-
-
-def environment(device: str = "cpu") -> dict[str, Any]:
-    """Versions of what produced the numbers."""
-    import numpy
-
-    env: dict[str, Any] = {"python": platform.python_version(), "numpy": numpy.__version__,
-                           "platform": platform.platform(), "device": device,
-                           "machine": platform.machine()}
-    for mod in ("torch", "sklearn", "scipy", "soundfile", "resampy"):
-        try:
-            env[mod] = __import__(mod).__version__
-        except Exception:  # not installed: recorded as absent, not an error
-            env[mod] = None
-    try:
-        import torch
-
-        env["torch_threads"] = torch.get_num_threads()
-        if device.startswith("cuda") and torch.cuda.is_available():
-            env["device_name"] = torch.cuda.get_device_name(torch.device(device))
-    except ImportError:
-        pass
-    env["cpu_count"] = os.cpu_count()
-    return env
-
-
-def summary_stats(values: Iterable[float]) -> dict[str, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value) and count."""
-    vals = [float(v) for v in values]
-    if not vals:
-        return {"mean": float("nan"), "std": float("nan"), "n": 0}
-    mean = sum(vals) / len(vals)
-    var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) if len(vals) > 1 else 0.0
-    return {"mean": mean, "std": math.sqrt(var), "n": len(vals)}
-
-
-def repeat_spread(folds: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Each repeat's mean accuracy over its folds, and their mean, sd (ddof 1), min and max: the
-    spread over repeats (a few-shot protocol's subsets differ per repeat)."""
-    by: dict[int, list[float]] = {}
-    for f in folds:
-        by.setdefault(int(f["repeat"]), []).append(float(f["accuracy"]))
-    values = [sum(v) / len(v) for _, v in sorted(by.items())]
-    stats = summary_stats(values)
-    return {"values": values, **stats,
-            "min": min(values) if values else float("nan"),
-            "max": max(values) if values else float("nan")}
-
-
-def chosen_summary(chosen: dict[str, Any]) -> str:
-    """The chosen grid point in words: ``lr 0.001, wd 0.0001`` (plus hidden shape and init when
-    the grid varies them); a classifier without a learning rate gives its iterations."""
-    lr = chosen.get("lr")
-    if lr is None or lr != lr:  # NaN: logistic regression, no grid
-        return f"{chosen.get('epochs', '?')} L-BFGS iterations"
-    parts = [f"lr {lr:g}", f"wd {chosen.get('weight_decay', float('nan')):g}"]
-    if "hidden_sizes" in chosen:
-        parts.append(f"hidden {list(chosen['hidden_sizes'])}")
-    if "init" in chosen:
-        parts.append(str(chosen["init"]))
-    return ", ".join(parts)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -168,35 +211,14 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def validate(record: dict[str, Any], source: str = "results") -> dict[str, Any]:
-    """Check a record has the schema's required fields; return it unchanged."""
-    if not isinstance(record, dict):
-        raise ResultsError(f"{source}: expected a JSON object, found {type(record).__name__}")
-    version = record.get("schema_version")
-    if version is None:
-        raise ResultsError(f"{source}: no schema_version; this is not a bench results file")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ResultsError(f"{source}: schema_version {version!r} is newer than this bench "
-                           f"understands ({SCHEMA_VERSION})", hint="upgrade bench to read it")
-    missing = [f for f in REQUIRED_FIELDS if f not in record]
-    if missing:
-        raise ResultsError(f"{source}: missing field(s) {missing}")
-    for i, fold in enumerate(record["folds"]):
-        fmissing = [f for f in REQUIRED_FOLD_FIELDS if f not in fold]
-        if fmissing:
-            raise ResultsError(f"{source}: folds[{i}] is missing {fmissing}")
-    return record
-
-
-def write_results(run_dir: Path, record: dict[str, Any]) -> Path:
-    """Validate and write ``results.json`` atomically; return its path."""
-    validate(record, str(run_dir))
+def write_results(run_dir: Path, record: RunRecord) -> Path:
+    """Write ``results.json`` atomically; return its path."""
     path = Path(run_dir) / RESULTS_FILE
-    write_json(path, record)
+    write_json(path, record.to_dict())
     return path
 
 
-def read_results(path: Path) -> dict[str, Any]:
+def read_results(path: Path) -> RunRecord:
     """Read one run: a ``results.json`` or a run directory holding one."""
     path = Path(path)
     if path.is_dir():
@@ -205,11 +227,11 @@ def read_results(path: Path) -> dict[str, Any]:
         raise ResultsError(f"no results file at {path}",
                            hint="pass a run directory made by `bench run` or its results.json")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ResultsError(f"cannot read {path}: {exc}") from exc
-    record = validate(record, str(path))
-    record.setdefault("_path", str(path))
+    record = RunRecord.from_dict(data, str(path))
+    record.path = str(path)
     return record
 
 
@@ -232,9 +254,18 @@ def find_results(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def load_runs(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Read every run under ``paths`` (files or directories)."""
-    return [read_results(p) for p in find_results(paths)]
+def load_runs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[RunRecord]:
+    """Every run under ``paths``: a run directory, a ``results.json``, a folder searched
+    recursively, or several of them.
+
+    Raises
+    ------
+    ResultsError
+        When a path holds no results file or a file is not a bench record.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return [read_results(p) for p in find_results([Path(p) for p in paths])]
 
 
 def write_predictions(run_dir: Path, rows: list[dict[str, Any]]) -> Path:
@@ -252,80 +283,60 @@ def write_predictions(run_dir: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def name_of(part: Any) -> str:
-    """The name of a record's ``embedder`` or ``dataset`` (a mapping with ``name``, or a bare
-    name)."""
-    return str(part.get("name")) if isinstance(part, dict) else str(part)
-
-
-def record_seed(record: dict[str, Any]) -> Any:
-    """A record's root seed (``seed``, else the one in its ``config``; ``None`` when neither)."""
-    return record.get("seed", (record.get("config") or {}).get("seed"))
-
-
-def record_tags(record: dict[str, Any]) -> dict[str, str]:
-    """A record's tags as strings (``tags``, else the ones in its ``config``)."""
-    tags = record.get("tags") or (record.get("config") or {}).get("tags") or {}
-    return {str(k): str(v) for k, v in tags.items()}
-
-
-def format_summary(record: dict[str, Any]) -> str:
+def format_summary(record: RunRecord) -> str:
     """A readable table of one run: per (fold, repeat) accuracy and chosen grid point."""
-    lines = []
-    seed = record_seed(record)
-    fp = record.get("protocol_fingerprint")
-    lines.append(f"{name_of(record['embedder'])} on {name_of(record['dataset'])}  (protocol "
-                 f"{record['protocol'].get('preset', '?')}" + (f" [{fp}]" if fp else "")
-                 + f", seed {'?' if seed is None else seed})")
-    lines.append(f"{'fold':>6} {'repeat':>6} {'test acc':>9} {'val acc':>8} {'lr':>8} {'wd':>8} "
-                 f"{'epochs':>6}")
-    for f in record["folds"]:
-        chosen = f["chosen"]
-        epochs = chosen.get("epochs", "")
-        lines.append(f"{str(f['test_fold']):>6} {f['repeat']:>6} {100 * f['accuracy']:8.2f}% "
-                     f"{_pct(f['val_accuracy'])} {_sci(chosen.get('lr'))} "
-                     f"{_sci(chosen.get('weight_decay'))} {epochs!s:>6}")
-    acc = record["accuracy"]
-    lines.append(f"accuracy: {100 * acc['mean']:.2f}% ± {100 * acc['std']:.2f} "
-                 f"(mean ± sd over {acc.get('n', len(record['folds']))} fold×repeat)"
-                 + (f" [{fp}]" if fp else ""))
-    spread = record.get("accuracy_over_repeats") or {}
-    if spread.get("n", 0) > 1:
-        lines.append(f"over repeats: {100 * spread['mean']:.2f}% ± {100 * spread['std']:.2f} "
-                     f"(sd of {spread['n']} repeat means; min {100 * spread['min']:.2f}%, "
-                     f"max {100 * spread['max']:.2f}%)")
-    overlap = record.get("training_overlap")
+    seed = record.run_seed
+    fp = f" [{record.protocol_fingerprint}]" if record.protocol_fingerprint else ""
+    lines = [f"{record.embedder_name} on {record.dataset_name}  (protocol {record.preset}{fp}, "
+             f"seed {'?' if seed is None else seed})",
+             f"{'fold':>6} {'repeat':>6} {'test acc':>9} {'val acc':>8} {'lr':>8} {'wd':>8} "
+             f"{'epochs':>6}"]
+    for f in record.folds:
+        chosen = f.chosen
+        epochs = "" if chosen.epochs is None else chosen.epochs
+        lines.append(f"{str(f.test_fold):>6} {f.repeat:>6} {100 * f.accuracy:8.2f}% "
+                     f"{_pct(f.val_accuracy)} {_sci(chosen.lr)} "
+                     f"{_sci(chosen.weight_decay)} {epochs!s:>6}")
+    acc = record.accuracy
+    n = len(record.folds) if acc.n is None else acc.n
+    lines.append(f"accuracy: {100 * acc.mean:.2f}% ± {100 * acc.std:.2f} "
+                 f"(mean ± sd over {n} fold×repeat){fp}")
+    spread = record.accuracy_over_repeats
+    if spread and spread.n > 1:
+        lines.append(f"over repeats: {100 * spread.mean:.2f}% ± {100 * spread.std:.2f} "
+                     f"(sd of {spread.n} repeat means; min {100 * spread.min:.2f}%, "
+                     f"max {100 * spread.max:.2f}%)")
+    overlap = record.training_overlap
     if overlap:
         lines.append(f"TRAINING-DATA OVERLAP: the embedder was trained on "
-                     f"{', '.join(overlap['declared'])} = {overlap['dataset']}; not an "
+                     f"{', '.join(overlap.declared)} = {overlap.dataset}; not an "
                      f"out-of-sample accuracy")
-    t = record.get("timings", {})
-    lines.append(f"time: embed {t.get('embed_s', 0):.1f} s, classify {t.get('classify_s', 0):.1f} s")
+    t = record.timings
+    lines.append(f"time: embed {t.embed_s:.1f} s, classify {t.classify_s:.1f} s")
     lines += [f"warning: {w}" for w in run_warnings(record)]
     return "\n".join(lines)
 
 
-def _pct(x: Any) -> str:
+def _pct(x: float | None) -> str:
     return "    n/a " if x is None else f"{100 * x:7.2f}%"
 
 
-def run_warnings(record: dict[str, Any]) -> list[str]:
+def run_warnings(record: RunRecord) -> list[str]:
     """Every warning of a run, its own then each fold's (prefixed with the fold and repeat),
     each once: what the summary and the report print."""
-    out = [str(w) for w in record.get("warnings") or ()]
-    for f in record.get("folds") or ():
-        out += [f"fold {f.get('test_fold')} repeat {f.get('repeat')}: {w}"
-                for w in f.get("warnings") or ()]
+    out = [str(w) for w in record.warnings or ()]
+    for f in record.folds:
+        out += [f"fold {f.test_fold} repeat {f.repeat}: {w}" for w in f.warnings or ()]
     return list(dict.fromkeys(out))
 
 
-def untrained_by_class(record: dict[str, Any]) -> dict[str, list[str]]:
+def untrained_by_class(record: RunRecord) -> dict[str, list[str]]:
     """Class -> the test folds in which it had no training clip (so its clips there were
     scored wrong whatever the embedding); empty for a sound run."""
     out: dict[str, list[str]] = {}
-    for f in record.get("folds") or ():
-        for cls in f.get("untrained_classes") or {}:
-            fold = str(f.get("test_fold"))
+    for f in record.folds:
+        for cls in f.untrained_classes or {}:
+            fold = str(f.test_fold)
             if fold not in out.setdefault(cls, []):
                 out[cls].append(fold)
     return out

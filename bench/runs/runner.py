@@ -23,9 +23,10 @@ from bench.errors import ConfigError, storage_error
 from bench.evaluation.protocol import fold_data, run_fold
 from bench.evaluation.settings import fingerprint
 from bench.runs.config import RunConfig
-from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, chosen_summary,
-                               environment, git_sha, now_iso, read_results, repeat_spread,
-                               summary_stats, write_json, write_predictions, write_results)
+from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, AccuracySummary,
+                               ChosenPoint, Environment, FoldRecord, RepeatSpread, RunRecord,
+                               Timings, TrainingOverlap, git_sha, now_iso, read_results,
+                               write_json, write_predictions, write_results)
 from bench.store.pipeline import DamagedEntries, embed_clips, identify, load_matrix, open_namespace
 from bench.store.store import EmbeddingStore
 from bench.util.cpus import default_threads
@@ -59,8 +60,8 @@ class RunOutcome:
     Attributes
     ----------
     run_dir : Path
-    record : dict
-        The ``results.json`` content.
+    record : RunRecord
+        The ``results.json`` content (``record.path`` is that file).
     reused : bool
         The run was finished before: nothing was computed.
     resumed : int
@@ -70,7 +71,7 @@ class RunOutcome:
     """
 
     run_dir: Path
-    record: dict[str, Any]
+    record: RunRecord
     reused: bool = False
     resumed: int = 0
     logged: Any = None
@@ -168,41 +169,31 @@ def _execute(config: RunConfig, progress: bool,
     classify_s = time.perf_counter() - t_classify
 
     classes = tuple(dataset.classes)
-    per_class = {c: float(sum(r["per_class_accuracy"].get(c, 0.0) for r in fold_records)
-                          / max(1, sum(c in r["per_class_accuracy"] for r in fold_records)))
+    per_class = {c: float(sum(r.per_class_accuracy.get(c, 0.0) for r in fold_records)
+                          / max(1, sum(c in r.per_class_accuracy for r in fold_records)))
                  for c in classes}
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "created": now_iso(),
-        "bench_version": __version__,
-        "git_sha": git_sha(),
-        "embedder": {**spec.to_dict(), "trained_on": list(spec.trained_on)},
-        "training_overlap": ({"dataset": dataset.name, "declared": overlap} if overlap
-                             else None),
-        "dataset": {**dataset_desc, "name": dataset.name, "content_sha256": content,
-                    "classes": list(classes), "n_clips": len(clips),
-                    "folds": [str(f) for f in dataset.folds()],
-                    "splits": [{"test_fold": s.test_fold, "train_folds": list(s.train_folds)}
-                               for s in splits]},
-        "protocol": protocol.to_dict(),
-        "protocol_fingerprint": fingerprint(protocol),
-        "config": config.to_dict(),
-        "seed": config.seed,
-        "tags": dict(config.tags),
-        "environment": environment(config.device),
-        "accuracy": summary_stats(r["accuracy"] for r in fold_records),
-        "accuracy_over_repeats": repeat_spread(fold_records),
-        "per_class_accuracy": per_class,
-        "folds": fold_records,
-        "timings": {"embed_s": embed_s, "classify_s": classify_s,
-                    "total_s": time.perf_counter() - t_start,
-                    "embed_windows_per_s": report.windows_per_s if report.n_computed else None},
-        "embedding": report.to_dict(),
-        "skipped": report.skipped,
-        "warnings": warnings,
-        "key": key,
-    }
+    record = RunRecord(
+        schema_version=SCHEMA_VERSION, run_id=run_id, created=now_iso(),
+        bench_version=__version__, git_sha=git_sha(),
+        training_overlap=(TrainingOverlap(dataset=dataset.name, declared=overlap) if overlap
+                          else None),
+        embedder={**spec.to_dict(), "trained_on": list(spec.trained_on)},
+        dataset={**dataset_desc, "name": dataset.name, "content_sha256": content,
+                 "classes": list(classes), "n_clips": len(clips),
+                 "folds": [str(f) for f in dataset.folds()],
+                 "splits": [{"test_fold": s.test_fold, "train_folds": list(s.train_folds)}
+                            for s in splits]},
+        protocol=protocol.to_dict(), protocol_fingerprint=fingerprint(protocol),
+        config=config.to_dict(), seed=config.seed, tags=dict(config.tags),
+        environment=Environment.current(config.device),
+        accuracy=AccuracySummary.of(r.accuracy for r in fold_records),
+        accuracy_over_repeats=RepeatSpread.of(fold_records),
+        per_class_accuracy=per_class, folds=fold_records,
+        timings=Timings(embed_s=embed_s, classify_s=classify_s,
+                        total_s=time.perf_counter() - t_start,
+                        embed_windows_per_s=report.windows_per_s if report.n_computed else None),
+        embedding=report.to_dict(), skipped=report.skipped, warnings=warnings, key=key,
+        path=str(run_dir / RESULTS_FILE))
     _write("the predictions file", lambda: write_predictions(run_dir, predictions),
            run_dir / "predictions.csv")
     _write("the results file", lambda: write_results(run_dir, record), run_dir / RESULTS_FILE)
@@ -240,9 +231,9 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
     data = fold_data(X, offsets, clips, classes, protocol)
     # grid_search="first_split": the point chosen in the first split of each repeat is the
     # only one the other splits of that repeat train
-    first_chosen: dict[int, dict[str, Any]] = {}
+    first_chosen: dict[int, ChosenPoint] = {}
     units = [(i, s, r) for i, s in enumerate(splits) for r in range(protocol.repeats)]
-    fold_records: list[dict[str, Any]] = []
+    fold_records: list[FoldRecord] = []
     predictions: list[dict[str, Any]] = []
     resumed = 0
     with bar(total=len(units) * protocol.max_epochs, desc="training", unit="epoch",
@@ -251,10 +242,11 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
             part = run_dir / PARTIAL_DIR / f"fold-{slug(str(split.test_fold))}-repeat-{repeat}.json"
             if part.exists():
                 saved = json.loads(part.read_text())
-                fold_records.append(saved["record"])
+                done = FoldRecord.from_dict(saved["record"], str(part))
+                fold_records.append(done)
                 predictions.extend(saved["predictions"])
                 if i == 0:
-                    first_chosen[repeat] = saved["record"]["chosen"]
+                    first_chosen[repeat] = done.chosen
                 resumed += 1
                 pbar.update(protocol.max_epochs)
                 continue
@@ -271,15 +263,16 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
             record, preds = run_fold(data, split, i, repeat, protocol, config.seed,
                                      device=config.device, on_epoch=on_epoch, fixed=fixed)
             if i == 0:
-                first_chosen[repeat] = record["chosen"]
+                first_chosen[repeat] = record.chosen
             pbar.update(protocol.max_epochs - seen[0])
             _write("a finished fold's record",
-                   lambda: write_json(part, {"record": record, "predictions": preds}), part)
+                   lambda: write_json(part, {"record": record.to_dict(), "predictions": preds}),
+                   part)
             fold_records.append(record)
             predictions.extend(preds)
             say(f"fold {split.test_fold} repeat {repeat}: test accuracy "
-                f"{100 * record['accuracy']:.2f}% ({chosen_summary(record['chosen'])})")
-            for w in record.get("warnings") or ():
+                f"{100 * record.accuracy:.2f}% ({record.chosen.describe()})")
+            for w in record.warnings or ():
                 say(f"warning: fold {split.test_fold} repeat {repeat}: {w}")
     if resumed:
         say(f"resumed: {resumed} of {len(units)} (fold, repeat) finished by an earlier attempt")

@@ -22,9 +22,9 @@ from bench import datasets, embedders
 from bench.analysis.check import dataset_key
 from bench.audio.decode import probe
 from bench.audio.frames import frame_count
-from bench.errors import BenchError
+from bench.errors import BenchError, ResultsError
 from bench.evaluation.settings import identity_of
-from bench.runs.record import PARTIAL_DIR, RESULTS_FILE, record_seed, record_tags
+from bench.runs.record import PARTIAL_DIR, RESULTS_FILE, RunRecord, read_results
 from bench.runs.runner import run_id_prefix
 from bench.util import tables
 
@@ -252,26 +252,24 @@ def existing_status(plan: Sequence[RunConfig]) -> list[tuple[str, Path | None]]:
     return out
 
 
-def _run_dirs(out_dir: Path, prefix: str) -> list[tuple[Path, dict | None, int]]:
+def _run_dirs(out_dir: Path, prefix: str) -> list[tuple[Path, RunRecord | None, int]]:
     """Run directories named ``prefix*``: each with its results record (``None`` when it has
     none) and its number of finished (fold, repeat) pieces; an unreadable results file is
     left out."""
-    import json
-
-    dirs: list[tuple[Path, dict | None, int]] = []
+    dirs: list[tuple[Path, RunRecord | None, int]] = []
     for d in sorted(out_dir.glob(prefix + "*")) if out_dir.is_dir() else []:
         res = d / RESULTS_FILE
         if res.is_file():
             try:
-                dirs.append((d, json.loads(res.read_text(encoding="utf-8")), 0))
-            except (OSError, ValueError):
+                dirs.append((d, read_results(res), 0))
+            except ResultsError:
                 continue
         else:
             dirs.append((d, None, len(list((d / PARTIAL_DIR).glob("*.json")))))
     return dirs
 
 
-def _status(dirs: list[tuple[Path, dict | None, int]], config: RunConfig
+def _status(dirs: list[tuple[Path, RunRecord | None, int]], config: RunConfig
             ) -> tuple[str, Path | None]:
     started: tuple[int, Path | None] = (0, None)
     for d, rec, pieces in dirs:
@@ -285,17 +283,17 @@ def _status(dirs: list[tuple[Path, dict | None, int]], config: RunConfig
     return "todo", None
 
 
-def _same_run(rec: dict, config: RunConfig) -> bool:
+def _same_run(rec: RunRecord, config: RunConfig) -> bool:
     # extended protocol fields at their defaults are absent from records made before they
     # existed: compare what identifies the protocol, as the run key does
     want = identity_of(config.protocol.to_dict())
-    have = identity_of(dict(rec.get("protocol") or {}))
+    have = identity_of(dict(rec.protocol))
     if want.get("repeats") is None:  # the dataset's default: any number the run resolved
         want.pop("repeats")
         have.pop("repeats", None)
-    recorded = rec.get("config") or {}
-    return (have == want and record_seed(rec) == config.seed
-            and record_tags(rec) == dict(config.tags)
+    recorded = rec.config or {}
+    return (have == want and rec.run_seed == config.seed
+            and rec.run_tags == dict(config.tags)
             and all(recorded.get(k) == getattr(config, k) for k in ("resampler", "skip_bad"))
             # records from before --precision existed were float32
             and recorded.get("precision", "float32") == config.precision)

@@ -21,7 +21,7 @@ from bench.analysis.report import ReportConfig, write_report
 from bench.errors import BenchError
 from bench.io.fileio import atomic_write_text
 from bench.runs.config import RunConfig
-from bench.runs.record import now_iso, write_json
+from bench.runs.record import RunRecord, now_iso, write_json
 from bench.runs.runner import slug  # study folders are named as run folders are
 from bench.studies.study import Study
 from bench.tracking.tracked import execute
@@ -43,7 +43,7 @@ class StudyRun:
     config: RunConfig
     status: str = "not run"
     run_dir: Path | None = None
-    record: dict[str, Any] | None = None
+    record: RunRecord | None = None
     error: str | None = None
     seconds: float = 0.0
     tracked: str | None = None
@@ -158,12 +158,12 @@ def _write_state(out: SweepResult) -> None:
     """``sweep.json`` (machine-readable) and ``summary.md`` in the study directory."""
     rows = []
     for o in out.outcomes:
-        acc = (o.record or {}).get("accuracy") or {}
+        acc = o.record.accuracy if o.record else None
         rows.append({"index": o.index, "embedder": o.config.embedder, "dataset": o.config.dataset,
                      "protocol": o.config.protocol.preset, "seed": o.config.seed,
                      "status": o.status, "run_dir": str(o.run_dir) if o.run_dir else None,
-                     "accuracy_mean": acc.get("mean"), "accuracy_std": acc.get("std"),
-                     "n": acc.get("n"), "seconds": round(o.seconds, 3), "error": o.error,
+                     "accuracy_mean": acc and acc.mean, "accuracy_std": acc and acc.std,
+                     "n": acc and acc.n, "seconds": round(o.seconds, 3), "error": o.error,
                      "tracked": o.tracked})
     state = {"study": out.study.name, "updated": now_iso(), "n_runs": len(rows),
              "counts": _counts(out.outcomes), "runs": rows,
@@ -189,18 +189,18 @@ def summary_rows(out: SweepResult) -> tuple[list[str], list[list[Any]]]:
                "n", "time", "run"]
     rows = []
     for o in out.outcomes:
-        acc = (o.record or {}).get("accuracy") or {}
+        acc = o.record.accuracy if o.record else None
         rows.append([o.index + 1, o.config.embedder, o.config.dataset, o.config.protocol.preset,
                      o.config.seed, o.status if not o.error else f"{o.status}: {o.error[:60]}",
-                     pct(acc.get("mean")) if acc else "", pct(acc.get("std")) if acc else "",
-                     acc.get("n", ""), _run_time(o),
+                     pct(acc.mean) if acc else "", pct(acc.std) if acc else "",
+                     "" if acc is None or acc.n is None else acc.n, _run_time(o),
                      o.run_dir.name if o.run_dir else ""])
     return headers, rows
 
 
 def _run_time(o: StudyRun) -> str:
     # the run's own compute time (also for runs finished earlier), else the time spent here
-    total = ((o.record or {}).get("timings") or {}).get("total_s")
+    total = o.record.timings.total_s if o.record else None
     seconds = total if isinstance(total, (int, float)) else o.seconds
     return f"{seconds:.0f} s" if seconds else ""
 

@@ -19,18 +19,18 @@ import contextlib
 import hashlib
 import json
 import math
-import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bench.errors import BenchError, TrackingError
 from bench.runs.record import STUDY_TAG  # a run tagged study=NAME goes to experiment NAME
-from bench.runs.record import (PREDICTIONS_FILE, RESULTS_FILE, find_results, name_of, read_results,
-                               record_tags)
+from bench.runs.record import (PREDICTIONS_FILE, RESULTS_FILE, RunRecord, find_results,
+                               read_results)
 from bench.tracking.record import DIGEST_TAG, RUN_ID_TAG, RunPlan, confusion_figure, key, plan_runs
 from bench.tracking.session import (artifact_root, check_server, is_server, mlflow_session,
                                     resolve_tracking_uri, sqlite_path)
@@ -72,26 +72,27 @@ class Logged:
     seconds: float
 
 
-def experiment_name(record: dict[str, Any], experiment: str | None = None) -> str:
+def experiment_name(record: RunRecord, experiment: str | None = None) -> str:
     """``experiment`` if given, else the run's ``study`` tag, else ``bench-<dataset>``."""
     if experiment:
         return experiment
-    study = record_tags(record).get(STUDY_TAG)
+    study = record.run_tags.get(STUDY_TAG)
     if study:
         return str(study)
-    return f"bench-{name_of(record['dataset'])}"
+    return f"bench-{record.dataset_name}"
 
 
 # -- how ----------------------------------------------------------------------------------------
 
-def log_run(record: dict[str, Any], run_dir: Path, tracking_uri: str | None = None,
+def log_run(record: RunRecord, run_dir: Path, tracking_uri: str | None = None,
             experiment: str | None = None, *, strict: bool = False,
-            results_dir: Path | None = None) -> Logged | None:
+            results_dir: Path | None = None, log: Callable[[str], None] | None = None
+            ) -> Logged | None:
     """Log one finished run to MLflow (idempotent).
 
     Parameters
     ----------
-    record : dict
+    record : RunRecord
         The run's results record, as written to ``run_dir/results.json``.
     run_dir : Path
         The run directory; its ``results.json`` and ``predictions.csv`` become artifacts.
@@ -100,10 +101,13 @@ def log_run(record: dict[str, Any], run_dir: Path, tracking_uri: str | None = No
     experiment : str, optional
         Experiment name; default the run's ``study`` tag, else ``bench-<dataset>``.
     strict : bool
-        Raise :class:`TrackingError` on failure. Otherwise (the runner's use) print a warning
-        naming ``bench track RUN_DIR`` and return ``None``: the results are on disk already.
+        Raise :class:`TrackingError` on failure. Otherwise (a run's use) warn, naming
+        ``bench track RUN_DIR``, and return ``None``: the results are on disk already.
     results_dir : Path, optional
         Where the default store lives; default the directory holding ``run_dir``.
+    log : callable, optional
+        Receives the warning of a failure when not ``strict``; without it the warning is a
+        :class:`UserWarning` (:mod:`warnings`).
 
     Returns
     -------
@@ -113,7 +117,7 @@ def log_run(record: dict[str, Any], run_dir: Path, tracking_uri: str | None = No
     uri = resolve_tracking_uri(tracking_uri, results_dir if results_dir is not None
                                else run_dir.resolve().parent)
     try:
-        return _log_run(record, run_dir, uri, experiment_name(record, experiment))
+        return _log_run(record, run_dir, uri, experiment_name(record, experiment), log)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - any tracking failure is reported the same way
@@ -121,19 +125,23 @@ def log_run(record: dict[str, Any], run_dir: Path, tracking_uri: str | None = No
             f"logging {run_dir} to MLflow at {uri} failed: {type(exc).__name__}: {exc}")
         if strict:
             raise err from exc
-        print(f"warning: the run is saved in {run_dir}, but MLflow tracking failed: "
-              f"{err.message}\n  log it later with: bench track {run_dir}"
-              + (f" --tracking-uri {uri}" if tracking_uri else ""), file=sys.stderr)
+        msg = (f"the run is saved in {run_dir}, but MLflow tracking failed: {err.message}\n"
+               f"  log it later with: bench track {run_dir}"
+               + (f" --tracking-uri {uri}" if tracking_uri else ""))
+        if log is not None:
+            log(f"warning: {msg}")
+        else:
+            warnings.warn(msg, stacklevel=2)
         return None
 
 
-def _log_run(record: dict[str, Any], run_dir: Path, uri: str, experiment: str) -> Logged:
+def _log_run(record: RunRecord, run_dir: Path, uri: str, experiment: str,
+             log: Callable[[str], None] | None = None) -> Logged:
     t0 = time.perf_counter()
     if is_server(uri):
         check_server(uri)  # fail in seconds, before paying for the mlflow import
     results_path = run_dir / RESULTS_FILE
     digest = _digest(record, results_path)
-    record = dict(record, _run_dir=str(run_dir.resolve()))
     with mlflow_session(uri):
         from mlflow.entities import ViewType
         from mlflow.tracking import MlflowClient
@@ -142,11 +150,14 @@ def _log_run(record: dict[str, Any], run_dir: Path, uri: str, experiment: str) -
         if db is not None:  # made whole in a temporary file, never half-made in place
             note = ensure_store(db, artifact_root(uri))
             if note:
-                print(f"warning: {note}", file=sys.stderr)
+                if log is not None:
+                    log(f"warning: {note}")
+                else:
+                    warnings.warn(note, stacklevel=3)
         client = MlflowClient(tracking_uri=uri)
         exp_id = _experiment_id(client, experiment, uri)
         found = client.search_runs(
-            [exp_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{_quote(record['run_id'])}'",
+            [exp_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{_quote(record.run_id)}'",
             run_view_type=ViewType.ACTIVE_ONLY, max_results=50)
         for run in found:
             t = run.data.tags
@@ -156,7 +167,7 @@ def _log_run(record: dict[str, Any], run_dir: Path, uri: str, experiment: str) -
         for run in found:  # an incomplete or outdated copy: replace it, children included
             _delete_with_children(client, exp_id, run.info.run_id)
 
-        parent_plan, child_plans = plan_runs(record, digest)
+        parent_plan, child_plans = plan_runs(record, digest, run_dir=str(run_dir.resolve()))
         start_ms = _created_ms(record)
         parent = client.create_run(exp_id, start_time=start_ms, tags=parent_plan.tags,
                                    run_name=parent_plan.name)
@@ -171,7 +182,7 @@ def _log_run(record: dict[str, Any], run_dir: Path, uri: str, experiment: str) -
             _log_artifacts(client, pid, record, run_dir)
             client.set_tag(pid, "bench.n_children", str(len(child_plans)))
             client.set_tag(pid, COMPLETE_TAG, "complete")
-            total_ms = int(1000 * float((record.get("timings") or {}).get("total_s") or 0))
+            total_ms = int(1000 * float(record.timings.total_s or 0))
             client.set_terminated(pid, "FINISHED",
                                   end_time=start_ms + total_ms if start_ms else None)
         except BaseException:
@@ -232,7 +243,7 @@ def _log_plan(client: Any, run_id: str, plan: RunPlan) -> None:
         client.log_batch(run_id, metrics=m, params=p)
 
 
-def _log_artifacts(client: Any, run_id: str, record: dict[str, Any], run_dir: Path) -> None:
+def _log_artifacts(client: Any, run_id: str, record: RunRecord, run_dir: Path) -> None:
     for name in (RESULTS_FILE, PREDICTIONS_FILE):
         if (run_dir / name).is_file():
             client.log_artifact(run_id, str(run_dir / name))
@@ -242,17 +253,17 @@ def _log_artifacts(client: Any, run_id: str, record: dict[str, Any], run_dir: Pa
             client.log_artifact(run_id, str(fig))
 
 
-def _digest(record: dict[str, Any], results_path: Path) -> str:
+def _digest(record: RunRecord, results_path: Path) -> str:
     if results_path.is_file():
         return hashlib.sha256(results_path.read_bytes()).hexdigest()
-    clean = {k: v for k, v in record.items() if not k.startswith("_")}
-    return hashlib.sha256(json.dumps(clean, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(record.to_dict(), sort_keys=True, default=str).encode()
+                          ).hexdigest()
 
 
-def _created_ms(record: dict[str, Any]) -> int | None:
+def _created_ms(record: RunRecord) -> int | None:
     try:
-        return int(datetime.fromisoformat(str(record["created"])).timestamp() * 1000)
-    except (KeyError, ValueError):
+        return int(datetime.fromisoformat(str(record.created)).timestamp() * 1000)
+    except ValueError:
         return None
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.runs.record import format_summary, name_of, record_seed, record_tags
+from bench.runs.record import FoldRecord, RunRecord, format_summary
 
 #: tag on a parent run holding bench's own run_id: how a logged run is found again
 RUN_ID_TAG = "bench.run_id"
@@ -40,19 +40,22 @@ class RunPlan:
     series: dict[str, list[float]]  # metric histories (step = position)
 
 
-def plan_runs(record: dict[str, Any], digest: str = "") -> tuple[RunPlan, list[RunPlan]]:
+def plan_runs(record: RunRecord, digest: str = "", run_dir: str | None = None
+              ) -> tuple[RunPlan, list[RunPlan]]:
     """The parent run and the nested (fold, repeat) runs for ``record``.
 
     Parameters
     ----------
-    record : dict
+    record : RunRecord
         A results record (schema v1).
     digest : str
         sha256 of the results file, stored as a tag so a changed record is noticed.
+    run_dir : str, optional
+        The run directory, stored as a tag.
     """
-    emb, ds, proto = record["embedder"], record["dataset"], record["protocol"]
-    emb_name, ds_name = name_of(emb), name_of(ds)
-    seed = record_seed(record)
+    emb, ds, proto = record.embedder, record.dataset, record.protocol
+    emb_name, ds_name = record.embedder_name, record.dataset_name
+    seed = record.run_seed
 
     params: dict[str, Any] = {}
     for k, v in proto.items():
@@ -70,103 +73,106 @@ def plan_runs(record: dict[str, Any], digest: str = "") -> tuple[RunPlan, list[R
         params["dataset.name"] = ds.get("name")
         params["dataset.version"] = ds.get("version")
         params["dataset.n_clips"] = ds.get("n_clips")
-        params["dataset.n_classes"] = len(ds.get("classes") or [])
+        params["dataset.n_classes"] = len(record.classes)
     else:
         params["dataset.name"] = ds
     params["seed"] = seed
-    config = record.get("config") or {}
+    config = record.config or {}
     for k in ("device", "resampler", "embed_batch_size"):
         if k in config:
             params[f"config.{k}"] = config[k]
 
-    folds = record["folds"]
-    acc = record["accuracy"]
-    metrics: dict[str, float] = {"accuracy_mean": acc["mean"], "accuracy_std": acc["std"],
-                                 "accuracy_n": acc.get("n", len(folds))}
-    vals = [f["val_accuracy"] for f in folds if _finite(f.get("val_accuracy"))]
+    folds = record.folds
+    acc = record.accuracy
+    metrics: dict[str, float] = {"accuracy_mean": acc.mean, "accuracy_std": acc.std,
+                                 "accuracy_n": len(folds) if acc.n is None else acc.n}
+    vals = [f.val_accuracy for f in folds if _finite(f.val_accuracy)]
     if vals:
         metrics["val_accuracy_mean"] = sum(vals) / len(vals)
-    epochs = [e for e in ((f.get("chosen") or {}).get("epochs") for f in folds) if e is not None]
+    epochs = [f.chosen.epochs for f in folds if f.chosen.epochs is not None]
     if epochs:
         metrics["epochs_mean"] = sum(epochs) / len(epochs)
-    for cls, a in (record.get("per_class_accuracy") or {}).items():
+    for cls, a in (record.per_class_accuracy or {}).items():
         metrics[f"class_accuracy/{key(cls)}"] = a
-    for k, v in (record.get("timings") or {}).items():
+    for k, v in record.timings.to_dict().items():
         metrics[f"time/{key(k)}"] = v
+    embedding = record.embedding or {}
     for k in ("n_clips", "n_cached", "n_computed", "n_windows", "windows_per_s"):
-        if k in (record.get("embedding") or {}):
-            metrics[f"embedding/{k}"] = record["embedding"][k]
-    metrics["n_skipped"] = len(record.get("skipped") or [])
-    metrics["n_warnings"] = len(record.get("warnings") or [])
+        if k in embedding:
+            metrics[f"embedding/{k}"] = embedding[k]
+    metrics["n_skipped"] = len(record.skipped or [])
+    metrics["n_warnings"] = len(record.warnings or [])
 
-    run_id = str(record["run_id"])
+    run_id = str(record.run_id)
     tags: dict[str, Any] = {
         RUN_ID_TAG: run_id, DIGEST_TAG: digest,
-        "bench.version": record.get("bench_version"), "bench.git_sha": record.get("git_sha"),
+        "bench.version": record.bench_version, "bench.git_sha": record.git_sha,
         "bench.embedder": emb_name, "bench.dataset": ds_name,
         "bench.protocol": proto.get("preset"), "bench.seed": seed,
-        "bench.created": record.get("created"), "bench.run_dir": record.get("_run_dir"),
+        "bench.created": record.created, "bench.run_dir": run_dir,
         "bench.chosen": _chosen_summary(folds),
         "mlflow.source.name": "bench", "mlflow.source.type": "LOCAL",
         "mlflow.note.content": _note(record),
     }
-    if record.get("git_sha"):
-        tags["mlflow.source.git.commit"] = str(record["git_sha"]).removesuffix("-dirty")
-    for k, v in (record.get("environment") or {}).items():
+    if record.git_sha:
+        tags["mlflow.source.git.commit"] = str(record.git_sha).removesuffix("-dirty")
+    for k, v in record.environment.to_dict().items():
         tags[f"bench.env.{k}"] = v
-    for k, v in record_tags(record).items():
+    for k, v in record.run_tags.items():
         tags[f"user.{k}" if k.startswith(("mlflow.", "bench.")) else k] = v
 
-    series = {"fold_test_accuracy": [f["accuracy"] for f in folds],
-              "fold_val_accuracy": [f["val_accuracy"] for f in folds]}
-    parent = RunPlan(f"{emb_name} on {ds_name} ({proto.get('preset', '?')}, seed {seed})",
+    series = {"fold_test_accuracy": [f.accuracy for f in folds],
+              "fold_val_accuracy": [f.val_accuracy for f in folds]}
+    parent = RunPlan(f"{emb_name} on {ds_name} ({record.preset}, seed {seed})",
                      _params(params), _metrics(metrics), _tags(tags), series)
     children = [_plan_fold(f, run_id) for f in folds]
     return parent, children
 
 
-def _plan_fold(fold: dict[str, Any], run_id: str) -> RunPlan:
-    chosen = fold.get("chosen") or {}
-    params = {"test_fold": fold["test_fold"], "repeat": fold["repeat"], "seed": fold.get("seed"),
-              "chosen.lr": chosen.get("lr"), "chosen.weight_decay": chosen.get("weight_decay")}
-    metrics: dict[str, Any] = {"test_accuracy": fold["accuracy"],
-                               "val_accuracy": fold["val_accuracy"]}
-    for k in ("val_loss", "n_train_clips", "n_val_clips", "n_test_clips", "n_train_frames",
-              "n_val_frames", "n_test_frames", "classify_s"):
-        if k in fold:
-            metrics[k] = fold[k]
+#: fold figures logged as metrics of a nested run when the record has them
+_FOLD_METRICS = ("val_loss", "n_train_clips", "n_val_clips", "n_test_clips", "n_train_frames",
+                 "n_val_frames", "n_test_frames", "classify_s")
+
+
+def _plan_fold(fold: FoldRecord, run_id: str) -> RunPlan:
+    chosen = fold.chosen
+    params = {"test_fold": fold.test_fold, "repeat": fold.repeat, "seed": fold.seed,
+              "chosen.lr": chosen.lr, "chosen.weight_decay": chosen.weight_decay}
+    metrics: dict[str, Any] = {"test_accuracy": fold.accuracy, "val_accuracy": fold.val_accuracy}
+    for k in _FOLD_METRICS:
+        if getattr(fold, k) is not None:
+            metrics[k] = getattr(fold, k)
     for k in ("epochs", "best_epoch"):
-        if chosen.get(k) is not None:
-            metrics[k] = chosen[k]
-    for g in fold.get("grid") or []:
-        if g.get("lr") is None:  # logistic regression: no grid
+        if getattr(chosen, k) is not None:
+            metrics[k] = getattr(chosen, k)
+    for g in fold.grid:
+        if g.lr is None:  # logistic regression: no grid
             continue
-        gk = f"grid/lr{g['lr']:g}_wd{g['weight_decay']:g}"
-        if "hidden_sizes" in g:  # the PyTorch head's grid also varies shape and init
-            gk += f"_h{'x'.join(map(str, g['hidden_sizes'])) or 'linear'}_{g.get('init', '')}"
+        gk = f"grid/lr{g.lr:g}_wd{g.weight_decay:g}"
+        if g.hidden_sizes is not None:  # the PyTorch head's grid also varies shape and init
+            gk += f"_h{'x'.join(map(str, g.hidden_sizes)) or 'linear'}_{g.init or ''}"
         for k in ("val_accuracy", "val_loss", "epochs", "best_epoch"):
-            if g.get(k) is not None:
-                metrics[f"{gk}/{k}"] = g[k]
-    for cls, a in (fold.get("per_class_accuracy") or {}).items():
+            if getattr(g, k) is not None:
+                metrics[f"{gk}/{k}"] = getattr(g, k)
+    for cls, a in fold.per_class_accuracy.items():
         metrics[f"class_accuracy/{key(cls)}"] = a
-    tags = {OF_RUN_TAG: run_id, "bench.fold": fold["test_fold"], "bench.repeat": fold["repeat"]}
-    name = f"fold {fold['test_fold']} repeat {fold['repeat']}"
+    tags = {OF_RUN_TAG: run_id, "bench.fold": fold.test_fold, "bench.repeat": fold.repeat}
+    name = f"fold {fold.test_fold} repeat {fold.repeat}"
     return RunPlan(name, _params(params), _metrics(metrics), _tags(tags), {})
 
 
-def _chosen_summary(folds: list[dict[str, Any]]) -> str:
+def _chosen_summary(folds: list[FoldRecord]) -> str:
     counts: dict[str, int] = {}
     for f in folds:
-        c = f.get("chosen") or {}
-        key = f"lr={c.get('lr')} wd={c.get('weight_decay')}"
+        key = f"lr={f.chosen.lr} wd={f.chosen.weight_decay}"
         counts[key] = counts.get(key, 0) + 1
     return "; ".join(f"{k} x{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def _note(record: dict[str, Any]) -> str:
+def _note(record: RunRecord) -> str:
     try:
         return "```\n" + format_summary(record) + "\n```"
-    except (KeyError, TypeError, ValueError):  # a description is a nicety, never a failure
+    except (TypeError, ValueError):  # a description is a nicety, never a failure
         return ""
 
 
@@ -207,19 +213,18 @@ def _metrics(d: dict[str, Any]) -> dict[str, float]:
 
 
 
-def confusion_counts(record: dict[str, Any]):
+def confusion_counts(record: RunRecord):
     """The confusion matrices of all (fold, repeat) summed (rows true, columns predicted), or
     ``None`` when the record has none or their shapes differ."""
     import numpy as np
 
-    mats = [np.asarray(f["confusion"], dtype=np.int64) for f in record["folds"]
-            if f.get("confusion")]
+    mats = [np.asarray(f.confusion, dtype=np.int64) for f in record.folds if f.confusion]
     if not mats or len({m.shape for m in mats}) != 1:
         return None
     return np.sum(mats, axis=0)
 
 
-def confusion_figure(record: dict[str, Any], path: Path) -> Path | None:
+def confusion_figure(record: RunRecord, path: Path) -> Path | None:
     """Draw the confusion matrix summed over every (fold, repeat), rows normalised to recall,
     into ``path`` (PNG); ``None`` when the record holds no confusion matrices."""
     import numpy as np
@@ -228,9 +233,8 @@ def confusion_figure(record: dict[str, Any], path: Path) -> Path | None:
     if counts is None:
         return None
     n = counts.shape[0]
-    n_mats = sum(1 for f in record["folds"] if f.get("confusion"))
-    classes = list((record.get("dataset") or {}).get("classes") or []) \
-        if isinstance(record.get("dataset"), dict) else []
+    n_mats = sum(1 for f in record.folds if f.confusion)
+    classes = record.classes
     if len(classes) != n:
         classes = [str(i) for i in range(n)]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -257,9 +261,9 @@ def confusion_figure(record: dict[str, Any], path: Path) -> Path | None:
                 if counts[i, j]:
                     ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=fs,
                             color="white" if frac[i, j] < 0.6 else "black")
-    acc = record["accuracy"]
-    ax.set_title(f"{name_of(record['embedder'])} on {name_of(record['dataset'])}: "
-                 f"{100 * acc['mean']:.1f}% ± {100 * acc['std']:.1f} "
+    acc = record.accuracy
+    ax.set_title(f"{record.embedder_name} on {record.dataset_name}: "
+                 f"{100 * acc.mean:.1f}% ± {100 * acc.std:.1f} "
                  f"(sum over {n_mats} fold×repeat)", fontsize=9)
     fig.tight_layout()
     path = Path(path)

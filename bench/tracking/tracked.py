@@ -7,9 +7,10 @@ runs stage); this module puts the two together.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from bench.runs.config import RunConfig
+from bench.runs.record import RunRecord
 from bench.runs.runner import RunOutcome
 from bench.runs.runner import execute as execute_untracked
 from bench.tracking.logger import log_run
@@ -22,32 +23,33 @@ def execute(config: RunConfig, progress: bool = True,
     The parameters are those of :func:`bench.runs.runner.execute`; ``log`` also receives the
     line that says where the run was logged.
     """
-    say = log or (lambda msg: None)
     outcome = execute_untracked(config, progress=progress, log=log)
-    outcome.logged = track_outcome(config, outcome, say)
+    outcome.logged = track_outcome(config, outcome, log)
     return outcome
 
 
-def track_outcome(config: RunConfig, outcome: RunOutcome, say: Callable[[str], None]):
+def track_outcome(config: RunConfig, outcome: RunOutcome,
+                  log: Callable[[str], None] | None = None):
     """Log to MLflow once the results are safely on disk; ``log_run`` only warns on failure
-    (the run is never lost) and does nothing for a run it already holds."""
+    (through ``log``, else :mod:`warnings`: the run is never lost) and does nothing for a run
+    it already holds."""
     if not config.tracking:
         return None
-    logged = log_run(outcome.record, outcome.run_dir, tracking_uri=config.tracking_uri)
-    if logged is not None and logged.status != "unchanged":
-        say(f"mlflow: experiment {logged.experiment!r} in {logged.tracking_uri} "
+    logged = log_run(outcome.record, outcome.run_dir, tracking_uri=config.tracking_uri, log=log)
+    if logged is not None and logged.status != "unchanged" and log is not None:
+        log(f"mlflow: experiment {logged.experiment!r} in {logged.tracking_uri} "
             f"(browse with `bench ui`)")
     return logged
 
 
 def run(config: RunConfig, progress: bool = True,
-        log: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+        log: Callable[[str], None] | None = None) -> tuple[Path, RunRecord]:
     """Carry out one run and log it; see :func:`execute`.
 
     Returns
     -------
     run_dir : Path
-    record : dict
+    record : RunRecord
         The ``results.json`` content.
     """
     outcome = execute(config, progress=progress, log=log)

