@@ -206,7 +206,8 @@ class _Embedding:
         for clip, audio, w in self.pending:
             emb = out[start:start + len(w)]
             start += len(w)
-            self.ns.put(audio, emb, frame_times(len(w), self.spec.hop_s), source=str(clip.path))
+            self.ns.put(audio, emb, frame_times(len(w), self.spec.hop_s),
+                        source=str(clip.path))
         n = len(self.pending)
         self.pending, self.n_pending = [], 0
         return n
