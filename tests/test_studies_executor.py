@@ -109,13 +109,13 @@ def test_dry_run_prints_the_dask_plan():
 
 
 def test_without_the_extra_the_executor_says_how_to_get_it(monkeypatch, synth_mini_root):
-    from bench.studies.dask_run import connect
+    from bench.studies.dask_run import DaskSession
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
     study = study_from_dict({"name": "s", "embedders": "mfcc", "datasets": "synth-mini",
                              "data_dir": str(synth_mini_root)})
     with pytest.raises(ConfigError, match=r"pip install 'bench-audio-embeddings\[dask\]'"):
-        connect(Executor("dask", 2), study).__enter__()
+        DaskSession(Executor("dask", 2), study).__enter__()
 
 
 def test_the_sequential_sweep_never_imports_dask():

@@ -112,7 +112,7 @@ def run_sweep_dask(study: Study, executor: Executor, *, keep_going: bool = False
         f"done earlier): {counts['embed']} embed, {counts['classify']} classify and "
         f"{counts['finish']} finish tasks on {executor.describe()}")
     if counts["finish"]:
-        with connect(executor, study) as (client, threads):
+        with DaskSession(executor, study) as (client, threads):
             _submit_and_wait(client, threads, graph, out, study.dask, keep_going, progress, say)
     if report:
         write_study_report(out, say)
@@ -216,7 +216,7 @@ def _resources(plan: PlannedRun) -> dict[str, float] | None:
     return {"GPU": 1} if plan.config.device.startswith("cuda") else None
 
 
-class connect:
+class DaskSession:
     """A Dask client for ``executor`` (and the cluster it starts, closed on exit); yields
     ``(client, threads per worker)``."""
 
