@@ -7,13 +7,13 @@ BIN     = $(VENV)/bin
 # get any torch >= 2.4 from pyproject.toml.
 PIP_INSTALL = $(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt
 
-.PHONY: setup demo test test-fast golden bench-grid bench-embed bench-perf gpu-check clean
+.PHONY: setup demo test test-fast golden bench-grid bench-embed bench-perf gpu-check bench-dask clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev,dask]'  # the dask extra: its tests run in CI
 	touch $@
 
 demo: setup
@@ -48,6 +48,9 @@ bench-perf: setup
 DEVICE ?= cuda
 gpu-check: setup
 	$(BIN)/python benchmarks/gpu_check.py --device $(DEVICE)
+
+bench-dask: setup
+	$(BIN)/python benchmarks/dask_bench.py
 
 clean:
 	rm -rf build results/runs .pytest_cache

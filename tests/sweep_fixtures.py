@@ -5,13 +5,21 @@ The embedders are used through their import path (``sweep_fixtures:TinyA``) with
 on PYTHONPATH. Every finished embedder call appends ``embed <name> <n_windows>`` to the file in
 ``BENCH_TEST_LOG``, every finished (fold, repeat) ``fold <name> <test_fold> <repeat>``.
 ``BENCH_TEST_KILL=embed:<name>:<k>`` (or ``fold:<name>:<k>``) sends SIGKILL to the process at
-the start of the k-th such call in this process: a hard kill, no cleanup.
+the start of the k-th such call in this process: a hard kill, no cleanup. Several such specs
+may be given, separated by commas; ``*`` as the name matches any. With
+``BENCH_TEST_KILL_ONCE=<folder>`` each spec kills one process only, whichever gets there first
+(a marker file in the folder says it happened): Dask restarts a killed worker, which must not
+die again. ``BENCH_TEST_FOLD_NAME=data`` names (fold, repeat) log lines after the embeddings
+and seed they used instead of the last embedder prepared in the process (Dask workers classify
+without preparing an embedder). In a Dask worker, this module is loaded as a preload
+(``dask_setup``), which counts the folds there too.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import zlib
 
 import numpy as np
 
@@ -26,10 +34,16 @@ WINDOWS: dict[str, int] = {}
 def _start(kind: str, name: str) -> None:
     key = (kind, name)
     _STARTED[key] = _STARTED.get(key, 0) + 1
-    kill = os.environ.get("BENCH_TEST_KILL", "")
-    if kill:
-        k_kind, k_name, k_at = kill.split(":")
-        if (k_kind, k_name) == key and _STARTED[key] == int(k_at):
+    for spec in filter(None, os.environ.get("BENCH_TEST_KILL", "").split(",")):
+        k_kind, k_name, k_at = spec.split(":")
+        if k_kind == kind and k_name in (name, "*") and _STARTED[key] == int(k_at):
+            once = os.environ.get("BENCH_TEST_KILL_ONCE")
+            if once:
+                try:
+                    os.close(os.open(os.path.join(once, spec.replace(":", "_").replace("*", "any")
+                                                  + ".killed"), os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    continue
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -98,6 +112,8 @@ def count_folds() -> None:
 
     def run_fold(data, split, split_index, repeat, *args, **kwargs):
         name = _CURRENT[0]
+        if os.environ.get("BENCH_TEST_FOLD_NAME") == "data":
+            name = f"x{zlib.crc32(data.X.tobytes()):08x}-s{args[1]}"
         _start("fold", name)
         out = original(data, split, split_index, repeat, *args, **kwargs)
         _log(f"fold {name} {split.test_fold} {repeat}")
@@ -129,3 +145,8 @@ def drive(args: list[str]) -> None:
     from bench.cli import main
 
     main(args, prog_name="bench")
+
+
+def dask_setup(worker) -> None:
+    """Dask's preload hook (``DASK_DISTRIBUTED__WORKER__PRELOAD='["sweep_fixtures"]'``)."""
+    count_folds()

@@ -127,3 +127,19 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_daemonic_process_decodes_in_process(clips):
+    """Dask workers are daemonic and may not start children: decoding still works there."""
+    import multiprocessing
+
+    path, sr, method = clips[0], 16000, "kaiser_best"
+    want = load_resampled(path, sr, method)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:  # pool workers are daemonic
+        got = pool.apply(_decode_first, (path, sr, method))
+    np.testing.assert_array_equal(got, want)
+
+
+def _decode_first(path, sr, method):
+    return next(decoded([path], sr, method, workers=2))

@@ -113,7 +113,8 @@ def test_a_complete_store_on_a_read_only_disk_is_read(synth_mini_root, done, tmp
     # a read-only store without the embeddings a run needs says so, in one line
     empty = tmp_path / "empty"
     shutil.copytree(store, empty)
-    shutil.rmtree(next(p for p in (empty / "v1").iterdir() if p.is_dir()))
+    shutil.rmtree(next(p for p in (empty / "v2").iterdir()
+                       if p.is_dir() and (p / "namespace.json").is_file()))
     with read_only(empty):
         text = _one_line_error(_run(out=tmp_path / "out2", data=synth_mini_root, cache=empty))
     assert "is read-only and lacks embeddings" in text and "--cache-dir" in text

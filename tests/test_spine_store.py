@@ -140,22 +140,23 @@ def test_namespace_depends_on_what_changes_the_numbers():
     assert len(keys) == 6
 
 
-def _worker(root, clip_paths, out):
+def _worker(root, clip_paths, host, out):
     from pathlib import Path
 
     from bench.datasets.base import Clip
 
     cl = [Clip(Path(p).stem, Path(p), "x", 1) for p in clip_paths]
-    _, report, _ = _embed(cl, EmbeddingStore(Path(root)))
+    _, report, _ = _embed(cl, EmbeddingStore(Path(root), host=host))
     out.put(report.n_computed)
 
 
-def test_two_processes_share_one_store(tmp_path, clips):
+def test_two_hosts_share_one_store(tmp_path, clips):
+    """Two processes as if on two hosts (each with its own index) fill one store folder."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     paths = [str(c.path) for c in clips]
-    procs = [ctx.Process(target=_worker, args=(str(tmp_path / "store"), p, out))
-             for p in (paths, paths[::-1])]
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path / "store"), p, host, out))
+             for p, host in ((paths, "node-a"), (paths[::-1], "node-b"))]
     for p in procs:
         p.start()
     for p in procs:
@@ -166,8 +167,49 @@ def test_two_processes_share_one_store(tmp_path, clips):
     store = EmbeddingStore(tmp_path / "store")
     result = store.verify(progress=False)
     assert result.ok and result.entries_checked == len(clips)
+    assert sorted(p.name for p in store.index_path.parent.iterdir()
+                  if p.suffix == ".sqlite") == sorted(["node-a.sqlite", "node-b.sqlite",
+                                                       store.index_path.name])
     again, report, _ = _embed(clips, store)
     assert again.calls == 0
+
+
+def test_entries_are_the_truth_without_any_index(tmp_path, clips):
+    store = EmbeddingStore(tmp_path / "store")
+    _, _, ids = _embed(clips, store)
+    X, _ = load_matrix(clips, open_namespace(store, Counting.spec, "kaiser_best"), ids,
+                       progress=False)
+    store.close()
+    shutil.rmtree(store.index_path.parent)  # every host's index gone
+    fresh = EmbeddingStore(tmp_path / "store")
+    emb, report, ids2 = _embed(clips, fresh)
+    assert emb.calls == 0 and report.n_cached == len(clips) and ids2 == ids
+    Y, _ = load_matrix(clips, open_namespace(fresh, Counting.spec, "kaiser_best"), ids,
+                       progress=False)
+    np.testing.assert_array_equal(X, Y)
+    listed = fresh.namespaces()
+    assert len(listed) == 1 and listed[0]["entries"] == len(clips)
+
+
+def test_two_copies_of_one_clip_readers_agree_verify_keeps_one(tmp_path, clips):
+    """A writer whose bytes differ (another GPU's rounding) adds a second valid file; every
+    reader takes the first in name order, and verify removes the other once it is old."""
+    store = EmbeddingStore(tmp_path / "store")
+    _, _, ids = _embed(clips, store)
+    ns = open_namespace(store, Counting.spec, "kaiser_best")
+    audio = ids[clips[3].id]
+    first = ns.load(audio)
+    other = ns.put(audio, first + 1e-6)
+    names = sorted(p.name for p in other.path.parent.glob(audio + "*"))
+    assert len(names) == 2
+    chosen = ns.entries([audio])[audio]
+    assert chosen.path.name == names[0]
+    assert store.verify(progress=False).ok  # young copies stay: a reader may hold one
+    for p in other.path.parent.glob(audio + "*"):
+        os.utime(p, (1, 1))
+    result = store.verify(progress=False)
+    assert result.ok and result.orphans_removed == 1
+    assert [p.name for p in other.path.parent.glob(audio + "*")] == [names[0]]
 
 
 def test_cache_cli_verify_finds_damage_and_repairs(tmp_path, clips):
@@ -194,11 +236,15 @@ def test_cache_cli_verify_finds_damage_and_repairs(tmp_path, clips):
     assert cleared.exit_code == 0 and f"removed {len(clips)}" in cleared.output
 
 
-def test_damaged_index_is_a_clear_error(tmp_path):
-    from bench.errors import CacheError
-
-    (tmp_path / "store" / "v1").mkdir(parents=True)
-    (tmp_path / "store" / "v1" / "index.sqlite").write_bytes(b"not a database" * 100)
-    with pytest.raises(CacheError, match="damaged") as err:
-        EmbeddingStore(tmp_path / "store")
-    assert "move it away" in str(err.value)
+def test_damaged_index_is_set_aside_and_rebuilt(tmp_path, clips):
+    store = EmbeddingStore(tmp_path / "store")
+    _, _, ids = _embed(clips, store)
+    store.close()
+    index = store.index_path
+    for extra in ("-wal", "-shm"):
+        index.with_name(index.name + extra).unlink(missing_ok=True)
+    index.write_bytes(b"not a database" * 100)
+    again = EmbeddingStore(tmp_path / "store")
+    assert again.damaged_index is not None and again.damaged_index.exists()
+    emb, report, ids2 = _embed(clips, again)  # audio re-hashed; embeddings all found
+    assert ids2 == ids and report.n_cached == len(clips) and emb.calls == 0

@@ -55,6 +55,10 @@ def decoded(paths: Iterable[Path], sample_rate: int, method: str, *, workers: in
         raised, so the caller can skip the file and go on).
     """
     paths = iter(paths)
+    if workers > 0 and _daemonic():
+        # a daemonic process (a Dask worker, a multiprocessing pool's worker) may not start
+        # children: it decodes in-process; its siblings already share the machine's cores
+        workers = 0
     if workers <= 0:
         for path in paths:
             yield _work(path, sample_rate, method)
@@ -96,6 +100,12 @@ def _result(future) -> np.ndarray | AudioError:
         raise BenchError("a decoding worker process died (out of memory, or killed)",
                          hint="run the same command again (finished clips are stored); pass "
                               "--threads 1 to decode in one process") from exc
+
+
+def _daemonic() -> bool:
+    import multiprocessing
+
+    return bool(multiprocessing.current_process().daemon)
 
 
 def _make_pool(workers: int):

@@ -50,13 +50,11 @@ def verify(cache_dir: Path | None, no_repair: bool, no_audio: bool, quiet: bool)
     anything was wrong."""
     store = _store(cache_dir)
     res = store.verify(rehash_audio=not no_audio, repair=not no_repair, progress=not quiet)
-    click.echo(f"{res.entries_checked} entries checked: {len(res.entries_damaged)} damaged, "
-               f"{len(res.entries_missing)} missing; {res.audio_checked} audio files checked: "
+    click.echo(f"{res.entries_checked} entries checked: {len(res.entries_damaged)} damaged; "
+               f"{res.audio_checked} audio files checked: "
                f"{len(res.audio_changed)} changed or gone; {res.orphans_removed} stray files removed")
     for p in res.entries_damaged:
         click.echo(f"  damaged: {p}")
-    for p in res.entries_missing:
-        click.echo(f"  missing: {p}")
     for p in res.audio_changed:
         click.echo(f"  audio changed: {p}")
     if not res.ok:

@@ -19,7 +19,13 @@ from bench.cli.options import dir_option, precision_option
 @click.option("--keep-going", is_flag=True,
               help="Record a failing run and go on with the others (exit 2 at the end).")
 @click.option("--gflops", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Per-core GFLOP/s for the --dry-run estimate [default: measured].")
+              help="Per-core (or, with --device cuda, per-GPU) GFLOP/s for the --dry-run "
+                   "estimate [default: measured on this CPU].")
+@click.option("--executor", default="local", show_default=True,
+              help="local (one run after another, here), dask:N (N worker processes here), "
+                   "tcp://HOST:PORT (a running Dask scheduler), slurm[:N] or pbs[:N] (N batch "
+                   "jobs; settings: the study's dask: section). Needs the dask extra. "
+                   "docs/cluster.md")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Results root [study out_dir, env BENCH_RESULTS_DIR, results/runs].")
 @dir_option("data", default="the study's, else a user cache dir")
@@ -32,7 +38,7 @@ from bench.cli.options import dir_option, precision_option
 @click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
 @click.option("--no-report", is_flag=True, help="Skip the study report at the end.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_dir,
+def sweep(study_file, preset, dry_run, keep_going, gflops, executor, out, data_dir, cache_dir,
           weights_dir, device, precision, tracking_uri, no_tracking, no_report, quiet) -> None:
     """Run every run of a study (STUDY_FILE, YAML) or of --preset paper.
 
@@ -45,15 +51,19 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_
         bench sweep examples/study-small.yaml --dry-run
         bench sweep --preset paper --dry-run
         bench sweep examples/study-small.yaml --keep-going
+        bench sweep examples/study-small.yaml --executor dask:4
     """
     from bench.errors import BenchError, ConfigError
+    from bench.studies.executor import parse_executor
+    from bench.studies.launch import run_study
     from bench.studies.study import load_study, study_preset
-    from bench.studies.sweep import format_study_summary, run_sweep
+    from bench.studies.sweep import format_study_summary
 
     if (study_file is None) == (preset is None):
         raise ConfigError("give a study file or --preset, not both and not neither",
                           hint="e.g. bench sweep examples/study-small.yaml, or "
                                "bench sweep --preset paper")
+    where = parse_executor(executor)
     study = load_study(study_file) if study_file else study_preset(preset)
     study = study.with_run(out_dir=out, data_dir=data_dir, cache_dir=cache_dir,
                            weights_dir=weights_dir, device=device, precision=precision,
@@ -63,10 +73,16 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, out, data_dir, cache_
         from bench.studies.estimate import estimate, format_estimate
 
         study.check_names()
-        click.echo(format_estimate(study, estimate(study, gflops)))
+        est = estimate(study, gflops)
+        click.echo(format_estimate(study, est))
+        if where.distributed:
+            from bench.studies.walltime import format_dask_estimate
+
+            click.echo("\n" + format_dask_estimate(study, est, where))
         return
-    result = run_sweep(study, keep_going=keep_going, progress=not quiet,
-                       report=not no_report, log=lambda m: click.echo(m, err=True))
+    result = run_study(study, where, keep_going=keep_going, progress=not quiet,
+                       report=not no_report,
+                       log=lambda m: click.echo(m, err=True))
     click.echo(format_study_summary(result))
     if result.failed:
         raise BenchError(f"{len(result.failed)} of {len(result.outcomes)} runs failed "

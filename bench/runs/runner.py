@@ -1,56 +1,35 @@
 """One study run, end to end: dataset -> embeddings in the store -> protocol -> results on disk.
 
-The run directory's name is derived from everything that changes the numbers (embedder spec
-with weights sha256, dataset, resolved protocol, seed, resampler, tags), so running the same
-configuration again finds it: a finished run is reported, not recomputed (``rerun`` forces it),
-and a run killed half-way resumes from its finished (fold, repeat) records in ``partial/``.
+The run directory's name is derived from everything that changes the numbers
+(``bench.runs.identity``), so running the same configuration again finds it: a finished run is
+reported, not recomputed (``rerun`` forces it), and a run killed half-way resumes from its
+finished (fold, repeat) records in ``partial/``. The pieces (``embeddings``, ``classify_unit``,
+``finish_run``) are also what a study's distributed tasks are made of (``bench.studies.tasks``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from bench import __version__, datasets, embedders
-from bench.datasets.checks import check_leakage
-from bench.datasets.names import training_overlap
 from bench.errors import ConfigError, storage_error
 from bench.evaluation.protocol import fold_data, run_fold
 from bench.evaluation.settings import fingerprint
 from bench.runs.config import RunConfig
+from bench.runs.identity import PlannedRun, plan_run, run_id_prefix, run_key, slug  # noqa: F401
 from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, AccuracySummary,
                                ChosenPoint, Environment, FoldRecord, RepeatSpread, RunRecord,
                                Timings, TrainingOverlap, git_sha, now_iso, read_results,
                                write_json, write_predictions, write_results)
-from bench.store.pipeline import DamagedEntries, embed_clips, identify, load_matrix, open_namespace
+from bench.store.pipeline import (DamagedEntries, EmbedReport, embed_clips, load_matrix,
+                                  open_namespace)
 from bench.store.store import EmbeddingStore
 from bench.util.cpus import default_threads
 from bench.util.progress import bar
-
-
-def slug(text: str) -> str:
-    """A name made safe for a folder name (runs, studies)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60] or "x"
-
-
-def run_id_prefix(dataset: str, embedder: str, preset: str, seed: int) -> str:
-    """The readable start of a run directory's name; the rest is the run key's first 8 hex
-    digits. Finding a configuration's runs without computing its key starts from here."""
-    return f"{slug(dataset)}-{slug(embedder)}-{slug(preset)}-s{seed}-"
-
-
-def run_key(config: RunConfig, spec_dict: dict[str, Any], dataset_desc: dict[str, Any],
-            protocol: dict[str, Any]) -> str:
-    """Hash of everything that identifies a run's numbers."""
-    ident = {"embedder": spec_dict, "dataset": dataset_desc, "protocol": protocol,
-             "seed": config.seed, "resampler": config.resampler, "tags": dict(config.tags),
-             "skip_bad": config.skip_bad}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -122,31 +101,13 @@ def _execute(config: RunConfig, progress: bool,
     """:func:`execute`; ``folders`` receives the run folder once it is known."""
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
-    dataset, embedder, spec = _open(config, progress)
-    clips = dataset.clips()
-    warnings = list(getattr(embedder, "notes", [])) + list(check_leakage(clips))
-    overlap = training_overlap(spec.trained_on, (dataset.name, config.dataset))
-    if overlap:
-        warnings.append(f"training-data overlap: {spec.name} declares it was trained on "
-                        f"{', '.join(overlap)}, the dataset evaluated here; its accuracy is not "
-                        f"an out-of-sample figure")
-    for w in warnings:
-        say(f"warning: {w}")
-    protocol = config.protocol
-    if protocol.repeats is None:
-        protocol = protocol.replace(repeats=dataset.default_repeats)
+    dataset, embedder, spec = open_parts(config, progress)
     store = EmbeddingStore(config.cache_dir)
-    identities = identify(clips, store, skip_bad=config.skip_bad, progress=progress)
-    # the audio content is part of the run's identity: a replaced file makes a new run
-    content = hashlib.sha256(json.dumps(sorted(identities[0].items())).encode()).hexdigest()
-    dataset_desc = dataset.describe()
-    # identity_dict: the protocol without the extended fields at their defaults, so runs made
-    # before those fields existed keep their ids
-    key = run_key(config, spec.to_dict(), {**dataset_desc, "content": content},
-                  protocol.identity_dict())
-    run_id = run_id_prefix(dataset.name, spec.name, protocol.preset, config.seed) + key[:8]
-    run_dir = config.out_dir / run_id
-    if (run_dir / RESULTS_FILE).exists() and not config.rerun:
+    plan = plan_run(config, dataset, spec, store, progress, getattr(embedder, "notes", ()))
+    for w in plan.warnings:
+        say(f"warning: {w}")
+    run_dir = plan.run_dir
+    if plan.done and not config.rerun:
         say(f"already done: {run_dir} (its results are reused)")
         return RunOutcome(run_dir, read_results(run_dir), reused=True)
     if config.rerun and (run_dir / PARTIAL_DIR).exists():
@@ -159,59 +120,82 @@ def _execute(config: RunConfig, progress: bool,
         raise storage_error(exc, run_dir, doing="create the run folder",
                             option="--out (or BENCH_RESULTS_DIR)", resumable=False) from exc
     t_embed = time.perf_counter()
-    X, offsets, used, report = _embeddings(config, clips, embedder, spec, store, identities,
-                                           progress, say)
+    X, offsets, used, report = embeddings(plan, embedder, store, progress, say)
     embed_s = time.perf_counter() - t_embed
     t_classify = time.perf_counter()
-    splits = dataset.splits()
-    fold_records, predictions, resumed = _classify(config, protocol, splits, X, offsets, used,
-                                                   tuple(dataset.classes), run_dir, progress, say)
+    fold_records, predictions, resumed = _classify(plan, X, offsets, used, progress, say)
     classify_s = time.perf_counter() - t_classify
+    record = finish_run(plan, fold_records, predictions, report,
+                        {"embed_s": embed_s, "classify_s": classify_s,
+                         "total_s": time.perf_counter() - t_start})
+    return RunOutcome(run_dir, record, resumed=resumed)
 
+
+def finish_run(plan: PlannedRun, fold_records: list[FoldRecord],
+               predictions: list[dict[str, Any]], report: EmbedReport,
+               timings: dict[str, float]) -> RunRecord:
+    """The run's record from its (fold, repeat) pieces, written with its predictions.
+
+    ``timings`` holds ``embed_s``, ``classify_s`` and ``total_s``.
+    """
+    dataset, config, splits = plan.dataset, plan.config, plan.splits
     classes = tuple(dataset.classes)
     per_class = {c: float(sum(r.per_class_accuracy.get(c, 0.0) for r in fold_records)
                           / max(1, sum(c in r.per_class_accuracy for r in fold_records)))
                  for c in classes}
+    run_dir = plan.run_dir
     record = RunRecord(
-        schema_version=SCHEMA_VERSION, run_id=run_id, created=now_iso(),
+        schema_version=SCHEMA_VERSION, run_id=plan.run_id, created=now_iso(),
         bench_version=__version__, git_sha=git_sha(),
-        training_overlap=(TrainingOverlap(dataset=dataset.name, declared=overlap) if overlap
-                          else None),
-        embedder={**spec.to_dict(), "trained_on": list(spec.trained_on)},
-        dataset={**dataset_desc, "name": dataset.name, "content_sha256": content,
-                 "classes": list(classes), "n_clips": len(clips),
+        training_overlap=(TrainingOverlap(dataset=dataset.name, declared=plan.overlap)
+                          if plan.overlap else None),
+        embedder={**plan.spec.to_dict(), "trained_on": list(plan.spec.trained_on)},
+        dataset={**dataset.describe(), "name": dataset.name, "content_sha256": plan.content,
+                 "classes": list(classes), "n_clips": len(plan.clips),
                  "folds": [str(f) for f in dataset.folds()],
                  "splits": [{"test_fold": s.test_fold, "train_folds": list(s.train_folds)}
                             for s in splits]},
-        protocol=protocol.to_dict(), protocol_fingerprint=fingerprint(protocol),
+        protocol=plan.protocol.to_dict(), protocol_fingerprint=fingerprint(plan.protocol),
         config=config.to_dict(), seed=config.seed, tags=dict(config.tags),
         environment=Environment.current(config.device),
         accuracy=AccuracySummary.of(r.accuracy for r in fold_records),
         accuracy_over_repeats=RepeatSpread.of(fold_records),
         per_class_accuracy=per_class, folds=fold_records,
-        timings=Timings(embed_s=embed_s, classify_s=classify_s,
-                        total_s=time.perf_counter() - t_start,
+        timings=Timings(embed_s=timings["embed_s"], classify_s=timings["classify_s"],
+                        total_s=timings["total_s"],
                         embed_windows_per_s=report.windows_per_s if report.n_computed else None),
-        embedding=report.to_dict(), skipped=report.skipped, warnings=warnings, key=key,
+        embedding=report.to_dict(), skipped=report.skipped, warnings=plan.warnings, key=plan.key,
         path=str(run_dir / RESULTS_FILE))
     _write("the predictions file", lambda: write_predictions(run_dir, predictions),
            run_dir / "predictions.csv")
     _write("the results file", lambda: write_results(run_dir, record), run_dir / RESULTS_FILE)
-    return RunOutcome(run_dir, record, resumed=resumed)
+    return record
 
 
-def _embeddings(config, clips, embedder, spec, store, identities, progress, say):
+def embeddings(plan: PlannedRun, embedder: Any, store: EmbeddingStore, progress: bool = True,
+               say: Callable[[str], None] = lambda msg: None):
     """Every clip's frames in one matrix (computing what the store lacks); a damaged entry
-    found while loading is removed from the store and recomputed once."""
+    found while loading is removed from the store and recomputed once.
+
+    Returns
+    -------
+    X, offsets : ndarray
+        See :func:`bench.store.pipeline.load_matrix`.
+    used : list of Clip
+        The clips in ``X`` (skipped ones left out).
+    report : EmbedReport
+    """
+    config = plan.config
     for attempt in range(2):
-        report, audio_ids = embed_clips(clips, embedder, spec, store, resampler=config.resampler,
+        report, audio_ids = embed_clips(plan.clips, embedder, plan.spec, store,
+                                        resampler=config.resampler,
                                         batch_size=config.embed_batch_size,
                                         skip_bad=config.skip_bad, progress=progress,
-                                        identities=identities,
+                                        identities=plan.identities,
                                         decode_workers=default_threads(config.threads))
-        used = [c for c in clips if c.id in audio_ids]
+        used = [c for c in plan.clips if c.id in audio_ids]
         try:
-            X, offsets = load_matrix(used, open_namespace(store, spec, config.resampler),
+            X, offsets = load_matrix(used, open_namespace(store, plan.spec, config.resampler),
                                      audio_ids, progress=progress)
             break
         except DamagedEntries as exc:
@@ -225,28 +209,54 @@ def _embeddings(config, clips, embedder, spec, store, identities, progress, say)
     return X, offsets, used, report
 
 
-def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, progress, say):
+def partial_path(run_dir: Path, split: Any, repeat: int) -> Path:
+    """Where one finished (split, repeat) of a run is kept until the run's record is written."""
+    return run_dir / PARTIAL_DIR / f"fold-{slug(str(split.test_fold))}-repeat-{repeat}.json"
+
+
+def read_partial(path: Path) -> tuple[FoldRecord, list[dict[str, Any]]] | None:
+    """A finished (split, repeat): its fold record and predictions; ``None`` when not there."""
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    return FoldRecord.from_dict(saved["record"], str(path)), saved["predictions"]
+
+
+def classify_unit(plan: PlannedRun, data: Any, split_index: int, split: Any, repeat: int,
+                  on_epoch: Callable[[int, int], None] | None = None,
+                  first_chosen: ChosenPoint | None = None
+                  ) -> tuple[FoldRecord, list[dict[str, Any]]]:
+    """Train and test one (split, repeat) and keep it in ``partial/`` (the write is atomic,
+    so a piece is there whole or not at all, whoever computed it). ``first_chosen``: split 0's
+    ``chosen`` in this repeat, the only point trained under ``grid_search="first_split"``."""
+    fixed = first_chosen if plan.protocol.grid_search == "first_split" else None
+    record, preds = run_fold(data, split, split_index, repeat, plan.protocol, plan.config.seed,
+                             device=plan.config.device, on_epoch=on_epoch, fixed=fixed)
+    part = partial_path(plan.run_dir, split, repeat)
+    _write("a finished fold's record",
+           lambda: write_json(part, {"record": record.to_dict(), "predictions": preds}), part)
+    return record, preds
+
+
+def _classify(plan, X, offsets, clips, progress, say):
     """Every (split, repeat), each saved to ``partial/`` when done and taken from there when
     an earlier attempt finished it. Returns the fold records, predictions and resumed count."""
-    data = fold_data(X, offsets, clips, classes, protocol)
+    protocol = plan.protocol
+    data = fold_data(X, offsets, clips, tuple(plan.dataset.classes), protocol)
     # grid_search="first_split": the point chosen in the first split of each repeat is the
     # only one the other splits of that repeat train
     first_chosen: dict[int, ChosenPoint] = {}
-    units = [(i, s, r) for i, s in enumerate(splits) for r in range(protocol.repeats)]
+    units = plan.units
     fold_records: list[FoldRecord] = []
     predictions: list[dict[str, Any]] = []
     resumed = 0
     with bar(total=len(units) * protocol.max_epochs, desc="training", unit="epoch",
              enabled_=progress) as pbar:
         for i, split, repeat in units:
-            part = run_dir / PARTIAL_DIR / f"fold-{slug(str(split.test_fold))}-repeat-{repeat}.json"
-            if part.exists():
-                saved = json.loads(part.read_text())
-                done = FoldRecord.from_dict(saved["record"], str(part))
-                fold_records.append(done)
-                predictions.extend(saved["predictions"])
-                if i == 0:
-                    first_chosen[repeat] = done.chosen
+            saved = read_partial(partial_path(plan.run_dir, split, repeat))
+            if saved is not None:
+                fold_records.append(saved[0])
+                predictions.extend(saved[1])
                 resumed += 1
                 pbar.update(protocol.max_epochs)
                 continue
@@ -258,16 +268,11 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
                 _seen[0] = epoch
                 pbar.set_postfix_str(f"{n_active} grid points training", refresh=False)
 
-            fixed = (first_chosen.get(repeat) if i and protocol.grid_search == "first_split"
-                     else None)
-            record, preds = run_fold(data, split, i, repeat, protocol, config.seed,
-                                     device=config.device, on_epoch=on_epoch, fixed=fixed)
+            fixed = first_chosen.get(repeat) if i else None
+            record, preds = classify_unit(plan, data, i, split, repeat, on_epoch, fixed)
             if i == 0:
                 first_chosen[repeat] = record.chosen
             pbar.update(protocol.max_epochs - seen[0])
-            _write("a finished fold's record",
-                   lambda: write_json(part, {"record": record.to_dict(), "predictions": preds}),
-                   part)
             fold_records.append(record)
             predictions.extend(preds)
             say(f"fold {split.test_fold} repeat {repeat}: test accuracy "
@@ -281,7 +286,7 @@ def _classify(config, protocol, splits, X, offsets, clips, classes, run_dir, pro
 
 def embed_only(config: RunConfig, progress: bool = True):
     """Fill the store for ``config``'s embedder and dataset; return the EmbedReport."""
-    dataset, embedder, spec = _open(config, progress)
+    dataset, embedder, spec = open_parts(config, progress)
     report, _ = embed_clips(dataset.clips(), embedder, spec, EmbeddingStore(config.cache_dir),
                             resampler=config.resampler, batch_size=config.embed_batch_size,
                             skip_bad=config.skip_bad, progress=progress,
@@ -289,13 +294,17 @@ def embed_only(config: RunConfig, progress: bool = True):
     return report
 
 
-def _open(config: RunConfig, progress: bool):
+def open_parts(config: RunConfig, progress: bool = True, device: str | None = None):
     """The dataset (prepared), the embedder and its prepared spec, for a run or an embedding
-    pass. Both names are resolved before any slow work, so a typo fails at once."""
-    check_device(config.device)
+    pass. Both names are resolved before any slow work, so a typo fails at once.
+
+    ``device`` overrides ``config.device`` for the embedder (a client that only needs the
+    spec, on a host without the run's GPU, opens it on the CPU)."""
+    device = device or config.device
+    check_device(device)
     set_threads(config.threads)
     dataset = datasets.create(config.dataset, data_dir=config.data_dir, download=config.download)
-    embedder = embedders.create(config.embedder, device=config.device,
+    embedder = embedders.create(config.embedder, device=device,
                                 weights_dir=config.weights_dir, download=config.download,
                                 options=config.embedder_options, precision=config.precision)
     try:

@@ -44,7 +44,9 @@ class EmbedReport:
     def to_dict(self) -> dict[str, Any]:
         return {"n_clips": self.n_clips, "n_cached": self.n_cached, "n_computed": self.n_computed,
                 "n_windows": self.n_windows, "seconds": self.seconds,
-                "windows_per_s": self.windows_per_s, "skipped": self.skipped,
+                # null when nothing was computed (no time measured): strict JSON has no NaN
+                "windows_per_s": self.windows_per_s if self.seconds > 0 else None,
+                "skipped": self.skipped,
                 "namespace": self.namespace}
 
 
@@ -206,7 +208,8 @@ class _Embedding:
         for clip, audio, w in self.pending:
             emb = out[start:start + len(w)]
             start += len(w)
-            self.ns.put(audio, emb, frame_times(len(w), self.spec.hop_s), source=str(clip.path))
+            self.ns.put(audio, emb, frame_times(len(w), self.spec.hop_s),
+                        source=str(clip.path))
         n = len(self.pending)
         self.pending, self.n_pending = [], 0
         return n

@@ -1,30 +1,43 @@
-"""The embedding store: content-addressed, resumable, verified, safe with several processes.
+"""The embedding store: content-addressed files, resumable, verified, shareable across hosts.
 
 Layout (``<root>`` = ``--cache-dir`` / ``BENCH_CACHE_DIR``)::
 
-    <root>/v1/index.sqlite             audio identities and stored entries (WAL mode)
-    <root>/v1/<ns>/namespace.json      what the namespace means: embedder spec, framing, resampler
-    <root>/v1/<ns>/<aa>/<audio>.npy    one clip's frames, (n_frames, dim) float32
+    <root>/v2/<ns>/namespace.json     what the namespace means: embedder spec, framing, resampler
+    <root>/v2/<ns>/<aa>/<entry>.npy   one clip's frames, (n_frames, dim) float32, then their
+                                      start times (float64); the name is
+                                      <audio>.<n_frames>x<dim>.<nbytes>.<sha256 of the file>
+    <root>/v2/hosts/<host>.sqlite     this host's audio identities (a memo, WAL mode)
 
 A *namespace* is the hash of everything that changes the numbers except the audio: the embedder
 spec (with its weights' sha256 and code version), window and hop, resampler and its version,
 dtype and the store format. Inside it, a clip is addressed by the sha256 of its audio file's
 bytes, so moving or renaming a dataset keeps its embeddings, and editing a file invalidates
-them. An audio file's sha256 is remembered against its (path, size, mtime) so an unchanged file
-is not read twice; ``verify`` re-hashes.
+them.
 
-Every entry's sha256 is kept in the index and checked on load: a damaged or missing file is
-reported as absent (and removed), so the run recomputes it. Files are written to a temporary
-name and renamed, and the index row is written after the rename, so a killed run leaves either
-a complete entry or none. Two processes filling one store at once may compute the same clip
-twice but never corrupt it (rename is atomic; SQLite serialises the index).
+The entry files are the whole truth: an entry's name carries its shape, size and the sha256 of
+its bytes, so it verifies itself and no index has to agree with it. A file is written under a
+temporary name and renamed, so a reader (on any host) sees a complete entry or none; a killed
+writer leaves only a temporary file, which ``verify`` removes once it is old. Two writers of
+one clip write the same name (same bytes) or two valid names (an embedder that is not
+bit-reproducible across machines); readers then take the first name in sorted order, and
+``verify`` removes the others. So the store needs only a filesystem with atomic rename within a
+directory, which NFS and Lustre have.
+
+The only SQLite file remembers each audio file's sha256 against its (path, size, mtime), so an
+unchanged file is not read twice. It is per host (SQLite's WAL mode needs memory shared between
+its processes, so one file must never be opened from two hosts), holds nothing that cannot be
+recomputed (``verify`` re-hashes; deleting it costs one re-hash of the audio), and paths are a
+host's own anyway.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
+import socket
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -36,36 +49,25 @@ import numpy as np
 
 from bench.errors import AudioError, CacheError
 from bench.io.fileio import file_digest
-from bench.store.format import (canonical, entry_path, namespace_key, npy_bytes, npy_from_bytes,
-                                write_entry)
+from bench.store.format import Entry, namespace_key, npy_arrays, npy_bytes, write_entry
 from bench.store.index import connect, writable
 from bench.util.progress import bar
 
 ORPHAN_AGE_S = 600.0
-LAYOUT = "v1"
+LAYOUT = "v2"
+HOSTS_DIR = "hosts"
+NAMESPACE_FILE = "namespace.json"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audio (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL, checked REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS entries (
-    ns TEXT NOT NULL, audio TEXT NOT NULL, n_frames INTEGER NOT NULL, dim INTEGER NOT NULL,
-    nbytes INTEGER NOT NULL, sha256 TEXT NOT NULL, timestamps BLOB, source TEXT,
-    created REAL NOT NULL, PRIMARY KEY (ns, audio));
-CREATE TABLE IF NOT EXISTS namespaces (
-    ns TEXT PRIMARY KEY, embedder TEXT NOT NULL, description TEXT NOT NULL, created REAL NOT NULL);
 """
 
 
-@dataclass
-class Entry:
-    """One stored clip."""
-
-    audio: str
-    n_frames: int
-    dim: int
-    nbytes: int
-    sha256: str
-    source: str | None = None
+def host_name() -> str:
+    """This host's name as it names its index file (``BENCH_STORE_HOST`` overrides it)."""
+    name = os.environ.get("BENCH_STORE_HOST") or socket.gethostname() or "host"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100]
 
 
 @dataclass
@@ -74,14 +76,13 @@ class VerifyResult:
 
     entries_checked: int = 0
     entries_damaged: list[str] = field(default_factory=list)
-    entries_missing: list[str] = field(default_factory=list)
     orphans_removed: int = 0
     audio_checked: int = 0
     audio_changed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.entries_damaged or self.entries_missing or self.audio_changed)
+        return not (self.entries_damaged or self.audio_changed)
 
 
 class EmbeddingStore:
@@ -91,32 +92,54 @@ class EmbeddingStore:
     ----------
     root : Path
         Cache directory; created when missing.
+    host : str, optional
+        Names this host's audio-identity index (default :func:`host_name`).
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, host: str | None = None):
         self.root = Path(root).expanduser()
         self.base = self.root / LAYOUT
+        #: on a read-only disk (a lab's shared copy) the store is read, never written: audio
+        #: identities are hashed without being remembered, and missing entries are an error
+        self.read_only = self.root.is_dir() and not writable(self._lowest_existing())
+        self.index_path = self.base / HOSTS_DIR / f"{host or host_name()}.sqlite"
+        self._conn: sqlite3.Connection | None = None
+        self._ids: dict[tuple[str, int, int], str] = {}
+        #: where a damaged index was moved before a new one was started (None: it was fine)
+        self.damaged_index: Path | None = None
+        if self.read_only:
+            return
         try:
-            self.base.mkdir(parents=True, exist_ok=True)
+            (self.base / HOSTS_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CacheError(f"cannot create the embedding store at {self.base}: {exc}",
                              hint="pass a writable --cache-dir or set BENCH_CACHE_DIR") from exc
-        self._db_path = self.base / "index.sqlite"
-        self._conn: sqlite3.Connection | None = None
-        #: on a read-only disk (a shared copy) the store is read, never written: identities
-        #: are hashed without being remembered, and missing entries are an error
-        self.read_only = not writable(self.base)
-        self._ids: dict[tuple[str, int, int], str] = {}
-        if not self.read_only:
-            with self._db() as db:
-                db.executescript(_SCHEMA)
-        else:
-            self._connect()
+        try:
+            self._create_index()
+        except (CacheError, sqlite3.DatabaseError) as exc:
+            cause = exc.__cause__ if isinstance(exc, CacheError) else exc
+            if not isinstance(cause, sqlite3.DatabaseError) or \
+                    isinstance(cause, sqlite3.OperationalError):
+                raise
+            # it only remembers audio checksums: start a new one, keep the old for a look
+            self.close()
+            self.damaged_index = self.index_path.with_suffix(f".damaged-{int(time.time())}")
+            self.index_path.replace(self.damaged_index)
+            for extra in ("-wal", "-shm"):
+                Path(f"{self.index_path}{extra}").unlink(missing_ok=True)
+            self._create_index()
 
-    # -- the index ---------------------------------------------------------------------------
+    def _lowest_existing(self) -> Path:
+        return self.base if self.base.is_dir() else self.root
+
+    def _create_index(self) -> None:
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+
+    # -- this host's audio index -------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = connect(self._db_path, read_only=self.read_only)
+            self._conn = connect(self.index_path)
         return self._conn
 
     @contextmanager
@@ -136,6 +159,10 @@ class EmbeddingStore:
             self._conn.close()
             self._conn = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a store travels to worker processes as its root; each opens its own connection
+        return {**self.__dict__, "_conn": None}
+
     # -- audio identity ------------------------------------------------------------------------
     def audio_id(self, path: Path) -> str:
         """sha256 of an audio file's bytes, from the index when (size, mtime) are unchanged."""
@@ -148,16 +175,16 @@ class EmbeddingStore:
                                   "run `bench data verify` on the dataset, fetch it again, or "
                                   "pass --skip-bad to go on without the missing clips",
                              reason="file not found") from exc
-        with self._db() as db:
-            row = db.execute("SELECT size, mtime_ns, sha256 FROM audio WHERE path=?",
-                             (str(path),)).fetchone()
-        if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
-            return row[2]
         if self.read_only:
             mark = (str(path), st.st_size, st.st_mtime_ns)
             if mark not in self._ids:
                 self._ids[mark] = file_digest(path)
             return self._ids[mark]
+        with self._db() as db:
+            row = db.execute("SELECT size, mtime_ns, sha256 FROM audio WHERE path=?",
+                             (str(path),)).fetchone()
+        if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
+            return row[2]
         digest = file_digest(path)
         with self._db() as db:
             db.execute("INSERT OR REPLACE INTO audio VALUES (?,?,?,?,?)",
@@ -172,64 +199,71 @@ class EmbeddingStore:
         if self.read_only:
             return ns
         ns.dir.mkdir(parents=True, exist_ok=True)
-        meta = ns.dir / "namespace.json"
+        meta = ns.dir / NAMESPACE_FILE
         if not meta.exists():
             write_entry(meta, (json.dumps(description, indent=2, sort_keys=True) + "\n")
                                 .encode())
-        with self._db() as db:
-            db.execute("INSERT OR IGNORE INTO namespaces VALUES (?,?,?,?)",
-                       (key, description["embedder"].get("name", "?"), canonical(description),
-                        time.time()))
         return ns
+
+    def _namespace_dirs(self) -> list[Path]:
+        return sorted(d for d in self.base.iterdir()
+                      if d.is_dir() and (d / NAMESPACE_FILE).is_file())
 
     def namespaces(self) -> list[dict[str, Any]]:
         """One row per namespace: key, embedder, entries, bytes on disk."""
-        with self._db() as db:
-            rows = db.execute(
-                "SELECT n.ns, n.embedder, n.created, COUNT(e.audio), COALESCE(SUM(e.nbytes), 0) "
-                "FROM namespaces n LEFT JOIN entries e ON e.ns = n.ns GROUP BY n.ns "
-                "ORDER BY n.created").fetchall()
-        return [{"namespace": r[0], "embedder": r[1], "created": r[2], "entries": r[3],
-                 "bytes": r[4]} for r in rows]
+        rows = []
+        for d in self._namespace_dirs():
+            meta = d / NAMESPACE_FILE
+            try:
+                embedder = json.loads(meta.read_text())["embedder"].get("name", "?")
+            except (OSError, ValueError, KeyError, AttributeError):
+                embedder = "?"
+            entries = list(_entries_in(d))
+            rows.append({"namespace": d.name, "embedder": embedder,
+                         "created": meta.stat().st_mtime, "entries": len(entries),
+                         "bytes": sum(e.nbytes for e in entries)})
+        return sorted(rows, key=lambda r: r["created"])
 
     # -- maintenance ---------------------------------------------------------------------------
     def verify(self, *, rehash_audio: bool = True, repair: bool = True,
                progress: bool = True) -> VerifyResult:
-        """Check every entry's file against its sha256 and every audio identity against its file.
+        """Check every entry's bytes against the sha256 in its name and every audio identity of
+        this host against its file.
 
-        With ``repair``, damaged or missing entries and stale audio identities are removed (the
-        next run recomputes them), as are orphan files that no index row names.
+        With ``repair``, damaged entries and stale audio identities are removed (the next run
+        recomputes them), as are old temporary files of killed writers and second copies of a
+        clip.
         """
         result = VerifyResult()
-        with self._db() as db:
-            rows = db.execute("SELECT ns, audio, nbytes, sha256 FROM entries").fetchall()
-        known = set()
-        for ns, audio, nbytes, digest in bar(rows, desc="verify entries", unit="clip",
-                                             enabled_=progress):
-            path = entry_path(self.base / ns, audio)
-            known.add(path)
-            result.entries_checked += 1
-            if not path.exists():
-                result.entries_missing.append(str(path))
-            elif path.stat().st_size != nbytes or file_digest(path) != digest:
-                result.entries_damaged.append(str(path))
-            else:
+        repair = repair and not self.read_only  # a read-only copy is reported, not repaired
+        files = [f for d in self._namespace_dirs() for f in d.glob("*/*") if f.is_file()]
+        kept: dict[tuple[str, str], Path] = {}
+        for f in bar(sorted(files), desc="verify entries", unit="file", enabled_=progress):
+            entry = Entry.parse(f)
+            try:
+                old = time.time() - f.stat().st_mtime >= ORPHAN_AGE_S
+            except OSError:
+                continue  # removed meanwhile (another verify, or a rename)
+            if entry is None:
+                # a writer's temporary file; young ones may still be written
+                if repair and old:
+                    f.unlink(missing_ok=True)
+                    result.orphans_removed += 1
                 continue
-            if repair:
-                self._remove_entry(ns, audio)
-        if repair and not self.read_only:
-            for ns_dir in self.base.iterdir():
-                if not ns_dir.is_dir():
-                    continue
-                for f in ns_dir.glob("*/*"):
-                    # leave young files alone: another process may be between rename and index
-                    # row, or still writing its temporary file
-                    young = time.time() - f.stat().st_mtime < ORPHAN_AGE_S
-                    stray = (f.suffix == ".npy" and f not in known) or f.name.endswith(".tmp")
-                    if stray and not young:
-                        f.unlink(missing_ok=True)
-                        result.orphans_removed += 1
-        if rehash_audio:
+            result.entries_checked += 1
+            if not entry.intact_size() or file_digest(f) != entry.sha256:
+                result.entries_damaged.append(str(f))
+                if repair:
+                    f.unlink(missing_ok=True)
+                continue
+            slot = (f.parent.parent.name, entry.audio)
+            if slot in kept:  # sorted: the first copy is the one readers take
+                if repair and old:
+                    f.unlink(missing_ok=True)
+                    result.orphans_removed += 1
+            else:
+                kept[slot] = f
+        if rehash_audio and not self.read_only:  # a read-only store remembers no audio
             with self._db() as db:
                 arows = db.execute("SELECT path, sha256 FROM audio").fetchall()
             for path, digest in bar(arows, desc="verify audio", unit="file", enabled_=progress):
@@ -237,7 +271,7 @@ class EmbeddingStore:
                 p = Path(path)
                 if not p.exists() or file_digest(p) != digest:
                     result.audio_changed.append(path)
-                    if repair and not self.read_only:
+                    if repair:
                         with self._db() as db:
                             db.execute("DELETE FROM audio WHERE path=?", (path,))
         return result
@@ -247,30 +281,18 @@ class EmbeddingStore:
         if self.read_only:
             raise CacheError(f"the embedding store at {self.root} is on a read-only disk; "
                              "nothing can be removed from it")
-        with self._db() as db:
-            if namespace is None:
-                n = db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
-                targets = [r[0] for r in db.execute("SELECT ns FROM namespaces")]
-            else:
-                targets = [r[0] for r in db.execute("SELECT ns FROM namespaces WHERE ns LIKE ?",
-                                                    (namespace + "%",))]
-                if len(targets) != 1:
-                    raise CacheError(f"namespace prefix {namespace!r} matches {len(targets)} "
-                                     f"namespaces, expected exactly one",
-                                     hint="see `bench cache list` for the keys")
-                n = db.execute("SELECT COUNT(*) FROM entries WHERE ns=?", (targets[0],)).fetchone()[0]
-            for ns in targets:
-                db.execute("DELETE FROM entries WHERE ns=?", (ns,))
-                db.execute("DELETE FROM namespaces WHERE ns=?", (ns,))
-                shutil.rmtree(self.base / ns, ignore_errors=True)
+        targets = self._namespace_dirs()
+        if namespace is not None:
+            targets = [d for d in targets if d.name.startswith(namespace)]
+            if len(targets) != 1:
+                raise CacheError(f"namespace prefix {namespace!r} matches {len(targets)} "
+                                 f"namespaces, expected exactly one",
+                                 hint="see `bench cache list` for the keys")
+        n = 0
+        for d in targets:
+            n += len({e.audio for e in _entries_in(d)})
+            shutil.rmtree(d, ignore_errors=True)
         return n
-
-    def _remove_entry(self, ns: str, audio: str) -> None:
-        if self.read_only:  # reported as absent; a read-only copy is not repaired
-            return
-        with self._db() as db:
-            db.execute("DELETE FROM entries WHERE ns=? AND audio=?", (ns, audio))
-        entry_path(self.base / ns, audio).unlink(missing_ok=True)
 
 
 class Namespace:
@@ -282,41 +304,42 @@ class Namespace:
         self.description = description
         self.dir = store.base / key
 
-    def path(self, audio: str) -> Path:
-        return entry_path(self.dir, audio)
+    def path(self, audio: str) -> Path | None:
+        """The file of ``audio``'s entry, ``None`` when there is none."""
+        entry = self.entries([audio]).get(audio)
+        return entry.path if entry is not None else None
 
     def entries(self, audios: list[str]) -> dict[str, Entry]:
-        """Index rows for the given audio ids (those that have one)."""
+        """The entries of the given audio ids that have one: the first file in name order whose
+        size is right (its content is checked on load)."""
+        by_bucket: dict[str, set[str]] = {}
+        for a in audios:
+            by_bucket.setdefault(a[:2], set()).add(a)
         out: dict[str, Entry] = {}
-        with self.store._db() as db:
-            for i in range(0, len(audios), 500):
-                chunk = audios[i:i + 500]
-                q = ("SELECT audio, n_frames, dim, nbytes, sha256, source FROM entries "
-                     f"WHERE ns=? AND audio IN ({','.join('?' * len(chunk))})")
-                for r in db.execute(q, (self.key, *chunk)):
-                    out[r[0]] = Entry(*r)
+        for bucket, wanted in by_bucket.items():
+            try:
+                names = sorted(os.listdir(self.dir / bucket))
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if name[:64] in wanted and name[:64] not in out:
+                    entry = Entry.parse(self.dir / bucket / name)
+                    # a file of the wrong size (truncated) is no entry: a later copy may be
+                    if entry is not None and entry.intact_size():
+                        out[entry.audio] = entry
         return out
 
     def missing(self, audios: list[str]) -> list[str]:
-        """Audio ids with no index row or no file of the right size (not content-checked)."""
+        """Audio ids with no entry of the right size (the content is checked on load)."""
         have = self.entries(audios)
-        out = []
-        for a in audios:
-            e = have.get(a)
-            if e is None:
-                out.append(a)
-                continue
-            try:
-                ok = self.path(a).stat().st_size == e.nbytes
-            except OSError:
-                ok = False
-            if not ok:
-                out.append(a)
-        return out
+        return [a for a in audios if a not in have]
 
     def put(self, audio: str, emb: np.ndarray, timestamps: np.ndarray | None = None,
-            source: str | None = None) -> None:
-        """Store one clip's frames atomically (file, then index row)."""
+            source: str | None = None) -> Entry:
+        """Store one clip's frames (and their start times, when given) atomically: a temporary
+        file renamed to the entry's name. The file is the frames' ``.npy`` bytes followed by
+        the times' (float64), both covered by the sha256 in its name. ``source`` (the audio
+        file) only names the clip in errors."""
         if self.store.read_only:
             raise CacheError(f"the embedding store at {self.store.root} is read-only and lacks "
                              f"embeddings of {source or audio} for this embedder",
@@ -325,41 +348,48 @@ class Namespace:
         emb = np.ascontiguousarray(emb, dtype=np.float32)
         if emb.ndim != 2:
             raise CacheError(f"embeddings must be 2-D (frames, dim), found shape {emb.shape}")
-        path = self.path(audio)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = npy_bytes(emb)
-        write_entry(path, payload)
-        ts = None if timestamps is None else np.asarray(timestamps, np.float64).tobytes()
-        with self.store._db() as db:
-            db.execute("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
-                       (self.key, audio, emb.shape[0], emb.shape[1], len(payload),
-                        hashlib.sha256(payload).hexdigest(), ts, source, time.time()))
+        if timestamps is not None:
+            payload += npy_bytes(np.ascontiguousarray(timestamps, dtype=np.float64))
+        entry = Entry.of(self.dir, audio, emb.shape, payload)
+        write_entry(entry.path, payload)
+        return entry
 
     def load(self, audio: str, entry: Entry | None = None) -> np.ndarray | None:
-        """One clip's frames, or ``None`` when absent or damaged (a damaged entry is removed)."""
+        """One clip's frames, or ``None`` when absent or damaged (a damaged file is removed)."""
+        arrays = self._read(audio, entry)
+        return arrays[0] if arrays else None
+
+    def timestamps(self, audio: str) -> np.ndarray | None:
+        """Start times (s) of a clip's frames, when they were stored with them."""
+        arrays = self._read(audio, None)
+        return arrays[1] if arrays and len(arrays) > 1 else None
+
+    def _read(self, audio: str, entry: Entry | None) -> list[np.ndarray] | None:
         if entry is None:
             entry = self.entries([audio]).get(audio)
             if entry is None:
                 return None
-        path = self.path(audio)
         try:
-            payload = path.read_bytes()
+            payload = entry.path.read_bytes()
         except OSError:
-            self.store._remove_entry(self.key, audio)
             return None
-        if len(payload) != entry.nbytes or hashlib.sha256(payload).hexdigest() != entry.sha256:
-            self.store._remove_entry(self.key, audio)
+        if (len(payload) != entry.nbytes or _sha256(payload) != entry.sha256
+                or npy_arrays(payload)[0].shape != (entry.n_frames, entry.dim)):
+            if not self.store.read_only:  # reported as absent; a read-only copy is kept
+                entry.path.unlink(missing_ok=True)
             return None
-        arr = npy_from_bytes(payload)
-        if arr.shape != (entry.n_frames, entry.dim):
-            self.store._remove_entry(self.key, audio)
-            return None
-        return arr
+        arrays = npy_arrays(payload)
+        return arrays
 
-    def timestamps(self, audio: str) -> np.ndarray | None:
-        with self.store._db() as db:
-            row = db.execute("SELECT timestamps FROM entries WHERE ns=? AND audio=?",
-                             (self.key, audio)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return np.frombuffer(row[0], dtype=np.float64)
+
+# -- helpers -------------------------------------------------------------------------------------
+def _entries_in(ns_dir: Path) -> Iterator[Entry]:
+    for f in ns_dir.glob("*/*.npy"):
+        entry = Entry.parse(f)
+        if entry is not None:
+            yield entry
+
+
+def _sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -24,8 +24,8 @@ from bench.audio.decode import probe
 from bench.audio.frames import frame_count
 from bench.errors import BenchError, ResultsError
 from bench.evaluation.settings import identity_of
+from bench.runs.identity import run_id_prefix
 from bench.runs.record import PARTIAL_DIR, RESULTS_FILE, RunRecord, read_results
-from bench.runs.runner import run_id_prefix
 from bench.util import tables
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ class PairCost:
     gflop_per_unit: float | None
     note: str = ""
     embedder_arg: str = ""          # the name as the study gives it
+    dim: int | None = None          # embedding dimension (the classifier's input)
+    frames: float | None = None     # frames the classifier sees (windows, or audio s / hop)
 
     @property
     def gflop(self) -> float | None:
@@ -117,7 +119,8 @@ def pair_cost(embedder_name: str, size: DatasetSize) -> PairCost:
         per_clip, unit = list(size.durations), "audio s"
     windows = size.n_clips * sum(per_clip) / len(per_clip)
     return PairCost(spec.name, size.name, windows, unit, gflop,
-                    "" if gflop is not None else "embedder declares no gflop_per_window")
+                    "" if gflop is not None else "embedder declares no gflop_per_window",
+                    dim=spec.dim, frames=windows if spec.windowed else windows / spec.hop_s)
 
 
 def measure_gflops(seconds: float = 0.5) -> float:
@@ -168,6 +171,7 @@ class StudyEstimate:
     gflops: float
     gflops_source: str
     fits: int
+    sizes: dict[str, DatasetSize] = field(default_factory=dict)
 
     @property
     def total_gflop(self) -> float:
@@ -206,7 +210,7 @@ def estimate(study, gflops: float | None = None) -> StudyEstimate:
     source = "given"
     if gflops is None:
         gflops, source = measure_gflops(), "measured: torch 3x3 conv, 1 thread"
-    return StudyEstimate(rows, pairs, gflops, source, fits)
+    return StudyEstimate(rows, pairs, gflops, source, fits, sizes)
 
 
 def existing_status(plan: Sequence[RunConfig]) -> list[tuple[str, Path | None]]:

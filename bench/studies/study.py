@@ -15,7 +15,8 @@ shown in examples/study-small.yaml::
 Optional keys: ``reference`` (for the study report: ``paper``, a CSV, or results), ``out_dir``,
 ``data_dir``, ``cache_dir``, ``weights_dir`` (relative paths are relative to the YAML file),
 ``device``, ``resampler``, ``precision``, ``embed_batch_size``, ``skip_bad``, ``download``,
-``tracking``, ``tracking_uri``.
+``tracking``, ``tracking_uri``, and ``dask`` (how ``--executor`` runs the study on Dask
+workers or a batch cluster: docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bench.evaluation.settings import PROTOCOL_PRESETS, ProtocolConfig, protocol
 from bench.runs.config import RunConfig
 #: the tag that names a run's study (and its MLflow experiment, see bench.tracking.logger)
 from bench.runs.record import STUDY_TAG  # noqa: F401  (re-exported)
+from bench.studies.executor import DaskSettings
 
 #: the paper's embedders, as the families' tables mark them (every 6144-d L3 variant, VGGish,
 #: SoundNet)
@@ -60,6 +62,8 @@ class Study:
         Per embedder name, its ``--embedder-option`` pairs (``hear:MODULE`` embedders).
     run : dict
         The remaining RunConfig fields (paths, device, tracking, ...), passed through.
+    dask : DaskSettings
+        How ``--executor`` other than ``local`` runs it (the ``dask:`` section).
     """
 
     name: str
@@ -71,6 +75,7 @@ class Study:
     reference: str | None = None
     run: dict[str, Any] = field(default_factory=dict)
     embedder_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    dask: DaskSettings = field(default_factory=DaskSettings)
 
     def __post_init__(self) -> None:
         if not self.name or not str(self.name).strip():
@@ -118,7 +123,7 @@ _PATH_KEYS = ("out_dir", "data_dir", "cache_dir", "weights_dir")
 _RUN_KEYS = ("out_dir", "data_dir", "cache_dir", "weights_dir", "device", "resampler",
              "precision", "embed_batch_size", "skip_bad", "download", "tracking", "tracking_uri")
 _KEYS = {"name", "embedders", "datasets", "protocol", "protocols", "repeats", "seed", "seeds",
-         "tags", "reference", "description", *_RUN_KEYS}
+         "tags", "reference", "description", "dask", *_RUN_KEYS}
 
 
 def paper_study() -> Study:
@@ -190,7 +195,8 @@ def study_from_dict(data: Any, base: Path = Path("."), source: str = "study") ->
                  protocols=protocols, seeds=tuple(seeds),
                  tags=tuple((str(k), str(v)) for k, v in tags.items()),
                  reference=None if data.get("reference") in (None, "none") else
-                 str(data["reference"]), run=run)
+                 str(data["reference"]), run=run,
+                 dask=DaskSettings.from_dict(data.get("dask"), source))
 
 
 def _embedder(item: Any, source: str) -> tuple[str, tuple[tuple[str, Any], ...]]:

@@ -21,8 +21,8 @@ from bench.analysis.report import ReportConfig, write_report
 from bench.errors import BenchError
 from bench.io.fileio import atomic_write_text
 from bench.runs.config import RunConfig
+from bench.runs.identity import slug  # study folders are named as run folders are
 from bench.runs.record import RunRecord, now_iso, write_json
-from bench.runs.runner import slug  # study folders are named as run folders are
 from bench.studies.study import Study
 from bench.tracking.tracked import execute
 from bench.util import tables
@@ -107,12 +107,12 @@ def run_sweep(study: Study, *, keep_going: bool = False, progress: bool = True,
         except KeyboardInterrupt:
             o.status, o.error = "failed", "interrupted"
             o.seconds = time.perf_counter() - t0
-            _write_state(out)
+            write_study_state(out)
             raise
         except Exception as exc:  # noqa: BLE001 - with keep_going any failure is recorded
-            o.status, o.error = "failed", _error_text(exc)
+            o.status, o.error = "failed", error_text(exc)
             o.seconds = time.perf_counter() - t0
-            _write_state(out)
+            write_study_state(out)
             say(f"{label} failed: {o.error}")
             if not keep_going:
                 raise
@@ -122,14 +122,15 @@ def run_sweep(study: Study, *, keep_going: bool = False, progress: bool = True,
         o.status = "done earlier" if done.reused else "computed"
         if cfg.tracking:
             o.tracked = done.logged.status if done.logged is not None else "failed"
-        _write_state(out)
+        write_study_state(out)
     if report:
-        _write_report(out, say)
-    _write_state(out)
+        write_study_report(out, say)
+    write_study_state(out)
     return out
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """One line for a failed run: a BenchError's message, else the exception and where."""
     if isinstance(exc, BenchError):
         return str(exc)
     tb = traceback.extract_tb(exc.__traceback__)
@@ -137,7 +138,8 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def _write_report(out: SweepResult, say: Callable[[str], None]) -> None:
+def write_study_report(out: SweepResult, say: Callable[[str], None]) -> None:
+    """The study's ``bench report`` of its finished runs (a failure to write it is noted)."""
     records = [o.record for o in out.outcomes if o.record is not None]
     if not records:
         out.report_note = "no finished runs to report on"
@@ -154,7 +156,7 @@ def _write_report(out: SweepResult, say: Callable[[str], None]) -> None:
         say(f"warning: {out.report_note}")
 
 
-def _write_state(out: SweepResult) -> None:
+def write_study_state(out: SweepResult) -> None:
     """``sweep.json`` (machine-readable) and ``summary.md`` in the study directory."""
     rows = []
     for o in out.outcomes:

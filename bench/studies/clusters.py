@@ -1,0 +1,92 @@
+"""The Dask clusters ``bench sweep --executor`` starts: worker processes here, or batch jobs.
+
+``dask:N``: N worker processes under nannies (a worker that dies is restarted), one task at a
+time each. With a cuda device each worker sees one GPU (``CUDA_VISIBLE_DEVICES``, round robin)
+and declares a ``GPU`` resource, so a multi-GPU workstation runs one worker per GPU.
+
+``slurm``/``pbs``: dask-jobqueue's ``SLURMCluster``/``PBSCluster`` from the study file's
+``dask.slurm``/``dask.pbs`` mapping (its keyword arguments: cores, memory, walltime, account,
+queue, job_extra_directives, ...; anything left out comes from Dask's own jobqueue config),
+scaled to ``workers`` jobs. ``gpus: 1`` asks each job for a GPU (Slurm: ``--gres=gpu:1``; PBS:
+write the site's resource line in ``resource_spec``) and tags its worker with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bench.errors import ConfigError
+from bench.studies.executor import Executor
+from bench.studies.study import Study
+
+
+def make_cluster(executor: Executor, study: Study):
+    """Start the cluster of ``executor`` (``dask`` or a batch kind) for ``study``."""
+    settings = study.dask
+    cuda = study.plan()[0].device.startswith("cuda")
+    if executor.kind == "dask":
+        gpus = gpu_count() if cuda else 0
+        if cuda and not gpus:
+            raise ConfigError("device cuda was asked for, but this machine has no usable GPU",
+                              hint="use --device cpu, or run the workers on GPU hosts")
+        return local_cluster(settings.worker_count(executor, gpus),
+                             settings.threads_per_worker, gpus)
+    cluster = jobqueue_cluster(executor.kind, settings.slurm if executor.kind == "slurm"
+                               else settings.pbs, cuda)
+    cluster.scale(jobs=settings.worker_count(executor))
+    return cluster
+
+
+def local_cluster(n_workers: int, threads: int, gpus: int = 0):
+    """``n_workers`` processes on this machine; worker ``i`` sees GPU ``i % gpus`` if any."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    workers = {}
+    for i in range(n_workers):
+        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        # warnings (a worker lost, a task rescheduled) still show; the start-up chatter not
+        options: dict[str, Any] = {"nthreads": 1, "env": env, "silence_logs": logging.WARNING}
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
+            options["resources"] = {"GPU": 1}
+        workers[f"bench-{i}"] = {"cls": Nanny, "options": options}
+    return SpecCluster(workers=workers, scheduler={"cls": Scheduler,
+                                                   "options": {"dashboard_address": None}},
+                       silence_logs=logging.WARNING, name="bench")
+
+
+def jobqueue_cluster(kind: str, options: dict[str, Any], cuda: bool):
+    """A dask-jobqueue cluster of ``kind`` (no job submitted until it is scaled)."""
+    try:
+        from dask_jobqueue import PBSCluster, SLURMCluster
+    except ImportError as exc:
+        raise ConfigError(f"--executor {kind} needs dask-jobqueue ({exc})",
+                          hint="pip install 'bench-audio-embeddings[dask]'") from exc
+    opts = dict(options)
+    gpus = opts.pop("gpus", 1 if cuda else 0)
+    if gpus not in (0, 1):
+        raise ConfigError(f"dask.{kind}.gpus must be 0 or 1 (one worker per GPU, one GPU per "
+                          f"job), found {gpus!r}", hint="ask for more jobs instead")
+    opts.setdefault("processes", 1)
+    if opts["processes"] != 1 and gpus:
+        raise ConfigError(f"dask.{kind}: with gpus, each job runs one worker (processes: 1)")
+    if gpus:
+        if kind == "slurm":
+            opts["job_extra_directives"] = [*opts.get("job_extra_directives", []),
+                                            "--gres=gpu:1"]
+        opts["worker_extra_args"] = [*opts.get("worker_extra_args", []), "--resources", "GPU=1"]
+    cls = SLURMCluster if kind == "slurm" else PBSCluster
+    try:
+        return cls(**opts)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"dask.{kind}: {exc}",
+                          hint="set cores and memory (and walltime, account, queue as your "
+                               "site needs) under dask: " + kind + ": in the study file; see "
+                               "docs/cluster.md") from exc
+
+
+def gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -1,0 +1,145 @@
+"""Where a study's runs execute: ``--executor local|dask[:N]|tcp://HOST:PORT|slurm|pbs``.
+
+``local`` is the sequential sweep in this process (the default). The others run the study as a
+Dask task graph (``bench.studies.dask_run``; needs ``pip install bench-audio-embeddings[dask]``):
+``dask:N`` starts N worker processes on this machine (one per GPU when the device is cuda),
+an address joins a running scheduler, ``slurm``/``pbs`` submit batch jobs that become workers
+through dask-jobqueue, configured by the study file's ``dask:`` section (docs/cluster.md).
+This module parses and checks those settings and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import ConfigError
+
+KINDS = ("local", "dask", "address", "slurm", "pbs")
+#: clips per embed task unless the study says (a shard of ESC-50 with an L3 model is ~8k
+#: windows: minutes on a CPU core, seconds on a GPU; small enough to spread, big enough that
+#: the scheduler's ~ms per task does not matter)
+DEFAULT_SHARD_CLIPS = 200
+_SECTION_KEYS = {"workers", "shard_clips", "threads_per_worker", "retries", "slurm", "pbs"}
+
+
+@dataclass(frozen=True)
+class Executor:
+    """A parsed ``--executor`` value.
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    workers : int or None
+        Worker processes (``dask:N``) or batch jobs (``slurm``/``pbs``); ``None``: the study's
+        ``dask.workers``, else the CPU count (local) or 1 job.
+    address : str or None
+        The scheduler of ``kind == "address"``.
+    """
+
+    kind: str
+    workers: int | None = None
+    address: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.kind != "local"
+
+    def describe(self) -> str:
+        if self.kind == "address":
+            return f"the Dask scheduler at {self.address}"
+        if self.kind == "local":
+            return "this process, one run after another"
+        n = f"{self.workers} " if self.workers else ""
+        what = "local worker processes" if self.kind == "dask" else f"{self.kind} jobs"
+        return f"{n}{what}"
+
+
+def parse_executor(text: str | None) -> Executor:
+    """``local``, ``dask``, ``dask:N``, ``tcp://HOST:PORT`` (or ``tls://``), ``slurm[:N]``,
+    ``pbs[:N]``; anything else is a :class:`ConfigError` that lists these."""
+    text = (text or "local").strip()
+    if re.fullmatch(r"(tcp|tls|ucx)://[^\s/]+:\d+", text):
+        return Executor("address", address=text)
+    m = re.fullmatch(r"(local|dask|slurm|pbs)(?::(\d+))?", text)
+    if m is None or (m[1] == "local" and m[2]):
+        raise ConfigError(f"--executor must be local, dask[:N], tcp://HOST:PORT, slurm[:N] or "
+                          f"pbs[:N], found {text!r}",
+                          hint="e.g. --executor dask:4 for 4 worker processes on this machine")
+    workers = int(m[2]) if m[2] else None
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--executor {text}: the number of workers must be at least 1")
+    return Executor(m[1], workers)
+
+
+@dataclass(frozen=True)
+class DaskSettings:
+    """The study file's ``dask:`` section (all optional).
+
+    Attributes
+    ----------
+    workers : int or None
+        Worker processes for ``dask`` (default: CPU count, or GPU count with cuda), jobs for
+        ``slurm``/``pbs`` (default 1).
+    shard_clips : int
+        Clips per embed task.
+    threads_per_worker : int
+        Torch threads (and Dask task slots: always 1) of each worker process.
+    retries : int
+        Extra attempts of a task that raised (a worker that died is handled by Dask itself).
+    slurm, pbs : dict
+        Keyword arguments of dask-jobqueue's ``SLURMCluster`` / ``PBSCluster`` (cores, memory,
+        walltime, account, queue, job_extra_directives, ...), plus ``gpus``: GPUs per job
+        (Slurm: adds ``--gres=gpu:N``; each job then runs one worker per GPU).
+    """
+
+    workers: int | None = None
+    shard_clips: int = DEFAULT_SHARD_CLIPS
+    threads_per_worker: int = 1
+    retries: int = 1
+    slurm: dict[str, Any] = field(default_factory=dict)
+    pbs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "study") -> "DaskSettings":
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: 'dask' must be a mapping, found {data!r}")
+        unknown = set(data) - _SECTION_KEYS
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) in 'dask': {sorted(unknown)}; known: "
+                              f"{sorted(_SECTION_KEYS)}")
+        for k in ("workers", "shard_clips", "threads_per_worker"):
+            v = data.get(k)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ConfigError(f"{source}: dask.{k} must be a positive integer, found {v!r}")
+        retries = data.get("retries", 1)
+        if not isinstance(retries, int) or retries < 0:
+            raise ConfigError(f"{source}: dask.retries must be 0 or more, found {retries!r}")
+        for k in ("slurm", "pbs"):
+            if not isinstance(data.get(k) or {}, dict):
+                raise ConfigError(f"{source}: dask.{k} must be a mapping of dask-jobqueue "
+                                  f"settings, found {data[k]!r}")
+        return cls(workers=data.get("workers"), shard_clips=data.get("shard_clips") or
+                   DEFAULT_SHARD_CLIPS, threads_per_worker=data.get("threads_per_worker") or 1,
+                   retries=retries, slurm=dict(data.get("slurm") or {}),
+                   pbs=dict(data.get("pbs") or {}))
+
+    def worker_count(self, executor: Executor, gpus: int = 0) -> int:
+        """How many workers (local) or jobs (batch) to start."""
+        if executor.workers is not None:
+            return executor.workers
+        if self.workers is not None:
+            return self.workers
+        if executor.kind == "dask":
+            return gpus or max(1, (os.cpu_count() or 1) // self.threads_per_worker)
+        return 1
+
+
+def shards(n_clips: int, shard_clips: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each embed task's clips: consecutive, at most ``shard_clips``."""
+    return [(s, min(s + shard_clips, n_clips)) for s in range(0, n_clips, shard_clips)] or [(0, 0)]

@@ -1,0 +1,18 @@
+"""One entry for ``bench sweep``: the study run here in order, or on Dask workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.studies.dask_run import run_sweep_dask
+from bench.studies.executor import Executor
+from bench.studies.study import Study
+from bench.studies.sweep import SweepResult, run_sweep
+
+
+def run_study(study: Study, executor: Executor, **options: Any) -> SweepResult:
+    """:func:`~bench.studies.sweep.run_sweep` for ``local``, else
+    :func:`~bench.studies.dask_run.run_sweep_dask` (same options, same results)."""
+    if executor.distributed:
+        return run_sweep_dask(study, executor, **options)
+    return run_sweep(study, **options)
