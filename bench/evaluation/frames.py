@@ -92,3 +92,11 @@ def clip_scores(proba: np.ndarray, clip: np.ndarray, n_clips: int) -> np.ndarray
     scores = np.zeros((n_clips, proba.shape[1]), dtype=np.float64)
     np.add.at(scores, clip, proba)
     return scores
+
+
+def require_validation(val: Frames) -> None:
+    """Early stopping and the grid search need validation frames: say so when there are none."""
+    if len(val) == 0:
+        raise ProtocolError("the validation split is empty; early stopping and the grid "
+                            "search need validation frames",
+                            hint="use more clips per class or a larger val_fraction")

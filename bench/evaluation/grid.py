@@ -24,8 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-from bench.errors import ProtocolError
-from bench.evaluation.frames import Frames, Standardizer, clip_scores  # noqa: F401  (re-exported)
+from bench.evaluation.frames import (Frames, Standardizer, clip_scores,  # noqa: F401  (re-exported)
+                                     require_validation)
 from bench.evaluation.kernels import (TINY_NETWORK_PARAMS, DeviceData, FusedAdam,  # noqa: F401
                                       epoch_orders, evaluate_points, forward_backward,
                                       glorot_init, point_seeds, predict_proba, torch_threads)
@@ -146,10 +146,7 @@ class GridMLP:
         import torch
 
         s = self.settings
-        if len(val) == 0:
-            raise ProtocolError("the validation split is empty; early stopping and the grid "
-                                "search need validation frames",
-                                hint="use more clips per class or a larger val_fraction")
+        require_validation(val)
         device = torch.device(s.device)
         G = len(s.grid)
         dim = train.X.shape[1]

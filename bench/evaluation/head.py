@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.errors import ProtocolError
-from bench.evaluation.frames import Frames, Standardizer
+from bench.evaluation.frames import Frames, Standardizer, require_validation
 from bench.evaluation.grid import GridPoint, select_winner
 
 
@@ -141,10 +141,7 @@ class TorchHead:
         import torch
 
         s = self.settings
-        if len(val) == 0:
-            raise ProtocolError("the validation split is empty; early stopping and the grid "
-                                "search need validation frames",
-                                hint="use more clips per class or a larger val_fraction")
+        require_validation(val)
         dev = torch.device(s.device)
         Xtr = torch.from_numpy(scaler.transform(train.X[train.rows])).to(dev)
         ytr = torch.from_numpy(train.y).to(dev)
