@@ -55,11 +55,11 @@ def test_tasks_in_graph_order_give_the_runners_record(tmp_path, synth_mini_root,
     assert all(u.computed for u in done) and len(done) == 5 * 2
     repeated = classify_task(ticket, 3, 1, reports, 1, firsts[1])
     assert not repeated.computed and repeated.accuracy == done[7].accuracy
-    record = finish_task(ticket, reports, True, done).record
+    record = finish_task(ticket, reports, True, done).record.to_dict()
 
     want = execute(study.plan()[0].replace(out_dir=tmp_path / "runner",
                                            cache_dir=tmp_path / "runner-cache"),
-                   progress=False).record
+                   progress=False).record.to_dict()
     assert record["run_id"] == want["run_id"]
     assert _what(record) == _what(want)
     if protocol["preset"] == "hear":  # the later splits trained split 0's choice only
