@@ -98,11 +98,17 @@ class Environment(JsonRecord):
         env = cls(python=platform.python_version(), numpy=numpy.__version__,
                   platform=platform.platform(), device=device, machine=platform.machine(),
                   cpu_count=os.cpu_count())
-        for mod in ("torch", "sklearn", "scipy", "soundfile", "resampy"):
+        # versions from the installed distributions' metadata: importing scikit-learn and
+        # scipy only to read __version__ cost seconds in every fresh process (each Dask worker)
+        from importlib.metadata import PackageNotFoundError, version
+
+        for field_name, dist in (("torch", "torch"), ("sklearn", "scikit-learn"),
+                                 ("scipy", "scipy"), ("soundfile", "soundfile"),
+                                 ("resampy", "resampy")):
             try:
-                setattr(env, mod, __import__(mod).__version__)
-            except Exception:  # not installed: recorded as null, not an error
-                setattr(env, mod, None)
+                setattr(env, field_name, version(dist))
+            except PackageNotFoundError:  # not installed: recorded as null, not an error
+                setattr(env, field_name, None)
         try:
             import torch
 
