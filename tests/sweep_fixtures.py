@@ -150,3 +150,19 @@ def drive(args: list[str]) -> None:
 def dask_setup(worker) -> None:
     """Dask's preload hook (``DASK_DISTRIBUTED__WORKER__PRELOAD='["sweep_fixtures"]'``)."""
     count_folds()
+
+
+#: record fields that differ between two computations of the same numbers
+_TIMING = ("created", "timings", "environment")
+
+
+def record_numbers(record: dict, config_ignored: tuple[str, ...] = ("out_dir", "cache_dir")
+                   ) -> dict:
+    """A ``results.json`` record less its timings and host fields, and less the ``config``
+    entries named (folders, tracking) that differ between the two runs compared."""
+    out = {k: v for k, v in record.items() if k not in _TIMING}
+    out["folds"] = [{k: v for k, v in f.items() if k != "classify_s"} for f in record["folds"]]
+    out["embedding"] = {k: v for k, v in record["embedding"].items()
+                        if k not in ("seconds", "windows_per_s")}
+    out["config"] = {k: v for k, v in record["config"].items() if k not in config_ignored}
+    return out

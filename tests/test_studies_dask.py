@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from sweep_fixtures import read_log
+from sweep_fixtures import read_log, record_numbers
 
 from bench.cli import main
 
@@ -23,7 +23,6 @@ TESTS = Path(__file__).resolve().parent
 BATCH = 8
 MAX_WINDOWS_PER_CLIP = 9
 #: fields that say when, where and how fast, not what was computed
-_TIMING = ("created", "timings", "environment")
 
 
 def _write_study(root: Path, data_dir: Path, tracking: bool) -> Path:
@@ -65,14 +64,8 @@ def _results(runs: Path) -> dict[str, dict]:
 
 
 def _what(record: dict) -> dict:
-    """A record less its timings and host fields (and the folders, which differ by test)."""
-    out = {k: v for k, v in record.items() if k not in _TIMING}
-    out["folds"] = [{k: v for k, v in f.items() if k != "classify_s"} for f in record["folds"]]
-    out["embedding"] = {k: v for k, v in record["embedding"].items()
-                        if k not in ("seconds", "windows_per_s")}
-    out["config"] = {k: v for k, v in record["config"].items()
-                     if k not in ("out_dir", "cache_dir", "tracking", "tracking_uri")}
-    return out
+    """A record less its timings, host fields, folders and tracking settings."""
+    return record_numbers(record, ("out_dir", "cache_dir", "tracking", "tracking_uri"))
 
 
 @pytest.fixture(scope="module")

@@ -7,25 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from sweep_fixtures import record_numbers
 
 from bench.runs.runner import execute
 from bench.studies.dask_run import plan_study
 from bench.studies.study import study_from_dict
 from bench.studies.tasks import (RunTicket, classify_task, embed_task, finish_task,
                                  merge_reports)
-
-_TIMING = ("created", "timings", "environment")
-
-
-def _what(record: dict) -> dict:
-    out = {k: v for k, v in record.items() if k not in _TIMING}
-    out["folds"] = [{k: v for k, v in f.items() if k != "classify_s"} for f in record["folds"]]
-    out["embedding"] = {k: v for k, v in record["embedding"].items()
-                        if k not in ("seconds", "windows_per_s")}
-    out["config"] = {k: v for k, v in record["config"].items()
-                     if k not in ("out_dir", "cache_dir")}
-    return out
-
 
 @pytest.mark.parametrize("protocol", [
     {"preset": "paper", "max_epochs": 2, "learning_rates": [1e-3], "weight_decays": [1e-4]},
@@ -61,7 +49,7 @@ def test_tasks_in_graph_order_give_the_runners_record(tmp_path, synth_mini_root,
                                            cache_dir=tmp_path / "runner-cache"),
                    progress=False).record.to_dict()
     assert record["run_id"] == want["run_id"]
-    assert _what(record) == _what(want)
+    assert record_numbers(record) == record_numbers(want)
     if protocol["preset"] == "hear":  # the later splits trained split 0's choice only
         def point(fold: dict) -> dict:
             return {k: v for k, v in fold["chosen"].items() if k not in ("epochs", "best_epoch")}
