@@ -26,8 +26,8 @@ from bench.analysis.report import Block, to_html, to_markdown
 from bench.errors import ProtocolError
 from bench.evaluation.settings import fingerprint, resolved_settings
 from bench.io.fileio import atomic_write_text
+from bench.runs.identity import slug
 from bench.runs.record import RunRecord, write_json
-from bench.runs.runner import slug
 from bench.util import tables
 
 EXPLAIN_MD, EXPLAIN_HTML, EXPLAIN_JSON = "explain.md", "explain.html", "explain.json"

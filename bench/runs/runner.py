@@ -20,7 +20,7 @@ from bench.errors import ConfigError, storage_error
 from bench.evaluation.protocol import fold_data, run_fold
 from bench.evaluation.settings import fingerprint
 from bench.runs.config import RunConfig
-from bench.runs.identity import PlannedRun, plan_run, run_id_prefix, run_key, slug  # noqa: F401
+from bench.runs.identity import PlannedRun, plan_run, slug
 from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, AccuracySummary,
                                ChosenPoint, Environment, FoldRecord, RepeatSpread, RunRecord,
                                Timings, TrainingOverlap, git_sha, now_iso, read_results,
