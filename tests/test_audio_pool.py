@@ -66,6 +66,22 @@ def test_a_lazy_source_is_read_only_as_far_as_needed(clips):
     assert len(taken) <= 4
 
 
+@pytest.mark.parametrize("stop_after", [None, 1])
+def test_no_worker_outlives_the_generator(clips, stop_after):
+    """Finished or closed early, the pool is gone when the generator is: a pool left to stop
+    by itself raced the exit of a multiprocessing child (the child hung for ever)."""
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
+    gen = decoded(clips, 16000, "kaiser_best", workers=2, ahead=2)
+    if stop_after is None:
+        assert len(list(gen)) == len(clips)
+    else:
+        next(gen)
+        gen.close()
+    assert set(multiprocessing.active_children()) - before == set()
+
+
 @pytest.mark.parametrize("method", RESAMPLERS)
 @pytest.mark.parametrize("sr_in,sr_out", [(44100, 48000), (44100, 16000), (48000, 22050)])
 def test_every_resampler_reproduces_a_tone_at_the_new_rate(method, sr_in, sr_out):

@@ -175,7 +175,8 @@ def test_the_guard_lets_loopback_through_and_records_the_rest():
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     port = server.getsockname()[1]
-    threading.Thread(target=lambda: server.accept()[0].close(), daemon=True).start()
+    accepter = threading.Thread(target=lambda: server.accept()[0].close(), daemon=True)
+    accepter.start()
     with refuse_network() as attempts:
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
@@ -183,5 +184,7 @@ def test_the_guard_lets_loopback_through_and_records_the_rest():
             socket.create_connection(("203.0.113.7", 443), timeout=5)
         with pytest.raises(OSError):
             socket.getaddrinfo("files.example.org", 443)
+    accepter.join(5)  # the loopback connection was accepted: close the server only then
+    assert not accepter.is_alive()
     server.close()
     assert attempts.hosts == ["203.0.113.7:443", "files.example.org:443"]
