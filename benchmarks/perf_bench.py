@@ -1,12 +1,15 @@
 """Speed on a busy machine, decoding over cores, reduced precision: one command, one report.
 
 1. **Quiet vs loaded.** The grid trainer with default settings (the paper's MLP, nine grid
-   points, D=512, its default threads) and ``bench run -e mfcc -d synth-mini`` (the whole
-   command: decode, embed, five folds of the paper protocol), each timed alone and then next to
-   two CPU-bound neighbours (``python3 -c 'while True: pass'``, started and killed here). The
-   trainer is also timed with libgomp's old spinning wait (``GOMP_SPINCOUNT=300000``, what torch
-   did before bench set ``OMP_WAIT_POLICY=PASSIVE``) to show the collapse that was fixed.
-   Every measurement runs in a fresh process, so the OpenMP settings apply as they do for users.
+   points, at D=80 (the mfcc baseline) and D=512 (SoundNet)) and ``bench run -e mfcc -d
+   synth-mini`` (the whole command: decode, embed, five folds of the paper protocol), each timed
+   alone and then next to two CPU-bound neighbours (``python3 -c 'while True: pass'``, started
+   and killed here). The trainer is timed three ways: as it is now (short spin, threads chosen
+   while training); as torch did before bench touched it (libgomp's spin of 300 000, all threads:
+   ``GOMP_SPINCOUNT=300000``, ``--threads 2``); and with threads that sleep at once and all
+   threads (``GOMP_SPINCOUNT=0``), bench's first fix, which made small networks slow on a quiet
+   machine. Every measurement runs in a fresh process, so the OpenMP settings apply as they do
+   for users.
 2. **Decode + resample** (kaiser_best, 5 s clips at 44.1 kHz to 48 kHz): clips/s with 1 and 2
    worker processes (``bench.audio.pool``), and with the two threads the pipeline used before.
 3. **Precision**: windows/s of each family in float32 and bfloat16 on test-made weights and the
@@ -59,8 +62,9 @@ def child(args: list[str], env: dict[str, str] | None = None) -> dict:
 
 
 # -- measured in a child process --------------------------------------------------------------
-def grid_epochs(dim: int, frames: int, epochs: int) -> dict:
-    """Seconds per epoch of the grid trainer (default threads), epochs after the first."""
+def grid_epochs(dim: int, frames: int, epochs: int, threads: int | None = None) -> dict:
+    """Seconds per epoch of the grid trainer (default threads, or ``threads`` fixed), epochs
+    after the first."""
     import bench  # noqa: F401  (the OpenMP settings, before torch)
     import numpy as np
     import torch
@@ -77,13 +81,15 @@ def grid_epochs(dim: int, frames: int, epochs: int) -> dict:
     train = Frames(X, np.arange(frames), labels[:frames], clip[:frames])
     val = Frames(X, np.arange(frames, n), labels[frames:], clip[frames:] - clip[frames])
     grid = [(lr, wd) for lr in (1e-5, 1e-4, 1e-3) for wd in (1e-5, 1e-4, 1e-3)]
-    s = MLPSettings(n_classes=classes, grid=grid, max_epochs=epochs, patience=epochs + 1)
+    s = MLPSettings(n_classes=classes, grid=grid, max_epochs=epochs, patience=epochs + 1,
+                    threads=threads)
     stamps = [time.perf_counter()]
-    GridMLP(s).fit(train, val, Standardizer.fit(X, train.rows),
-                   on_epoch=lambda e, n: stamps.append(time.perf_counter()))
+    model = GridMLP(s).fit(train, val, Standardizer.fit(X, train.rows),
+                           on_epoch=lambda e, n: stamps.append(time.perf_counter()))
     per_epoch = [b - a for a, b in zip(stamps, stamps[1:])]
     return {"s_per_epoch": statistics.median(per_epoch[1:] or per_epoch),
-            "threads": torch.get_num_threads(), "policy": os.environ.get("OMP_WAIT_POLICY")}
+            "threads": torch.get_num_threads(), "policy": os.environ.get("OMP_WAIT_POLICY"),
+            "threads_chosen": model.threads_chosen_}
 
 
 def mfcc_run(data_dir: str) -> dict:
@@ -100,22 +106,24 @@ def mfcc_run(data_dir: str) -> dict:
 # -- the parts of the report ------------------------------------------------------------------
 def load_section(args) -> None:
     print("1. quiet vs two CPU-bound neighbours (fresh process each; median s/epoch)")
-    rows = {}
-    # the spinning trainer can take half a minute per loaded epoch: two epochs (one timed) bound
-    # this section's time
-    for label, env, epochs in (("now (passive wait)", {}, args.epochs),
-                               ("before (spinning wait)", SPIN, 2)):
-        grid_args = ["--child", "grid", "--dim", "512", "--frames", str(args.frames),
-                     "--epochs", str(epochs)]
-        quiet = child(grid_args, env)["s_per_epoch"]
-        with neighbours(2):
-            loaded = child(grid_args, env)["s_per_epoch"]
-        rows[label] = (quiet, loaded)
-        print(f"   grid trainer D=512, {args.frames} frames, {label:<22}: quiet {quiet:6.2f} s, "
-              f"loaded {loaded:6.2f} s per epoch -> {loaded / quiet:5.1f}x")
-    now, before = rows["now (passive wait)"], rows["before (spinning wait)"]
-    print(f"   quiet: now/before {now[0] / before[0]:.2f}x time per epoch; loaded: "
-          f"before/now {before[1] / now[1]:.1f}x")
+    ways = (("now (short spin, threads chosen)", {}, []),
+            ("before (spin 300k, 2 threads)", SPIN, ["--threads", "2"]),
+            ("sleep at once, 2 threads", {"GOMP_SPINCOUNT": "0"}, ["--threads", "2"]))
+    for dim, frames in ((80, 4 * args.frames), (512, args.frames)):
+        rows = {}
+        for label, env, extra in ways:
+            grid_args = ["--child", "grid", "--dim", str(dim), "--frames", str(frames),
+                         "--epochs", str(args.epochs), *extra]
+            quiet = child(grid_args, env)["s_per_epoch"]
+            with neighbours(2):
+                loaded = child(grid_args, env)["s_per_epoch"]
+            rows[label] = (quiet, loaded)
+            print(f"   grid trainer D={dim:<3} {frames:5d} frames, {label:<33}: quiet "
+                  f"{quiet:6.2f} s, loaded {loaded:6.2f} s per epoch -> {loaded / quiet:5.1f}x")
+        now, before = rows[ways[0][0]], rows[ways[1][0]]
+        print(f"   D={dim}: now vs before: quiet {before[0] / now[0]:.2f}x faster, loaded "
+              f"{before[1] / now[1]:.2f}x faster; now loaded / before quiet "
+              f"{now[1] / before[0]:.1f}x")
     if args.skip_run:
         return
     with tempfile.TemporaryDirectory() as data:
@@ -211,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help="comma list of: load, decode, precision")
     ap.add_argument("--skip-run", action="store_true", help="no bench run timing in section 1")
     ap.add_argument("--frames", type=int, default=2048, help="grid trainer training frames")
-    ap.add_argument("--epochs", type=int, default=3, help="grid trainer epochs per measurement")
+    ap.add_argument("--epochs", type=int, default=6, help="grid trainer epochs per measurement")
+    ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--clips", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--windows", type=int, default=16, help="L3 windows per call")
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child == "grid":
-        print(json.dumps(grid_epochs(args.dim, args.frames, args.epochs)))
+        print(json.dumps(grid_epochs(args.dim, args.frames, args.epochs, args.threads)))
         return 0
     if args.child == "mfcc":
         print(json.dumps(mfcc_run(args.data_dir)))

@@ -82,13 +82,22 @@ def test_configure_openmp_keeps_what_the_user_set(monkeypatch):
     monkeypatch.setattr(cpus, "usable_cpus", lambda: 3)
     env = {"OMP_WAIT_POLICY": "ACTIVE"}
     done = cpus.configure_openmp(env)
+    # no spin count either: libgomp would let it win over the user's policy
     assert env == {"OMP_WAIT_POLICY": "ACTIVE", "KMP_BLOCKTIME": "0", "OMP_NUM_THREADS": "3"}
     assert done == {"KMP_BLOCKTIME": "0", "OMP_NUM_THREADS": "3"}
+    env = {"GOMP_SPINCOUNT": "10"}
+    assert cpus.configure_openmp(env) == {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0",
+                                          "OMP_NUM_THREADS": "3"}
+    assert env["GOMP_SPINCOUNT"] == "10"
+    env = {}
+    cpus.configure_openmp(env)
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "3000", "KMP_BLOCKTIME": "0",
+                   "OMP_NUM_THREADS": "3"}
 
 
 def _child(code: str, env: dict[str, str], affinity: set[int] | None = None) -> str:
     clean = {k: v for k, v in os.environ.items()
-             if k not in ("OMP_WAIT_POLICY", "KMP_BLOCKTIME", "OMP_NUM_THREADS")}
+             if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_NUM_THREADS")}
     clean.update(env)
     pre = (lambda: os.sched_setaffinity(0, affinity)) if affinity else None
     return subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True,
@@ -96,13 +105,14 @@ def _child(code: str, env: dict[str, str], affinity: set[int] | None = None) -> 
 
 
 CHILD = ("import bench, os, torch; print(os.environ['OMP_WAIT_POLICY'], "
-         "os.environ['OMP_NUM_THREADS'], torch.get_num_threads())")
+         "os.environ.get('GOMP_SPINCOUNT'), os.environ['OMP_NUM_THREADS'], "
+         "torch.get_num_threads())")
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no affinity masks here")
 def test_importing_bench_sets_the_wait_policy_and_threads_before_torch():
     first = sorted(os.sched_getaffinity(0))[0]
-    assert _child(CHILD, {}, affinity={first}) == "PASSIVE 1 1"
+    assert _child(CHILD, {}, affinity={first}) == "PASSIVE 3000 1 1"
     # the user's choice wins
     assert _child(CHILD, {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "2"},
-                  affinity={first}) == "ACTIVE 2 2"
+                  affinity={first}) == "ACTIVE None 2 2"

@@ -55,8 +55,10 @@ def identity_scaler(dim: int) -> Standardizer:
 
 def fit_classifier(protocol: ProtocolConfig, grid: list[HeadSpec], n_classes: int,
                    train: Frames, val: Frames, scaler: Standardizer, seed: int,
-                   device: str = "cpu", on_epoch: Callable[[int, int], None] | None = None):
-    """Train the protocol's classifier on ``train`` (early stopping and choice on ``val``)."""
+                   device: str = "cpu", on_epoch: Callable[[int, int], None] | None = None,
+                   threads: int | None = None):
+    """Train the protocol's classifier on ``train`` (early stopping and choice on ``val``).
+    ``threads``: the user's ``--threads`` (fixed); ``None`` lets the grid trainer choose."""
     if protocol.classifier == "logreg":
         return LogisticRegression(LogRegSettings(n_classes=n_classes, C=protocol.logreg_c,
                                                  max_iter=protocol.max_epochs)
@@ -77,7 +79,7 @@ def fit_classifier(protocol: ProtocolConfig, grid: list[HeadSpec], n_classes: in
                            max_epochs=protocol.max_epochs, patience=protocol.patience,
                            betas=(protocol.adam_beta1, protocol.adam_beta2), eps=protocol.adam_eps,
                            selection_unit=protocol.selection_unit, tie_break=protocol.tie_break,
-                           device=device, random_state=seed)
+                           device=device, random_state=seed, threads=threads)
     return GridMLP(settings).fit(train, val, scaler, on_epoch=on_epoch)
 
 

@@ -18,7 +18,7 @@ float rounding.
 from __future__ import annotations
 
 import math
-
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,6 +29,7 @@ from bench.evaluation.frames import (Frames, Standardizer, clip_scores,  # noqa:
 from bench.evaluation.kernels import (TINY_NETWORK_PARAMS, DeviceData, FusedAdam,  # noqa: F401
                                       epoch_orders, evaluate_points, forward_backward,
                                       glorot_init, point_seeds, predict_proba, torch_threads)
+from bench.evaluation.threadtune import BLOCK_BATCHES, ThreadChooser
 
 
 @dataclass
@@ -84,7 +85,8 @@ class MLPSettings:
     random_state: int = 0
     #: "auto" picks by network size; "fused" or "stacked" force one Adam implementation
     adam_impl: str = "auto"
-    #: CPU threads while training; None: one thread for tiny networks, torch's setting otherwise
+    #: CPU threads while training; None: one thread for tiny networks, otherwise chosen while
+    #: training between torch's setting and one (bench.evaluation.threadtune)
     threads: int | None = None
 
     def layer_sizes(self, dim: int) -> list[int]:
@@ -172,7 +174,12 @@ class GridMLP:
         n_params = G * sum(a * c + c for a, c in zip(sizes[:-1], sizes[1:]))
         threads = s.threads or (1 if n_params < TINY_NETWORK_PARAMS else None)
         with torch_threads(threads):
-            self._train(s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch)
+            # no --threads given, a network worth sharing, on the CPU: measure which is faster
+            chooser = (ThreadChooser(torch.get_num_threads())
+                       if threads is None and device.type == "cpu" else None)
+            self._train(s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch,
+                        chooser)
+        self.threads_chosen_ = chooser.history if chooser is not None else []
         for p in points:
             p.val_accuracy = p.val_clip_accuracy if s.selection_unit == "clip" else p.val_frame_accuracy
         self.points_ = points
@@ -182,7 +189,8 @@ class GridMLP:
                         for k in range(L)]
         return self
 
-    def _train(self, s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch):
+    def _train(self, s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch,
+               chooser: ThreadChooser | None):
         import torch
 
         G, L = len(s.grid), len(W)
@@ -193,12 +201,26 @@ class GridMLP:
 
         for epoch in range(1, s.max_epochs + 1):
             order = torch.from_numpy(next(orders)).to(data.device)
+            starts = range(0, len(data.rows), s.batch_size)
+            t_train = time.perf_counter()
             with torch.no_grad():
-                for start in range(0, len(data.rows), s.batch_size):
-                    idx = order[start:start + s.batch_size]
-                    xb, yb = data.batch(idx)
-                    forward_backward(W, b, xb, yb, state.gW, state.gb)
-                    state.step()
+                for block in range(0, len(starts), BLOCK_BATCHES):
+                    block_starts = starts[block:block + BLOCK_BATCHES]
+                    if chooser is not None:
+                        threads = chooser.threads_for_block(block // BLOCK_BATCHES)
+                        if threads != torch.get_num_threads():
+                            torch.set_num_threads(threads)
+                    t_block = time.perf_counter()
+                    for start in block_starts:
+                        xb, yb = data.batch(order[start:start + s.batch_size])
+                        forward_backward(W, b, xb, yb, state.gW, state.gb)
+                        state.step()
+                    if chooser is not None:
+                        chooser.record_block(threads, time.perf_counter() - t_block,
+                                             len(block_starts), block // BLOCK_BATCHES)
+                t_train = time.perf_counter() - t_train
+                if chooser is not None and chooser.chosen != torch.get_num_threads():
+                    torch.set_num_threads(chooser.chosen)
                 losses, frame_acc, clip_acc = evaluate_points(W, b, vdata, s.n_classes,
                                                         [s.grid[g][1] for g in active])
             stopped = []
@@ -218,6 +240,8 @@ class GridMLP:
                     wait[g] += 1
                     if wait[g] >= s.patience:
                         stopped.append(slot)
+            if chooser is not None:
+                chooser.end_epoch(t_train, len(starts), changed_work=bool(stopped))
             if on_epoch is not None:
                 on_epoch(epoch, len(active) - len(stopped))
             if stopped:

@@ -16,10 +16,10 @@ from bench.evaluation.frames import Frames, Standardizer
 
 #: a stack of grid networks below this many parameters is "tiny" (tests, toy grids): it trains on
 #: one thread (its operations are too small to share) and with the few-operation Adam (the fused
-#: kernel's per-group call costs more than the arithmetic). Bigger stacks use all of torch's
-#: threads (measured on an idle 2-core machine: 1.5x faster for the D=80 baseline MLP, 1.8x for
-#: D=512; on a busy machine they no longer collapse, because bench makes idle OpenMP threads
-#: sleep: bench.util.cpus) and the fused Adam kernel.
+#: kernel's per-group call costs more than the arithmetic). Bigger stacks choose while training
+#: between torch's threads and one (bench.evaluation.threadtune: on an idle 2-core machine two
+#: threads are 1.4-1.6x faster for the D=80 baseline MLP and D=512; next to CPU-bound neighbours
+#: one is) and use the fused Adam kernel.
 TINY_NETWORK_PARAMS = 100_000
 
 

@@ -181,12 +181,15 @@ def untrained_warning(untrained: dict[str, int]) -> str:
 def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
              protocol: ProtocolConfig, seed: int, device: str = "cpu",
              on_epoch: Callable[[int, int], None] | None = None,
-             fixed: ChosenPoint | None = None
+             fixed: ChosenPoint | None = None, threads: int | None = None
              ) -> tuple[FoldRecord, list[dict[str, Any]]]:
     """Train and test one (split, repeat).
 
     Parameters
     ----------
+    threads : int, optional
+        The user's ``--threads``: the trainer keeps it; by default it measures whether all of
+        torch's threads or one train faster (:mod:`bench.evaluation.threadtune`).
     fixed : ChosenPoint, optional
         With ``grid_search="first_split"``: the ``chosen`` entry of the first split's record of
         this repeat; only that grid point is trained.
@@ -227,7 +230,7 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
                                   else np.concatenate([train.rows, val.rows]))
     grid = fold_grid(protocol, seed, repeat, fixed)
     model = fit_classifier(protocol, grid, n_classes, train, val, scaler, mlp_seed, device,
-                           on_epoch)
+                           on_epoch, threads)
     warnings.extend(getattr(model, "warnings_", []))
 
     te_rows, te_pos = data.frames_of(test_clips)

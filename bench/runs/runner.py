@@ -231,7 +231,8 @@ def classify_unit(plan: PlannedRun, data: Any, split_index: int, split: Any, rep
     ``chosen`` in this repeat, the only point trained under ``grid_search="first_split"``."""
     fixed = first_chosen if plan.protocol.grid_search == "first_split" else None
     record, preds = run_fold(data, split, split_index, repeat, plan.protocol, plan.config.seed,
-                             device=plan.config.device, on_epoch=on_epoch, fixed=fixed)
+                             device=plan.config.device, on_epoch=on_epoch, fixed=fixed,
+                             threads=plan.config.threads)
     part = partial_path(plan.run_dir, split, repeat)
     _write("a finished fold's record",
            lambda: write_json(part, {"record": record.to_dict(), "predictions": preds}), part)

@@ -4,14 +4,18 @@ Two things make a torch job collapse on a shared machine, and both are settled h
 every torch/OpenMP user in the process:
 
 * **Spinning.** OpenMP worker threads (libgomp in torch's Linux wheels, libiomp/libomp in other
-  builds) busy-wait after each parallel region, for up to about 300 000 spins in libgomp (or 200 ms
-  in libiomp) before they sleep. On a machine whose cores are busy with other work, the spinning
-  threads take the cores from the thread that has real work, and every parallel region waits for
-  a descheduled thread: the grid trainer went from 2 s to 28 s per epoch under two CPU-bound
-  neighbours. ``OMP_WAIT_POLICY=PASSIVE`` (both runtimes) and ``KMP_BLOCKTIME=0`` (libiomp only)
-  make idle threads sleep at once. The runtime reads them when it loads, so
+  builds) busy-wait after each parallel region, for up to about 300 000 spins (~3 ms) in libgomp
+  (or 200 ms in libiomp) before they sleep. On a machine whose cores are busy with other work,
+  the spinning threads take the cores from the thread that has real work: the grid trainer went
+  from 2 s to 28 s per epoch on a busy shared machine. Sleeping at once is no cure either: every
+  parallel region then pays a futex wake-up, which made the small D=80 MLP 2.5x slower on a quiet
+  machine. So bench shortens the spin to ``GOMP_SPINCOUNT=3000`` (about 30 µs: long enough to
+  bridge the gap between two small operations, too short to matter to a neighbour) and keeps
+  ``OMP_WAIT_POLICY=PASSIVE`` / ``KMP_BLOCKTIME=0`` for the other runtimes (libgomp lets an
+  explicit spin count win over the policy). The runtime reads them when it loads, so
   :func:`configure_openmp` runs when ``bench`` is imported (the CLI and the Python API import it
-  before torch); a value the user set is kept.
+  before torch); a value the user set is kept. Whether two threads or one train faster is then
+  measured while training (:mod:`bench.evaluation.threadtune`).
 * **Too many threads.** torch starts one thread per physical core of the machine, whatever share
   of it the process may use: a Slurm job given 4 CPUs of a 64-core node, or a container with a CPU
   quota, runs 32-64 threads on 4 CPUs' worth of time. :func:`usable_cpus` counts the CPUs of the
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import MutableMapping
 
 #: environment variables set (when the user has not set them) before OpenMP loads
-OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "3000", "KMP_BLOCKTIME": "0"}
 
 
 def affinity_cpus() -> int:
@@ -162,6 +166,8 @@ def configure_openmp(environ: MutableMapping[str, str] | None = None) -> dict[st
     """
     env = os.environ if environ is None else environ
     wanted = dict(OPENMP_DEFAULTS)
+    if "OMP_WAIT_POLICY" in env:  # libgomp lets a spin count win over the user's own policy
+        del wanted["GOMP_SPINCOUNT"]
     wanted["OMP_NUM_THREADS"] = str(usable_cpus())
     done = {}
     for key, value in wanted.items():
