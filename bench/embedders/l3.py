@@ -103,6 +103,8 @@ class L3Embedder(Embedder):
             raise ValueError(f"{self.spec.name} expects windows of shape (n, "
                              f"{self.spec.window_samples}), found {windows.shape}")
         with torch.inference_mode():
+            if not windows.flags.writeable:  # e.g. a read-only memory map; torch warns on those
+                windows = windows.copy()
             x = torch.from_numpy(np.ascontiguousarray(windows)).to(self._device())
             with autocast(self.device, "float32"):  # the frontend is always float32
                 image = self._frontend(x).contiguous(memory_format=torch.channels_last)
