@@ -19,7 +19,8 @@ from bench.embedders import l3_frontend, l3_keras, l3_meta, l3_net, weights
 from bench.embedders.base import Embedder, EmbedderSpec
 from bench.embedders.l3_frontend import output_shape
 from bench.embedders.l3_keras import POOL_SIZES, conv_gflop
-from bench.embedders.torch_util import autocast, check_precision, place, torch_device
+from bench.embedders.torch_util import (as_tensor, autocast, check_precision, place,
+                                        torch_device)
 
 #: bump when a change alters the numbers (invalidates stored embeddings)
 VERSION = "l3-torch-1/kapre-0.1.4-frontend"
@@ -103,9 +104,7 @@ class L3Embedder(Embedder):
             raise ValueError(f"{self.spec.name} expects windows of shape (n, "
                              f"{self.spec.window_samples}), found {windows.shape}")
         with torch.inference_mode():
-            if not windows.flags.writeable:  # e.g. a read-only memory map; torch warns on those
-                windows = windows.copy()
-            x = torch.from_numpy(np.ascontiguousarray(windows)).to(self._device())
+            x = as_tensor(windows).to(self._device())
             with autocast(self.device, "float32"):  # the frontend is always float32
                 image = self._frontend(x).contiguous(memory_format=torch.channels_last)
             with autocast(self.device, self.precision):
@@ -119,7 +118,7 @@ class L3Embedder(Embedder):
         if self._frontend is None:
             self.prepare()
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self._device())
+            x = as_tensor(windows).to(self._device())
             with autocast(self.device, "float32"):
                 return self._frontend(x)[:, 0].cpu().numpy()
 

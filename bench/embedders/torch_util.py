@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+import numpy as np
+
 from bench.errors import ConfigError
 
 PRECISIONS = ("float32", "bfloat16", "float16")
@@ -71,3 +73,14 @@ def autocast(device: str, precision: str) -> Iterator[None]:
     dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
     with torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=dtype):
         yield
+
+
+def as_tensor(array: np.ndarray, dtype: type = np.float32):
+    """``array`` as a CPU tensor of ``dtype``, sharing its memory where it can.
+
+    A copy is made only when ``array`` has another dtype, is not C-contiguous, or is read-only
+    (the strided window views of :mod:`bench.audio.frames`, memory maps): ``torch.from_numpy``
+    warns on read-only arrays, since the tensor could write to them."""
+    import torch
+
+    return torch.from_numpy(np.require(array, dtype, ["C_CONTIGUOUS", "WRITEABLE"]))

@@ -33,7 +33,8 @@ import numpy as np
 
 from bench.embedders import vggish_files, vggish_meta, weights
 from bench.embedders.base import Embedder, EmbedderSpec
-from bench.embedders.torch_util import autocast, check_precision, place, torch_device
+from bench.embedders.torch_util import (as_tensor, autocast, check_precision, place,
+                                        torch_device)
 
 VERSION = "torchvggish-0.2/hop-0.1/floor-quantise-1"
 SR = vggish_meta.SAMPLE_RATE
@@ -150,7 +151,7 @@ class VGGishEmbedder(Embedder):
             raise ValueError(f"VGGish expects windows of shape (n, {WINDOW_SAMPLES}), found "
                              f"{windows.shape}")
         window, hop, fft_length, mel = _log_mel_constants()
-        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float64))
+        x = as_tensor(windows, np.float64)
         frames = x.unfold(1, len(window), hop) * torch.from_numpy(window)  # (n, 96, 400)
         spectrogram = torch.fft.rfft(frames, fft_length).abs()
         log_mel = torch.log(spectrogram @ torch.from_numpy(mel) + _LOG_OFFSET)
