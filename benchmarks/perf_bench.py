@@ -110,17 +110,17 @@ def load_section(args) -> None:
             ("before (spin 300k, 2 threads)", SPIN, ["--threads", "2"]),
             ("sleep at once, 2 threads", {"GOMP_SPINCOUNT": "0"}, ["--threads", "2"]))
     for dim, frames in ((80, 4 * args.frames), (512, args.frames)):
-        rows = {}
+        rows = []
         for label, env, extra in ways:
             grid_args = ["--child", "grid", "--dim", str(dim), "--frames", str(frames),
                          "--epochs", str(args.epochs), *extra]
             quiet = child(grid_args, env)["s_per_epoch"]
             with neighbours(2):
                 loaded = child(grid_args, env)["s_per_epoch"]
-            rows[label] = (quiet, loaded)
+            rows.append((quiet, loaded))
             print(f"   grid trainer D={dim:<3} {frames:5d} frames, {label:<33}: quiet "
                   f"{quiet:6.2f} s, loaded {loaded:6.2f} s per epoch -> {loaded / quiet:5.1f}x")
-        now, before = rows[ways[0][0]], rows[ways[1][0]]
+        now, before = rows[0], rows[1]
         print(f"   D={dim}: now vs before: quiet {before[0] / now[0]:.2f}x faster, loaded "
               f"{before[1] / now[1]:.2f}x faster; now loaded / before quiet "
               f"{now[1] / before[0]:.1f}x")

@@ -175,11 +175,11 @@ class GridMLP:
         threads = s.threads or (1 if n_params < TINY_NETWORK_PARAMS else None)
         with torch_threads(threads):
             # no --threads given, a network worth sharing, on the CPU: measure which is faster
-            chooser = (ThreadChooser(torch.get_num_threads())
-                       if threads is None and device.type == "cpu" else None)
+            chooser = ThreadChooser(torch.get_num_threads(),
+                                    adaptive=threads is None and device.type == "cpu")
             self._train(s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch,
                         chooser)
-        self.threads_chosen_ = chooser.history if chooser is not None else []
+        self.threads_chosen_ = chooser.history
         for p in points:
             p.val_accuracy = p.val_clip_accuracy if s.selection_unit == "clip" else p.val_frame_accuracy
         self.points_ = points
@@ -190,7 +190,7 @@ class GridMLP:
         return self
 
     def _train(self, s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch,
-               chooser: ThreadChooser | None):
+               chooser: ThreadChooser):
         import torch
 
         G, L = len(s.grid), len(W)
@@ -204,23 +204,18 @@ class GridMLP:
             starts = range(0, len(data.rows), s.batch_size)
             t_train = time.perf_counter()
             with torch.no_grad():
-                for block in range(0, len(starts), BLOCK_BATCHES):
-                    block_starts = starts[block:block + BLOCK_BATCHES]
-                    if chooser is not None:
-                        threads = chooser.threads_for_block(block // BLOCK_BATCHES)
-                        if threads != torch.get_num_threads():
-                            torch.set_num_threads(threads)
+                for block, first in enumerate(range(0, len(starts), BLOCK_BATCHES)):
+                    threads = _use_threads(chooser.threads_for_block(block))
+                    block_starts = starts[first:first + BLOCK_BATCHES]
                     t_block = time.perf_counter()
                     for start in block_starts:
                         xb, yb = data.batch(order[start:start + s.batch_size])
                         forward_backward(W, b, xb, yb, state.gW, state.gb)
                         state.step()
-                    if chooser is not None:
-                        chooser.record_block(threads, time.perf_counter() - t_block,
-                                             len(block_starts), block // BLOCK_BATCHES)
+                    chooser.record_block(threads, time.perf_counter() - t_block,
+                                         len(block_starts), block)
                 t_train = time.perf_counter() - t_train
-                if chooser is not None and chooser.chosen != torch.get_num_threads():
-                    torch.set_num_threads(chooser.chosen)
+                _use_threads(chooser.chosen)
                 losses, frame_acc, clip_acc = evaluate_points(W, b, vdata, s.n_classes,
                                                         [s.grid[g][1] for g in active])
             stopped = []
@@ -240,8 +235,7 @@ class GridMLP:
                     wait[g] += 1
                     if wait[g] >= s.patience:
                         stopped.append(slot)
-            if chooser is not None:
-                chooser.end_epoch(t_train, len(starts), changed_work=bool(stopped))
+            chooser.end_epoch(t_train, len(starts), changed_work=bool(stopped))
             if on_epoch is not None:
                 on_epoch(epoch, len(active) - len(stopped))
             if stopped:
@@ -254,3 +248,12 @@ class GridMLP:
     def predict_proba(self, frames: Frames, scaler: Standardizer) -> np.ndarray:
         """Class likelihoods of every frame with the chosen weights, shape (n_frames, C)."""
         return predict_proba(self.params_, frames, scaler, self.settings.device)
+
+
+def _use_threads(n: int) -> int:
+    """Give torch ``n`` threads (a no-op when it has them); returns ``n``."""
+    import torch
+
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    return n

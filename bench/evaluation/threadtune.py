@@ -15,6 +15,7 @@ switching never changes a number.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 #: batches per block in a probe epoch (a few ms each: switching torch's threads costs ~µs)
@@ -30,6 +31,8 @@ class ThreadChooser:
     many : int
         torch's thread count (the usable CPUs, or the user's ``OMP_NUM_THREADS``); with 1 there
         is nothing to choose.
+    adaptive : bool
+        ``False`` keeps ``many`` throughout (``--threads`` given, or a GPU) and records nothing.
     reprobe_every : int
         Epochs between two probes while nothing changes.
     slack : float
@@ -41,18 +44,19 @@ class ThreadChooser:
     """
 
     many: int
+    adaptive: bool = True
     reprobe_every: int = 10
     slack: float = 1.3
     prefer_many_below: float = 0.9
     chosen: int = field(init=False)
-    #: thread count chosen after each epoch (read by tests and the benchmark)
+    #: thread count chosen after each epoch (read by tests and the benchmark); empty when fixed
     history: list[int] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.chosen = self.many
         self._reference: float | None = None  # time per batch of ``chosen`` when chosen
         self._since_probe = 0
-        self._probe_next = self.many > 1  # the first epoch probes
+        self._probe_next = self.adaptive and self.many > 1  # the first epoch probes
         self._probe_times: dict[int, list[float]] = {}
 
     @property
@@ -86,32 +90,31 @@ class ThreadChooser:
             Whether the stack shrank after this epoch (grid points stopped): times per batch
             before and after are not comparable, so the reference is measured anew.
         """
-        if self.many <= 1:
-            self.history.append(self.chosen)
+        if not self.adaptive:
             return
         if self._probe_next:
-            many, one = self._probe_times.get(self.many, []), self._probe_times.get(1, [])
-            if many and one:
-                t_many, t_one = _median(many), _median(one)
-                self.chosen = self.many if t_many < self.prefer_many_below * t_one else 1
-                self._reference = t_many if self.chosen == self.many else t_one
-            self._probe_times = {}
-            self._probe_next = False
-            self._since_probe = 0
-        else:
-            per_batch = train_seconds / max(1, n_batches)
-            self._since_probe += 1
-            if self._reference is None:
-                self._reference = per_batch
-            elif (per_batch > self.slack * self._reference
-                  or self._since_probe >= self.reprobe_every):
-                self._probe_next = True
+            self._decide()
+        elif self.many > 1:
+            self._watch(train_seconds / max(1, n_batches))
         if changed_work:
             self._reference = None
         self.history.append(self.chosen)
 
+    def _decide(self) -> None:
+        """End of a probe epoch: keep the faster setting (``many`` only when clearly faster)."""
+        many, one = self._probe_times.get(self.many, []), self._probe_times.get(1, [])
+        if many and one:
+            t_many, t_one = statistics.median(many), statistics.median(one)
+            self.chosen = self.many if t_many < self.prefer_many_below * t_one else 1
+            self._reference = t_many if self.chosen == self.many else t_one
+        self._probe_times = {}
+        self._probe_next = False
+        self._since_probe = 0
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+    def _watch(self, per_batch: float) -> None:
+        """End of an ordinary epoch: probe next if the choice slowed down or is old."""
+        self._since_probe += 1
+        if self._reference is None:
+            self._reference = per_batch
+        elif per_batch > self.slack * self._reference or self._since_probe >= self.reprobe_every:
+            self._probe_next = True
