@@ -112,3 +112,26 @@ def test_switching_threads_while_training_changes_no_number(monkeypatch, adam_im
     for (Wa, ba), (Wb, bb) in zip(switching.params_, fixed.params_):
         np.testing.assert_array_equal(Wa, Wb)
         np.testing.assert_array_equal(ba, bb)
+
+
+def test_the_thread_count_is_given_back_after_training(monkeypatch):
+    """A fit that ended on one thread must not leave the process (the next fold's chooser, the
+    next run's embedder) on one thread."""
+    import torch
+
+    class _EndsOnOne(ThreadChooser):
+        def end_epoch(self, *args, **kwargs):
+            super().end_epoch(*args, **kwargs)
+            self.chosen = 1  # as after a probe that found one thread faster
+
+    X, train, val, _, C = _problem(1.0, dim=64, n_clips=60)
+    s = MLPSettings(n_classes=C, grid=GRID[:2], max_epochs=2, patience=3)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setattr(grid_module, "TINY_NETWORK_PARAMS", 0)
+        monkeypatch.setattr(grid_module, "ThreadChooser", _EndsOnOne)
+        GridMLP(s).fit(train, val, Standardizer.fit(X, train.rows))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -74,17 +74,18 @@ def predict_proba(params: list[tuple[np.ndarray, np.ndarray]], frames: Frames,
 # -- internals -----------------------------------------------------------------------------------
 @contextmanager
 def torch_threads(n: int | None):
+    """torch's thread count set to ``n`` (``None``: left as it is) inside the block, and put
+    back afterwards whatever the block did with it (the grid trainer's choice switches it)."""
     import torch
 
-    if n is None:
-        yield
-        return
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    if n is not None:
+        torch.set_num_threads(n)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 class DeviceData:
