@@ -97,7 +97,7 @@ def test_configure_openmp_keeps_what_the_user_set(monkeypatch):
 
 def _child(code: str, env: dict[str, str], affinity: set[int] | None = None) -> str:
     clean = {k: v for k, v in os.environ.items()
-             if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_NUM_THREADS")}
+             if k not in (*cpus.OPENMP_DEFAULTS, "OMP_NUM_THREADS")}
     clean.update(env)
     pre = (lambda: os.sched_setaffinity(0, affinity)) if affinity else None
     return subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True,
