@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.datasets.checks import check_files, leakage_into_report
-from bench.datasets.clips import TEST, TRAIN, Clip, Fold, Split, VerifyReport  # noqa: F401
+from bench.datasets.clips import (TEST, TRAIN, Clip, Fold, Split, TaskInfo,  # noqa: F401
+                                  VerifyReport)
 from bench.errors import ConfigError, DatasetError
 
 
@@ -43,6 +44,8 @@ class Dataset(ABC):
     fixed_split: bool = False
     #: what a verify report names as damaged when the clip list cannot be read
     metadata_label: str = "(metadata)"
+    #: what the classifier predicts and how it is scored (single-label clips by default)
+    task: TaskInfo = TaskInfo()
 
     def __init__(self, data_dir: Path, *, download: bool = True, **options: Any):
         self.data_dir = Path(data_dir).expanduser()

@@ -11,6 +11,44 @@ Fold = Union[int, str]
 TRAIN, TEST = "train", "test"
 
 
+#: what a dataset asks of the classifier (``Dataset.task``): one class per clip, any number of
+#: classes per clip, or timed events inside the clip
+TASK_KINDS = ("multiclass", "multilabel", "event")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One labelled sound event inside a clip, in seconds from the clip's start."""
+
+    label: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What kind of prediction a dataset asks for and how it is scored.
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`TASK_KINDS`.
+    primary_metric : str
+        The metric runs are compared on (``accuracy`` for the single-label datasets); a name valid
+        as an MLflow metric key.
+    metrics : tuple of str
+        Every metric the task reports, the primary first.
+    """
+
+    kind: str = "multiclass"
+    primary_metric: str = "accuracy"
+    metrics: tuple[str, ...] = ("accuracy",)
+
+    def __post_init__(self) -> None:
+        if self.kind not in TASK_KINDS:
+            raise ValueError(f"task kind must be one of {TASK_KINDS}, found {self.kind!r}")
+
+
 @dataclass(frozen=True)
 class Clip:
     """One labelled audio file.
@@ -27,6 +65,11 @@ class Clip:
         Official fold (``1``..``5`` for ESC-50; ``"train"``/``"test"`` for DCASE 2013).
     source : str or None
         Source recording the clip was cut from, when known (leakage checks).
+    labels : tuple of str
+        Multilabel tasks: every label of the clip (possibly none); ``label`` is then the first
+        or ``""``. Empty for single-label datasets.
+    events : tuple of Event
+        Event tasks: the clip's timed events. Empty otherwise.
     """
 
     id: str
@@ -34,14 +77,19 @@ class Clip:
     label: str
     fold: Fold
     source: str | None = None
+    labels: tuple[str, ...] = ()
+    events: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True)
 class Split:
-    """One official train/test split: test on ``test_fold``, train on ``train_folds``."""
+    """One official train/test split: test on ``test_fold``, train on ``train_folds``;
+    ``val_folds``: folds the dataset itself sets aside for validation (HEAR task folders), else
+    the protocol draws validation from the training folds."""
 
     test_fold: Fold
     train_folds: tuple[Fold, ...]
+    val_folds: tuple[Fold, ...] = ()
 
 
 @dataclass
