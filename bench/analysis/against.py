@@ -36,7 +36,7 @@ FAILING = (REGRESSION, ROSE, MOVED, LOST_FOLDS)
 SKIPPED = (NEW, GONE)
 
 
-def _short(v: Any) -> str:
+def _abbrev(v: Any) -> str:
     text = json.dumps(v, separators=(",", ":"), sort_keys=True) if isinstance(v, (list, dict)) \
         else str(v)
     return text if len(text) <= 24 else text[:12] + "..."
@@ -59,7 +59,7 @@ def identity_differences(old: RunRecord, new: RunRecord) -> list[str]:
         a, b = _part(old, part), _part(new, part)
         for k in names:
             if k in a and k in b and a[k] != b[k]:
-                out.append(f"{part}.{k}: {_short(a[k])} -> {_short(b[k])}")
+                out.append(f"{part}.{k}: {_abbrev(a[k])} -> {_abbrev(b[k])}")
     if old.run_seed != new.run_seed:
         out.append(f"seed: {old.run_seed} -> {new.run_seed}")
     return out

@@ -59,7 +59,7 @@ def _notes(result: AgainstResult) -> list[str]:
     return out
 
 
-def format_text(result: AgainstResult) -> str:
+def format_against(result: AgainstResult) -> str:
     """The table ``bench check --against`` prints, the reasons, and the summary line."""
     rows = [_cells(c) for c in result.cases]
     out = [f"against: {result.against}", tables.text(HEADERS, rows, align="llll" + "r" * 5 + "l")]

@@ -246,11 +246,11 @@ def check(results, reference, against, tolerance, fold_tolerance, one_sided, jun
 
 def _check_against(results, against, tolerances, one_sided, junit, markdown) -> None:
     from bench.analysis.against import check_against
-    from bench.analysis.ci_report import format_text, write_outputs
+    from bench.analysis.ci_report import format_against, write_outputs
 
     result = check_against(_load(results), _load([against]), tolerances, against=str(against),
                            one_sided=one_sided)
-    click.echo(format_text(result))
+    click.echo(format_against(result))
     for path in write_outputs(result, junit, markdown):
         click.echo(f"wrote {path}", err=True)
     sys.exit(result.exit_code)
