@@ -142,6 +142,17 @@ def test_pairing_over_presets_seeds_and_leftovers():
     assert _check(new[:2] + new[3:], old).exit_code == 0
 
 
+def test_runs_sharing_preset_and_seed_get_unique_case_names():
+    from bench.evaluation.settings import fingerprint
+
+    runs = [make_record("mfcc", "synth", OLD, run_id="a"),
+            make_record("mfcc", "synth", OLD, protocol={"max_epochs": 30}, run_id="b")]
+    res = _check(runs, runs)
+    assert res.exit_code == 0 and len(res.cases) == 4
+    names = {c.run for c in res.cases}
+    assert names == {f"paper s0 {fingerprint(r.protocol)}" for r in runs} and len(names) == 2
+
+
 def _runs(root: Path, records) -> Path:
     for r in records:
         write_run(root, r)

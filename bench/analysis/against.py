@@ -86,10 +86,14 @@ class Pair:
     def record(self) -> RunRecord:
         return self.new if self.new is not None else self.old  # type: ignore[return-value]
 
+    #: set when two runs of one (dataset, embedder) share preset and seed (other overrides)
+    fingerprinted: bool = False
+
     @property
     def label(self) -> str:
         r = self.record
-        return f"{r.preset} s{r.run_seed}"
+        fp = f" {fingerprint(r.protocol)}" if self.fingerprinted else ""
+        return f"{r.preset} s{r.run_seed}{fp}"
 
 
 def pair_runs(new: Iterable[RunRecord], old: Iterable[RunRecord]) -> list[Pair]:
@@ -120,6 +124,12 @@ def pair_runs(new: Iterable[RunRecord], old: Iterable[RunRecord]) -> list[Pair]:
         used.add(i)
         pairs.append(Pair(n, old[i], identity_differences(old[i], n)))
     pairs += [Pair(None, o) for i, o in enumerate(old) if i not in used]
+    seen: dict[tuple, int] = {}
+    for p in pairs:
+        k = (p.record.dataset_name, p.record.embedder_name, p.label)
+        seen[k] = seen.get(k, 0) + 1
+    for p in pairs:  # test case names must be unique: add the protocol's fingerprint
+        p.fingerprinted = seen[(p.record.dataset_name, p.record.embedder_name, p.label)] > 1
     pairs.sort(key=lambda p: (p.record.dataset_name, p.record.embedder_name, p.label))
     return pairs
 
