@@ -6,6 +6,7 @@ import csv
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,15 @@ def test_full_protocol_matches_the_golden_run(synth_mini_root, mfcc_store, tmp_p
     with open(run_dir / "predictions.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 120 and len({r["clip_id"] for r in rows}) == 120
-    check = CliRunner().invoke(main, ["check", str(run_dir), "--reference", str(GOLDEN),
-                                      "--tolerance", str(TOLERANCE),
-                                      "--fold-tolerance", str(FOLD_TOLERANCE)])
+    # the CI check of docs/analysis.md: paired by identity (a changed protocol, dataset or
+    # embedder spec would exit 2, "not comparable"), then compared per metric
+    junit = tmp_path / "check.xml"
+    check = CliRunner().invoke(main, ["check", str(run_dir), "--against", str(GOLDEN.parent),
+                                      "--tolerance", f"acc={TOLERANCE},acc.fold={FOLD_TOLERANCE}",
+                                      "--junit", str(junit)])
     assert check.exit_code == 0, check.output
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "0", "0")
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(synth_mini_root, mfcc_store, tmp_path):

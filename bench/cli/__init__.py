@@ -26,7 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("bench.cli.analysis:report", "Markdown/HTML report against the paper."),
     "explain": ("bench.cli.analysis:explain", "Why one embedder's numbers differ between "
                                               "protocol presets."),
-    "check": ("bench.cli.analysis:check", "Exit 1 when accuracies leave a reference's tolerance."),
+    "check": ("bench.cli.analysis:check", "Exit 1 when accuracies leave a reference's tolerance "
+                                         "or regress against earlier results."),
     "data": ("bench.cli.data:data", "List, download and verify datasets."),
     "weights": ("bench.cli.weights:weights", "List, fetch and import model weights."),
     "cache": ("bench.cli.cache:cache", "List, verify and clear the embedding store."),

@@ -187,24 +187,72 @@ def report(results, reference, out_dir, title, figures, explain_only, l3_variant
 
 @click.command()
 @RESULTS_ARG
-@click.option("--reference", required=True,
+@click.option("--reference", default=None,
               help="'paper', a CSV like the paper's reference.csv (percent), or a results.json "
                    "/ run directory (then per-fold values are checked too).")
-@click.option("--tolerance", default=None, type=float,
-              help="Allowed |ours - reference| of the mean accuracy, in points [default: 2].")
+@click.option("--against", "against", default=None,
+              type=click.Path(exists=True, path_type=Path),
+              help="A previous results folder (e.g. main's): runs are paired by protocol "
+                   "fingerprint, embedder identity, dataset content and seed; a run whose "
+                   "identity changed is 'not comparable'.")
+@click.option("--tolerance", default=None,
+              help="Allowed change per metric: a number (accuracy points), or "
+                   "'acc=1.0,acc.fold=3'; with --against also 'acc=2sd' (standard deviations "
+                   "of the old run over (fold, repeat)) [default: acc=2, acc.fold=3 x acc].")
 @click.option("--fold-tolerance", default=None, type=float,
               help="Allowed mean |ours - reference| over (fold, repeat), in points, for a "
-                   "results reference [default: 3 x --tolerance].")
-def check(results, reference, tolerance, fold_tolerance):
-    """Compare runs with reference accuracies. Exit 0: all within tolerance; 1: some outside
-    (table printed); 2: nothing comparable."""
-    from bench.analysis.check import DEFAULT_TOLERANCE, check as run_check, format_check, load_reference
+                   "results reference [default: 3 x --tolerance]; the same as acc.fold=...")
+@click.option("--one-sided", is_flag=True,
+              help="With --against: only drops fail; a mean that rose beyond the tolerance "
+                   "passes.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --against: write JUnit XML here (one test case per dataset, "
+                   "embedder and metric).")
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --against: write a Markdown table for a pull-request comment here.")
+def check(results, reference, against, tolerance, fold_tolerance, one_sided, junit, markdown):
+    """Compare runs with reference accuracies (--reference) or with a previous results folder
+    (--against). Exit 0: all within tolerance; 1: some outside (table printed); 2: not
+    comparable (--against: a run's protocol, embedder, data or seed changed; or nothing could be
+    compared), or bad usage.
 
+    \b
+    bench check results/runs --reference paper
+    bench check results/pr --against results/main --tolerance acc=1.0,acc.fold=3 \\
+        --junit check.xml --markdown check.md
+    """
+    from bench.analysis.check_metrics import parse_tolerances
+
+    if (reference is None) == (against is None):
+        raise click.UsageError("give --reference or --against (one of them)")
+    tolerances = parse_tolerances(tolerance, fold_tolerance)
+    if against is not None:
+        _check_against(results, against, tolerances, one_sided, junit, markdown)
+        return
+    if one_sided or junit or markdown:
+        raise click.UsageError("--one-sided, --junit and --markdown go with --against")
+    from bench.analysis.check import check as run_check, format_check, load_reference
+    from bench.errors import ConfigError
+
+    if any(t.in_sd for t in tolerances.values()):
+        raise ConfigError("tolerances in standard deviations ('2sd') need --against",
+                          hint="give --reference tolerances in points, e.g. --tolerance 2")
     ref = load_reference(reference)
-    result = run_check(_load(results), ref,
-                       tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
-                       fold_tolerance=fold_tolerance)
+    result = run_check(_load(results), ref, tolerance=tolerances["acc"].value,
+                       fold_tolerance=tolerances["acc.fold"].value)
     click.echo(format_check(result, ref))
+    sys.exit(result.exit_code)
+
+
+def _check_against(results, against, tolerances, one_sided, junit, markdown) -> None:
+    from bench.analysis.against import check_against
+    from bench.analysis.ci_report import format_against, write_outputs
+
+    result = check_against(_load(results), _load([against]), tolerances, against=str(against),
+                           one_sided=one_sided)
+    click.echo(format_against(result))
+    for path in write_outputs(result, junit, markdown):
+        click.echo(f"wrote {path}", err=True)
     sys.exit(result.exit_code)
 
 
