@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import dir_option, precision_option
+from bench.cli.options import Number, dir_option, precision_option
 
 
 @click.command()
@@ -18,7 +18,7 @@ from bench.cli.options import dir_option, precision_option
               help="Print the plan, what is done, and the compute it needs; run nothing.")
 @click.option("--keep-going", is_flag=True,
               help="Record a failing run and go on with the others (exit 2 at the end).")
-@click.option("--gflops", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--gflops", type=Number("gflops"), default=None,
               help="Per-core (or, with --device cuda, per-GPU) GFLOP/s for the --dry-run "
                    "estimate [default: measured on this CPU].")
 @click.option("--executor", default="local", show_default=True,

@@ -67,7 +67,7 @@ _COUNT = Range(low=1, integer=True)            # at least one
 _SIZE = Range(low=0, integer=True)             # zero or more
 _SHARE = Range(low=0, high=1, low_open=True, high_open=True)
 
-#: every numeric setting of a run or a protocol, by field name
+#: every numeric setting bench takes (of a run, a protocol, an analysis, a sweep), by name
 RANGES: dict[str, Range] = {
     "val_fraction": _SHARE,
     "batch_size": _COUNT, "max_epochs": _COUNT, "patience": _COUNT, "repeats": _COUNT,
@@ -82,6 +82,13 @@ RANGES: dict[str, Range] = {
     "weight_decays": Range(low=0, high=1),
     # seeds feed numpy's SeedSequence, which takes non-negative integers only
     "seed": Range(low=0, high=2**63 - 1, integer=True),
+    # settings of the other commands (analysis, sweep, ui), checked the same way
+    "alpha": _SHARE, "ci_level": _SHARE,
+    "n_boot": Range(low=100, integer=True),     # fewer resamples give no usable CI
+    "tolerance": Range(low=0),                  # accuracy points
+    "gflops": Range(low=0, low_open=True),
+    "startup_timeout": Range(low=0, low_open=True),   # seconds
+    "port": Range(low=0, high=65535, integer=True),
 }
 
 
