@@ -43,8 +43,8 @@ def test_the_walk_finds_the_numeric_options_of_every_command():
     names = {(c, max(p.opts, key=len)) for c, p in NUMERIC}
     assert {("run", "--seed"), ("run", "--lr"), ("sweep", "--gflops"), ("stats", "--seed"),
             ("report", "--seed"), ("check", "--tolerance"), ("check", "--fold-tolerance"),
-            ("ui", "--port"), ("stats", "--n-boot")} <= names
-    assert len(NUMERIC) >= 24  # run 10, embed 2, sweep 1, stats 4, report 4, check 2, ui 1
+            ("ui", "--port"), ("stats", "--n-boot"), ("sweep", "--startup-timeout")} <= names
+    assert len(NUMERIC) >= 25  # run 10, embed 2, sweep 2, stats 4, report 4, check 2, ui 1
 
 
 @pytest.mark.parametrize("command, param", NUMERIC,
