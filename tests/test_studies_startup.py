@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from bench.cli import main
 from bench.errors import ClusterError, ConfigError
-from bench.studies.clusters import check_submit_command, connect, wait_for_worker
+from bench.studies.clusters import check_submit_command, start_client, wait_for_worker
 from bench.studies.executor import (STARTUP_TIMEOUT_S, DaskSettings, Executor,
                                     parse_executor)
 from bench.studies.study import study_from_dict
@@ -82,7 +82,7 @@ def test_slurm_jobs_that_never_start_fail_after_the_startup_timeout(tmp_path, mo
     study = study_from_dict(yaml.safe_load(_study(tmp_path, startup_timeout=1.5).read_text()))
     t0 = time.monotonic()
     with pytest.raises(ClusterError) as info:
-        connect(Executor("slurm", 2), study)
+        start_client(Executor("slurm", 2), study)
     waited = time.monotonic() - t0
     assert str(info.value).startswith("no slurm job became a Dask worker within 1.5 s "
                                       "(jobs were submitted with sbatch")
@@ -101,7 +101,7 @@ def test_a_scheduler_that_does_not_answer_fails_after_the_timeout(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(ClusterError, match=f"no Dask scheduler answered at "
                                            f"tcp://127.0.0.1:{port} within 1 s"):
-        connect(parse_executor(f"tcp://127.0.0.1:{port}", startup_timeout=1), study)
+        start_client(parse_executor(f"tcp://127.0.0.1:{port}", startup_timeout=1), study)
     assert time.monotonic() - t0 < 20
 
 

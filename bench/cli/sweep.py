@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from bench.cli.options import Number, dir_option, precision_option
+from bench.studies.executor import STARTUP_TIMEOUT_S
 
 
 @click.command()
@@ -29,8 +30,8 @@ from bench.cli.options import Number, dir_option, precision_option
 @click.option("--startup-timeout", type=Number("startup_timeout"), default=None,
               metavar="SECONDS",
               help="Wait at most this long for the first Dask worker, then fail naming what "
-                   "did not arrive [study's dask.startup_timeout, else dask:N 120, an address "
-                   "60, slurm/pbs 1800].")
+                   "did not arrive [study's dask.startup_timeout, else "
+                   + ", ".join(f"{k} {v:g}" for k, v in STARTUP_TIMEOUT_S.items()) + "].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Results root [study out_dir, env BENCH_RESULTS_DIR, results/runs].")
 @dir_option("data", default="the study's, else a user cache dir")

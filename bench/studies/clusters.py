@@ -43,7 +43,7 @@ def check_submit_command(executor: Executor) -> None:
                                 "works), or here with --executor dask:N")
 
 
-def connect(executor: Executor, study: Study, log: Callable[[str], None] | None = None):
+def start_client(executor: Executor, study: Study, log: Callable[[str], None] | None = None):
     """A Dask client for ``executor`` with at least one worker, and the cluster it started
     (``None`` for a scheduler's address); everything started is closed again on failure.
 

@@ -228,9 +228,9 @@ class DaskSession:
 
     def __enter__(self):
         require_dask(self.executor)
-        from bench.studies.clusters import connect
+        from bench.studies.clusters import start_client
 
-        self.client, self.cluster = connect(self.executor, self.study, self.log)
+        self.client, self.cluster = start_client(self.executor, self.study, self.log)
         return self.client, self.study.dask.threads_per_worker
 
     def __exit__(self, *exc) -> None:
