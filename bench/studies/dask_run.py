@@ -26,7 +26,7 @@ from bench.runs.identity import PlannedRun, plan_run
 from bench.runs.runner import RunOutcome, open_parts
 from bench.store.format import namespace_description, namespace_key
 from bench.store.store import EmbeddingStore
-from bench.studies.clusters import check_submit_command
+from bench.studies.clusters import check_submit_command, start_client
 from bench.studies.executor import DaskSettings, Executor, shards
 from bench.studies.study import Study
 from bench.studies.sweep import (StudyRun, SweepResult, error_text, study_dir,
@@ -228,8 +228,6 @@ class DaskSession:
 
     def __enter__(self):
         require_dask(self.executor)
-        from bench.studies.clusters import start_client
-
         self.client, self.cluster = start_client(self.executor, self.study, self.log)
         return self.client, self.study.dask.threads_per_worker
 
