@@ -94,6 +94,11 @@ class TrackingError(BenchError):
     """Experiment tracking (MLflow) failed."""
 
 
+class ClusterError(BenchError):
+    """The Dask cluster of ``--executor`` cannot start: its batch system is missing, its
+    workers never arrive, or its scheduler does not answer."""
+
+
 class StorageError(BenchError):
     """A file or folder of bench's own (results, data, store, weights) cannot be written or read:
     a read-only or full disk, a missing permission."""

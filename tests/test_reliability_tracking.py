@@ -102,3 +102,24 @@ def test_sigkill_at_a_timed_moment_of_bench_track(tmp_path, delay):
     logged = log_run(rec, run_dir, strict=True)  # whatever the kill hit, the next one works
     assert logged.status in ("logged", "replaced", "unchanged")
     assert _logged_runs(logged.tracking_uri, logged.experiment_id) == 1 + len(rec.folds)
+
+
+@pytest.mark.slow  # two MLflow imports and one store creation: ~40 s on a busy machine
+def test_two_bench_track_at_once_on_a_new_store_both_succeed_and_log_the_run_once(tmp_path):
+    """They used to race: both created the store, or one met "database is locked" and exited 2
+    with "1 of 1 run(s) could not be logged". The lock beside the store serialises them."""
+    rec = make_record(run_id="two-trackers")
+    run_dir = write_run(tmp_path / "runs", rec)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    children = [subprocess.Popen([sys.executable, "-m", "bench", "track", str(run_dir)],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True) for _ in range(2)]
+    outs = [c.communicate(timeout=300)[0] for c in children]
+    assert [c.returncode for c in children] == [0, 0], outs
+    assert not any("Traceback" in o for o in outs)
+    statuses = sorted(o.split()[0] for o in outs)
+    assert statuses == ["logged", "unchanged"], outs  # logged once, then found
+    logged = log_run(rec, run_dir, strict=True)
+    assert logged.status == "unchanged"
+    assert _logged_runs(logged.tracking_uri, logged.experiment_id) == 1 + len(rec.folds)
+    assert (tmp_path / "runs" / "mlflow.db.lock").exists()

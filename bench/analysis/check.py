@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bench.analysis.factors import RunView, key_label, key_sort, view
-from bench.errors import ConfigError, ResultsError
+from bench.errors import ResultsError
+from bench.evaluation.ranges import RANGES
 from bench.runs.record import RunRecord, load_runs
 from bench.util import tables
 
@@ -284,8 +285,9 @@ def check(records: Iterable[RunRecord], reference: Reference, *,
     -------
     CheckResult
     """
-    if tolerance < 0 or (fold_tolerance is not None and fold_tolerance < 0):
-        raise ConfigError("tolerances must not be negative")
+    tolerance = RANGES["tolerance"].check("tolerance", tolerance)
+    if fold_tolerance is not None:
+        fold_tolerance = RANGES["tolerance"].check("fold tolerance", fold_tolerance)
     rows = []
     for rec in records:
         r: RunView = view(rec)

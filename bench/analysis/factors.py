@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 
 from bench.embedders import catalog, l3_meta, soundnet_meta, vggish_meta
 from bench.errors import ConfigError, ProtocolError, ResultsError
+from bench.evaluation.ranges import RANGES
 from bench.runs.record import RunRecord
 
 #: the family whose variants the design-factor comparisons (and Figures 2 and 3) are about
@@ -143,12 +144,8 @@ class StatsConfig:
         if self.method not in WILCOXON_METHODS:
             raise ConfigError(f"Wilcoxon method must be one of {list(WILCOXON_METHODS)}, "
                               f"found {self.method!r}")
-        if not 0 < self.alpha < 1:
-            raise ConfigError(f"alpha must be in (0, 1), found {self.alpha}")
-        if not 0 < self.ci_level < 1:
-            raise ConfigError(f"the CI level must be in (0, 1), found {self.ci_level}")
-        if self.n_boot < 100:
-            raise ConfigError(f"use at least 100 bootstrap resamples, found {self.n_boot}")
+        for name in ("alpha", "ci_level", "n_boot", "seed"):  # the ranges of every command
+            object.__setattr__(self, name, RANGES[name].check(name, getattr(self, name)))
         object.__setattr__(self, "factors", tuple(self.factors))
 
     def to_dict(self) -> dict[str, Any]:

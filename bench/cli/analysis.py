@@ -15,6 +15,7 @@ import click
 
 from bench.analysis.factors import (COMPARE_MODES, FACTOR_NAMES, PAPER_L3_VARIANT, WILCOXON_METHODS,
                           StatsConfig)
+from bench.cli.options import Number
 
 _DEFAULTS = StatsConfig()
 RESULTS_ARG = click.argument("results", nargs=-1, required=True,
@@ -25,17 +26,19 @@ L3_VARIANT = click.option("--l3-variant", default=PAPER_L3_VARIANT, show_default
 
 
 def _stats_options(f):
-    f = click.option("--seed", default=_DEFAULTS.seed, show_default=True, type=int,
+    f = click.option("--seed", default=_DEFAULTS.seed, show_default=True, type=Number("seed"),
                      help="Seed of the bootstrap CIs.")(f)
-    f = click.option("--n-boot", default=_DEFAULTS.n_boot, show_default=True, type=int,
+    f = click.option("--n-boot", default=_DEFAULTS.n_boot, show_default=True,
+                     type=Number("n_boot"),
                      help="Bootstrap resamples per CI.")(f)
     f = click.option("--ci", "ci_level", default=_DEFAULTS.ci_level, show_default=True,
-                     type=float, help="Coverage of the bootstrap CIs.")(f)
+                     type=Number("ci_level"), help="Coverage of the bootstrap CIs.")(f)
     f = click.option("--method", type=click.Choice(WILCOXON_METHODS), default=_DEFAULTS.method,
                      show_default=True,
                      help="scipy's Wilcoxon method; 'approx' = the normal approximation the "
                           "paper's scipy used.")(f)
-    f = click.option("--alpha", default=_DEFAULTS.alpha, show_default=True, type=float,
+    f = click.option("--alpha", default=_DEFAULTS.alpha, show_default=True,
+                     type=Number("alpha"),
                      help="Significance level.")(f)
     f = L3_VARIANT(f)
     return f
@@ -199,7 +202,7 @@ def report(results, reference, out_dir, title, figures, explain_only, l3_variant
               help="Allowed change per metric: a number (accuracy points), or "
                    "'acc=1.0,acc.fold=3'; with --against also 'acc=2sd' (standard deviations "
                    "of the old run over (fold, repeat)) [default: acc=2, acc.fold=3 x acc].")
-@click.option("--fold-tolerance", default=None, type=float,
+@click.option("--fold-tolerance", default=None, type=Number("tolerance"),
               help="Allowed mean |ours - reference| over (fold, repeat), in points, for a "
                    "results reference [default: 3 x --tolerance]; the same as acc.fold=...")
 @click.option("--one-sided", is_flag=True,

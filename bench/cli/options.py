@@ -10,8 +10,47 @@ import click
 
 from bench.audio.decode import RESAMPLERS
 from bench.embedders.torch_util import PRECISIONS
+from bench.evaluation.ranges import RANGES, Range
 from bench.evaluation.settings import PRESET_NAMES
 from bench.runs.config import parse_options
+
+
+class Number(click.ParamType):
+    """A numeric option checked as every numeric setting is (:mod:`bench.evaluation.ranges`):
+    NaN, infinities and values outside the range are one line each (``error: --gflops must be
+    a finite number > 0, found nan``), never accepted and never a traceback.
+
+    Parameters
+    ----------
+    bounds : Range or str
+        The allowed values, or the name of a run or protocol setting in
+        :data:`bench.evaluation.ranges.RANGES` whose bounds the option shares.
+    label : str, optional
+        How the message names the option (default: its longest flag, ``--gflops``).
+    """
+
+    def __init__(self, bounds: Range | str, label: str | None = None):
+        self.bounds = RANGES[bounds] if isinstance(bounds, str) else bounds
+        self.label = label
+        self.name = "integer" if self.bounds.integer else "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> Any:
+        label = self.label or (max(param.opts, key=len) if param is not None else "value")
+        return self.bounds.check(label, _as_number(value))
+
+
+def _as_number(value: Any) -> Any:
+    """Text as an int or a float where it spells one (so a message says ``found -1``, not
+    ``found '-1'``); anything else unchanged, for the range check to refuse."""
+    if not isinstance(value, str):
+        return value
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 _DIRS = {  # option name, environment variable, help, per kind of directory
@@ -54,14 +93,14 @@ def run_options(func: Callable) -> Callable:
                      help="Filter used to reach the embedder's rate (soxr_vhq: much faster, "
                           "slightly different numbers; docs/performance.md)."),
         precision_option(),
-        click.option("--embed-batch-size", type=click.IntRange(min=1), default=None,
+        click.option("--embed-batch-size", type=Number("embed_batch_size"), default=None,
                      help="Windows per embedder call, clips for hear: embedders (default: "
                           "the embedder's)."),
         click.option("--skip-bad", is_flag=True,
                      help="Skip unreadable audio files (listed in the results) instead of stopping."),
         click.option("--no-download", is_flag=True,
                      help="Never download; fail with instructions when something is missing."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
+        click.option("--threads", type=Number("threads"), default=None,
                      help="CPU threads for torch and decoding processes [default: the CPUs this "
                           "process may use (affinity, cgroup quota)]; the numbers do not "
                           "depend on it."),
@@ -89,23 +128,26 @@ def protocol_options(func: Callable) -> Callable:
                      help="paper: the text, clip-level validation, no leaks; l3embedding: what "
                           "the authors' code did; hear, linear (EVAR), fewshot:K (MTEB): other "
                           "harnesses' protocols (docs/protocol.md)."),
-        click.option("--repeats", type=click.IntRange(min=1), default=None,
+        click.option("--repeats", type=Number("repeats"), default=None,
                      help="Trials per fold (default: the dataset's: ESC-50 5, US8K 2, DCASE 1)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Root seed."),
-        click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-                     default=None, help="Override: validation share of the training data."),
+        click.option("--seed", type=Number("seed"), default=0, show_default=True,
+                     help="Root seed."),
+        click.option("--val-fraction", type=Number("val_fraction"), default=None,
+                     help="Override: validation share of the training data."),
         click.option("--val-unit", type=click.Choice(["clip", "frame"]), default=None,
                      help="Override: split validation by clips or frames."),
         click.option("--scaler-fit", type=click.Choice(["train", "train+val"]), default=None,
                      help="Override: frames the standardisation is fitted on."),
         click.option("--selection-unit", type=click.Choice(["clip", "frame"]), default=None,
                      help="Override: validation accuracy that picks the grid point."),
-        click.option("--max-epochs", type=click.IntRange(min=1), default=None, help="Override."),
-        click.option("--patience", type=click.IntRange(min=1), default=None, help="Override."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override."),
-        click.option("--lr", "learning_rates", type=float, multiple=True,
+        click.option("--max-epochs", type=Number("max_epochs"), default=None, help="Override."),
+        click.option("--patience", type=Number("patience"), default=None, help="Override."),
+        click.option("--batch-size", type=Number("batch_size"), default=None, help="Override."),
+        click.option("--lr", "learning_rates", multiple=True,
+                     type=Number("learning_rates", "learning rate (--lr)"),
                      help="Override the learning-rate grid (repeat the option)."),
-        click.option("--wd", "weight_decays", type=float, multiple=True,
+        click.option("--wd", "weight_decays", multiple=True,
+                     type=Number("weight_decays", "weight decay (--wd)"),
                      help="Override the weight-decay grid (repeat the option)."),
     ]
     for dec in reversed(decorators):

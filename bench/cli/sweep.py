@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import dir_option, precision_option
+from bench.cli.options import Number, dir_option, precision_option
+from bench.studies.executor import STARTUP_TIMEOUT_S
 
 
 @click.command()
@@ -18,7 +19,7 @@ from bench.cli.options import dir_option, precision_option
               help="Print the plan, what is done, and the compute it needs; run nothing.")
 @click.option("--keep-going", is_flag=True,
               help="Record a failing run and go on with the others (exit 2 at the end).")
-@click.option("--gflops", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--gflops", type=Number("gflops"), default=None,
               help="Per-core (or, with --device cuda, per-GPU) GFLOP/s for the --dry-run "
                    "estimate [default: measured on this CPU].")
 @click.option("--executor", default="local", show_default=True,
@@ -26,6 +27,11 @@ from bench.cli.options import dir_option, precision_option
                    "tcp://HOST:PORT (a running Dask scheduler), slurm[:N] or pbs[:N] (N batch "
                    "jobs; settings: the study's dask: section). Needs the dask extra. "
                    "docs/cluster.md")
+@click.option("--startup-timeout", type=Number("startup_timeout"), default=None,
+              metavar="SECONDS",
+              help="Wait at most this long for the first Dask worker, then fail naming what "
+                   "did not arrive [study's dask.startup_timeout, else "
+                   + ", ".join(f"{k} {v:g}" for k, v in STARTUP_TIMEOUT_S.items()) + "].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Results root [study out_dir, env BENCH_RESULTS_DIR, results/runs].")
 @dir_option("data", default="the study's, else a user cache dir")
@@ -38,8 +44,9 @@ from bench.cli.options import dir_option, precision_option
 @click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
 @click.option("--no-report", is_flag=True, help="Skip the study report at the end.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def sweep(study_file, preset, dry_run, keep_going, gflops, executor, out, data_dir, cache_dir,
-          weights_dir, device, precision, tracking_uri, no_tracking, no_report, quiet) -> None:
+def sweep(study_file, preset, dry_run, keep_going, gflops, executor, startup_timeout, out,
+          data_dir, cache_dir, weights_dir, device, precision, tracking_uri, no_tracking,
+          no_report, quiet) -> None:
     """Run every run of a study (STUDY_FILE, YAML) or of --preset paper.
 
     A finished run is not redone and a killed sweep continues where it stopped: run the same
@@ -63,7 +70,7 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, executor, out, data_d
         raise ConfigError("give a study file or --preset, not both and not neither",
                           hint="e.g. bench sweep examples/study-small.yaml, or "
                                "bench sweep --preset paper")
-    where = parse_executor(executor)
+    where = parse_executor(executor, startup_timeout)
     study = load_study(study_file) if study_file else study_preset(preset)
     study = study.with_run(out_dir=out, data_dir=data_dir, cache_dir=cache_dir,
                            weights_dir=weights_dir, device=device, precision=precision,

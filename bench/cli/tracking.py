@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from bench.cli.options import Number
+
 _URI_HELP = ("MLflow tracking URI (a server http://HOST:PORT or a database such as "
              "sqlite:///PATH); default MLFLOW_TRACKING_URI, else SQLite in the results directory")
 
@@ -42,7 +44,7 @@ def track(results: tuple[Path, ...], tracking_uri: str | None, experiment: str |
 
 
 @click.command()
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--port", default=5000, show_default=True, type=Number("port"),
               help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--tracking-uri", default=None, help=_URI_HELP)
 @click.option("--results-dir", default=None, type=click.Path(file_okay=False, path_type=Path),

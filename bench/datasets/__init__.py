@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from bench.datasets.base import Clip, Dataset, Split, VerifyReport
@@ -44,4 +45,9 @@ def create(name: str, *, data_dir: Path, download: bool = True) -> Dataset:
         cls, kwargs = REGISTRY.resolve(name)
     if not (isinstance(cls, type) and issubclass(cls, Dataset)):
         raise ConfigError(f"{name!r} resolves to {cls!r}, which is not a bench Dataset subclass")
+    if inspect.isabstract(cls):
+        raise ConfigError(f"not a dataset class: {name!r} is abstract / missing "
+                          f"{', '.join(sorted(cls.__abstractmethods__))}",
+                          hint="give a Dataset subclass that implements prepare and load_clips "
+                               "(or a manifest CSV); see docs/datasets.md")
     return cls(data_dir, download=download, **kwargs)

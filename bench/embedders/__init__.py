@@ -67,4 +67,31 @@ def create(name: str, *, device: str = "cpu", weights_dir: Path | None = None,
         raise ConfigError(f"embedder {name!r} computes in float32 only; --precision {precision} "
                           "applies to the network embedders (L3, VGGish, SoundNet)",
                           hint="leave --precision at float32 for this embedder")
-    return cls(device=device, weights_dir=weights_dir, download=download, **kwargs)
+    if cls is Embedder or inspect.isabstract(cls):
+        raise ConfigError(f"not an embedder class: {name!r} is abstract (a base class to "
+                          "subclass, not an embedder)", hint=_HOW)
+    embedder = cls(device=device, weights_dir=weights_dir, download=download, **kwargs)
+    missing = _missing(embedder)
+    if missing:
+        raise ConfigError(f"not an embedder class: {name!r} is missing {missing}", hint=_HOW)
+    return embedder
+
+
+_HOW = ("give an Embedder subclass that sets spec (an EmbedderSpec) and implements "
+        "embed_windows (spec.window_s set) or embed_sequence; see docs/embedders.md")
+
+
+def _missing(embedder: Embedder) -> str:
+    """What a built embedder lacks to be used ("" when nothing): a spec, and the embed method
+    its spec calls for."""
+    spec = getattr(embedder, "spec", None)
+    if not isinstance(spec, EmbedderSpec):
+        return ("its spec (an EmbedderSpec, as a class attribute or set in __init__), found "
+                f"{type(spec).__name__ if spec is not None else 'none'}")
+    kind = type(embedder)
+    if spec.window_s is not None and kind.embed_windows is Embedder.embed_windows:
+        return "embed_windows (its spec has window_s set: a windowed embedder)"
+    if spec.window_s is None and kind.embed_sequence is Embedder.embed_sequence and \
+            kind.embed_sequences is Embedder.embed_sequences:
+        return "embed_sequence (its spec has no window_s: a sequence embedder)"
+    return ""

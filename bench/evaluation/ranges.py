@@ -8,6 +8,7 @@ what was found, not train nine networks of NaN or write ``NaN`` into ``results.j
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import ConfigError
@@ -43,35 +44,72 @@ def number(name: str, value: Any, *, low: float | None = None, high: float | Non
     return int(x) if integer else x
 
 
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of one numeric setting: bounds (open or closed) and whether it is a
+    whole number. One table of these (:data:`RANGES`) serves both the checks of a protocol or
+    run built from a study file or the Python API and the command line's options, so that a
+    value refused in one place is refused in every other."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+
+    def check(self, name: str, value: Any) -> Any:
+        """``value`` as checked by :func:`number` with these bounds."""
+        return number(name, value, low=self.low, high=self.high, low_open=self.low_open,
+                      high_open=self.high_open, integer=self.integer)
+
+
+_COUNT = Range(low=1, integer=True)            # at least one
+_SIZE = Range(low=0, integer=True)             # zero or more
+_SHARE = Range(low=0, high=1, low_open=True, high_open=True)
+
+#: every numeric setting bench takes (of a run, a protocol, an analysis, a sweep), by name
+RANGES: dict[str, Range] = {
+    "val_fraction": _SHARE,
+    "batch_size": _COUNT, "max_epochs": _COUNT, "patience": _COUNT, "repeats": _COUNT,
+    "val_every": _COUNT, "hidden_sizes": _COUNT, "threads": _COUNT, "embed_batch_size": _COUNT,
+    "min_val_per_class": _SIZE, "grid_sample": _SIZE, "train_per_class": _SIZE,
+    "adam_beta1": Range(low=0, high=1, high_open=True),
+    "adam_beta2": Range(low=0, high=1, high_open=True),
+    "dropout": Range(low=0, high=1, high_open=True),
+    "adam_eps": Range(low=0, low_open=True),
+    "logreg_c": Range(low=0, low_open=True),
+    "learning_rates": Range(low=0, high=1, low_open=True),
+    "weight_decays": Range(low=0, high=1),
+    # seeds feed numpy's SeedSequence, which takes non-negative integers only
+    "seed": Range(low=0, high=2**63 - 1, integer=True),
+    # settings of the other commands (analysis, sweep, ui), checked the same way
+    "alpha": _SHARE, "ci_level": _SHARE,
+    "n_boot": Range(low=100, integer=True),     # fewer resamples give no usable CI
+    "tolerance": Range(low=0),                  # accuracy points
+    "gflops": Range(low=0, low_open=True),
+    "startup_timeout": Range(low=0, low_open=True),   # seconds
+    "port": Range(low=0, high=65535, integer=True),
+}
+
+
 def check_numbers(p: Any) -> None:
     """Range and type checks of every numeric field, before anything else reads them (a study
     file or ``--lr nan`` must fail here, in one line, not train a grid of NaN)."""
     def fix(name: str, value: Any) -> None:
         object.__setattr__(p, name, value)
 
-    fix("val_fraction", number("val_fraction", p.val_fraction, low=0, high=1, low_open=True,
-                               high_open=True))
-    for name in ("batch_size", "max_epochs", "patience"):
-        fix(name, number(name, getattr(p, name), low=1, integer=True))
-    if p.repeats is not None:
-        fix("repeats", number("repeats", p.repeats, low=1, integer=True))
-    fix("min_val_per_class", number("min_val_per_class", p.min_val_per_class, low=0,
-                                    integer=True))
-    for name in ("adam_beta1", "adam_beta2"):
-        fix(name, number(name, getattr(p, name), low=0, high=1, high_open=True))
-    fix("adam_eps", number("adam_eps", p.adam_eps, low=0, low_open=True))
-    for name, what, low_open in (("learning_rates", "learning rate (--lr)", True),
-                                 ("weight_decays", "weight decay (--wd)", False)):
-        values = getattr(p, name)
+    def many(values: Any) -> tuple[Any, ...]:
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-            values = (values,)
-        fix(name, tuple(number(what, v, low=0, low_open=low_open, high=1) for v in values))
-    sizes = p.hidden_sizes
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-        sizes = (sizes,)
-    fix("hidden_sizes", tuple(number("hidden size", h, low=1, integer=True) for h in sizes))
-    fix("val_every", number("val_every", p.val_every, low=1, integer=True))
-    for name in ("grid_sample", "train_per_class"):
-        fix(name, number(name, getattr(p, name), low=0, integer=True))
-    fix("dropout", number("dropout", p.dropout, low=0, high=1, high_open=True))
-    fix("logreg_c", number("logreg_c", p.logreg_c, low=0, low_open=True))
+            return (values,)
+        return tuple(values)
+
+    for name in ("val_fraction", "batch_size", "max_epochs", "patience", "min_val_per_class",
+                 "adam_beta1", "adam_beta2", "adam_eps", "val_every", "grid_sample",
+                 "train_per_class", "dropout", "logreg_c"):
+        fix(name, RANGES[name].check(name, getattr(p, name)))
+    if p.repeats is not None:
+        fix("repeats", RANGES["repeats"].check("repeats", p.repeats))
+    for name, what in (("learning_rates", "learning rate (--lr)"),
+                       ("weight_decays", "weight decay (--wd)"),
+                       ("hidden_sizes", "hidden size")):
+        fix(name, tuple(RANGES[name].check(what, v) for v in many(getattr(p, name))))

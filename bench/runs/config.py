@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from bench.audio.decode import RESAMPLERS
 from bench.embedders.torch_util import PRECISIONS
 from bench.errors import ConfigError
-from bench.evaluation.ranges import number
+from bench.evaluation.ranges import RANGES
 from bench.evaluation.settings import ProtocolConfig, check_choice, protocol_preset
 from bench.util.paths import default_dir
 
@@ -86,13 +86,12 @@ class RunConfig:
     embedder_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        # seeds feed numpy's SeedSequence, which takes non-negative integers only
-        object.__setattr__(self, "seed", number("seed", self.seed, low=0, high=2**63 - 1,
-                                                integer=True))
-        for name in ("threads", "embed_batch_size"):
+        for name in ("seed", "threads", "embed_batch_size"):
             if getattr(self, name) is not None:
-                object.__setattr__(self, name, number(name, getattr(self, name), low=1,
-                                                      integer=True))
+                object.__setattr__(self, name, RANGES[name].check(name, getattr(self, name)))
+        check_unique("tag", self.tags)
+        if self.tracking and self.tracking_uri is not None:
+            check_tracking_uri(self.tracking_uri)
         for name in ("embedder", "dataset", "device", "resampler"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{name} must be a name (text), found {getattr(self, name)!r}")
@@ -173,7 +172,34 @@ def parse_tags(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...
         if not sep or not key:
             raise ConfigError(f"a tag must look like KEY=VALUE, found {item!r}")
         out.append((key.strip(), value.strip()))
+    check_unique("tag", out)
     return tuple(out)
+
+
+def check_unique(what: str, pairs: Any) -> None:
+    """A :class:`ConfigError` when a key of ``(key, value)`` pairs comes twice: ``--tag a=1
+    --tag a=2`` would otherwise keep one value and drop the other without a word."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConfigError(f"{what} {key!r} given twice ({key}={seen[key]} and "
+                              f"{key}={value}): one value would be dropped",
+                              hint=f"give each {what} once")
+        seen[key] = value
+
+
+def check_tracking_uri(uri: str) -> str:
+    """``uri`` unless it names an in-memory SQLite store (``sqlite://``, ``sqlite:///:memory:``),
+    where every run logged vanishes when the command ends: that is a :class:`ConfigError`."""
+    text = str(uri).strip()
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower().split("+")[0] == "sqlite" and (
+            not rest.strip("/") or rest.lstrip("/").split("?")[0] in (":memory:", "")):
+        raise ConfigError(f"the tracking store {text!r} is an in-memory SQLite database: every "
+                          "run logged there would vanish when the command ends",
+                          hint="give a file (sqlite:///PATH/mlflow.db), a server "
+                               "(http://HOST:PORT), or pass --no-tracking")
+    return uri
 
 
 def parse_options(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, Any], ...]:
@@ -189,9 +215,8 @@ def parse_options(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, Any], 
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"an embedder option must look like KEY=VALUE, found {item!r}")
-        if key in dict(out):
-            raise ConfigError(f"embedder option {key!r} given twice")
         out.append((key, option_value(value.strip())))
+    check_unique("embedder option", out)
     return tuple(out)
 
 

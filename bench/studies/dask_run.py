@@ -26,6 +26,7 @@ from bench.runs.identity import PlannedRun, plan_run
 from bench.runs.runner import RunOutcome, open_parts
 from bench.store.format import namespace_description, namespace_key
 from bench.store.store import EmbeddingStore
+from bench.studies.clusters import check_submit_command, start_client
 from bench.studies.executor import DaskSettings, Executor, shards
 from bench.studies.study import Study
 from bench.studies.sweep import (StudyRun, SweepResult, error_text, study_dir,
@@ -112,7 +113,7 @@ def run_sweep_dask(study: Study, executor: Executor, *, keep_going: bool = False
         f"done earlier): {counts['embed']} embed, {counts['classify']} classify and "
         f"{counts['finish']} finish tasks on {executor.describe()}")
     if counts["finish"]:
-        with DaskSession(executor, study) as (client, threads):
+        with DaskSession(executor, study, say) as (client, threads):
             _submit_and_wait(client, threads, graph, out, study.dask, keep_going, progress, say)
     if report:
         write_study_report(out, say)
@@ -220,24 +221,15 @@ class DaskSession:
     """A Dask client for ``executor`` (and the cluster it starts, closed on exit); yields
     ``(client, threads per worker)``."""
 
-    def __init__(self, executor: Executor, study: Study):
-        self.executor, self.study = executor, study
+    def __init__(self, executor: Executor, study: Study,
+                 log: Callable[[str], None] | None = None):
+        self.executor, self.study, self.log = executor, study, log
         self.cluster = self.client = None
 
     def __enter__(self):
         require_dask(self.executor)
-        from distributed import Client
-
-        from bench.studies.clusters import make_cluster
-
-        settings = self.study.dask
-        threads = settings.threads_per_worker
-        if self.executor.kind == "address":
-            self.client = Client(self.executor.address, timeout="30s")
-        else:
-            self.cluster = make_cluster(self.executor, self.study)
-            self.client = Client(self.cluster)
-        return self.client, threads
+        self.client, self.cluster = start_client(self.executor, self.study, self.log)
+        return self.client, self.study.dask.threads_per_worker
 
     def __exit__(self, *exc) -> None:
         if self.client is not None:
@@ -254,3 +246,4 @@ def require_dask(executor: Executor) -> None:
     except ImportError as exc:
         raise ConfigError(f"--executor {executor.kind} needs Dask, which is not installed "
                           f"({exc})", hint="pip install 'bench-audio-embeddings[dask]'") from exc
+    check_submit_command(executor)  # `slurm` without sbatch: now, not after the planning

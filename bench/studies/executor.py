@@ -16,13 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import ConfigError
+from bench.evaluation.ranges import RANGES
 
 KINDS = ("local", "dask", "address", "slurm", "pbs")
 #: clips per embed task unless the study says (a shard of ESC-50 with an L3 model is ~8k
 #: windows: minutes on a CPU core, seconds on a GPU; small enough to spread, big enough that
 #: the scheduler's ~ms per task does not matter)
 DEFAULT_SHARD_CLIPS = 200
-_SECTION_KEYS = {"workers", "shard_clips", "threads_per_worker", "retries", "slurm", "pbs"}
+_SECTION_KEYS = {"workers", "shard_clips", "threads_per_worker", "retries", "startup_timeout",
+                 "slurm", "pbs"}
+#: seconds to wait for the first worker, per kind, unless the study or --startup-timeout says:
+#: local processes start in seconds (a minute on a busy machine), a running scheduler has its
+#: workers already, batch jobs may wait in the queue
+STARTUP_TIMEOUT_S = {"dask": 120.0, "address": 60.0, "slurm": 1800.0, "pbs": 1800.0}
 
 
 @dataclass(frozen=True)
@@ -38,11 +44,14 @@ class Executor:
         ``dask.workers``, else the CPU count (local) or 1 job.
     address : str or None
         The scheduler of ``kind == "address"``.
+    startup_timeout : float or None
+        ``--startup-timeout``: seconds to wait for the first worker (wins over the study's).
     """
 
     kind: str
     workers: int | None = None
     address: str | None = None
+    startup_timeout: float | None = None
 
     @property
     def distributed(self) -> bool:
@@ -58,12 +67,15 @@ class Executor:
         return f"{n}{what}"
 
 
-def parse_executor(text: str | None) -> Executor:
+def parse_executor(text: str | None, startup_timeout: float | None = None) -> Executor:
     """``local``, ``dask``, ``dask:N``, ``tcp://HOST:PORT`` (or ``tls://``), ``slurm[:N]``,
-    ``pbs[:N]``; anything else is a :class:`ConfigError` that lists these."""
+    ``pbs[:N]``; anything else is a :class:`ConfigError` that lists these. ``startup_timeout``:
+    seconds to wait for the first worker (``None``: the study's, else the kind's default)."""
     text = (text or "local").strip()
+    if startup_timeout is not None:
+        startup_timeout = RANGES["startup_timeout"].check("startup timeout", startup_timeout)
     if re.fullmatch(r"(tcp|tls|ucx)://[^\s/]+:\d+", text):
-        return Executor("address", address=text)
+        return Executor("address", address=text, startup_timeout=startup_timeout)
     m = re.fullmatch(r"(local|dask|slurm|pbs)(?::(\d+))?", text)
     if m is None or (m[1] == "local" and m[2]):
         raise ConfigError(f"--executor must be local, dask[:N], tcp://HOST:PORT, slurm[:N] or "
@@ -72,7 +84,7 @@ def parse_executor(text: str | None) -> Executor:
     workers = int(m[2]) if m[2] else None
     if workers is not None and workers < 1:
         raise ConfigError(f"--executor {text}: the number of workers must be at least 1")
-    return Executor(m[1], workers)
+    return Executor(m[1], workers, startup_timeout=startup_timeout)
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,9 @@ class DaskSettings:
         Torch threads (and Dask task slots: always 1) of each worker process.
     retries : int
         Extra attempts of a task that raised (a worker that died is handled by Dask itself).
+    startup_timeout : float or None
+        Seconds to wait for the first worker before failing with a line that names what is
+        missing (default: :data:`STARTUP_TIMEOUT_S` of the executor's kind).
     slurm, pbs : dict
         Keyword arguments of dask-jobqueue's ``SLURMCluster`` / ``PBSCluster`` (cores, memory,
         walltime, account, queue, job_extra_directives, ...), plus ``gpus``: GPUs per job
@@ -100,6 +115,7 @@ class DaskSettings:
     shard_clips: int = DEFAULT_SHARD_CLIPS
     threads_per_worker: int = 1
     retries: int = 1
+    startup_timeout: float | None = None
     slurm: dict[str, Any] = field(default_factory=dict)
     pbs: dict[str, Any] = field(default_factory=dict)
 
@@ -120,13 +136,17 @@ class DaskSettings:
         retries = data.get("retries", 1)
         if not isinstance(retries, int) or retries < 0:
             raise ConfigError(f"{source}: dask.retries must be 0 or more, found {retries!r}")
+        timeout = data.get("startup_timeout")
+        if timeout is not None:
+            timeout = RANGES["startup_timeout"].check(f"{source}: dask.startup_timeout", timeout)
         for k in ("slurm", "pbs"):
             if not isinstance(data.get(k) or {}, dict):
                 raise ConfigError(f"{source}: dask.{k} must be a mapping of dask-jobqueue "
                                   f"settings, found {data[k]!r}")
         return cls(workers=data.get("workers"), shard_clips=data.get("shard_clips") or
                    DEFAULT_SHARD_CLIPS, threads_per_worker=data.get("threads_per_worker") or 1,
-                   retries=retries, slurm=dict(data.get("slurm") or {}),
+                   retries=retries, startup_timeout=timeout,
+                   slurm=dict(data.get("slurm") or {}),
                    pbs=dict(data.get("pbs") or {}))
 
     def worker_count(self, executor: Executor, gpus: int = 0) -> int:
@@ -138,6 +158,15 @@ class DaskSettings:
         if executor.kind == "dask":
             return gpus or max(1, (os.cpu_count() or 1) // self.threads_per_worker)
         return 1
+
+
+    def startup_wait(self, executor: Executor) -> float:
+        """Seconds to wait for the first worker: ``--startup-timeout``, else the study's
+        ``dask.startup_timeout``, else the default of the executor's kind."""
+        for value in (executor.startup_timeout, self.startup_timeout):
+            if value is not None:
+                return float(value)
+        return STARTUP_TIMEOUT_S[executor.kind]
 
 
 def shards(n_clips: int, shard_clips: int) -> list[tuple[int, int]]:

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import tempfile
 import time
 import warnings
@@ -34,7 +35,7 @@ from bench.runs.record import (PREDICTIONS_FILE, RESULTS_FILE, RunRecord, find_r
 from bench.tracking.record import DIGEST_TAG, RUN_ID_TAG, RunPlan, confusion_figure, key, plan_runs
 from bench.tracking.session import (artifact_root, check_server, is_server, mlflow_session,
                                     resolve_tracking_uri, sqlite_path)
-from bench.tracking.sqlite_store import ensure_store
+from bench.tracking.sqlite_store import ensure_store, store_lock
 
 #: set last, once everything (children, artifacts) is logged: an interrupted log is redone
 COMPLETE_TAG = "bench.logged"
@@ -114,9 +115,10 @@ def log_run(record: RunRecord, run_dir: Path, tracking_uri: str | None = None,
     Logged or None
     """
     run_dir = Path(run_dir)
-    uri = resolve_tracking_uri(tracking_uri, results_dir if results_dir is not None
-                               else run_dir.resolve().parent)
+    uri = tracking_uri or "MLFLOW_TRACKING_URI"
     try:
+        uri = resolve_tracking_uri(tracking_uri, results_dir if results_dir is not None
+                                   else run_dir.resolve().parent)
         return _log_run(record, run_dir, uri, experiment_name(record, experiment), log)
     except KeyboardInterrupt:
         raise
@@ -143,52 +145,61 @@ def _log_run(record: RunRecord, run_dir: Path, uri: str, experiment: str,
     results_path = run_dir / RESULTS_FILE
     digest = _digest(record, results_path)
     with mlflow_session(uri):
-        from mlflow.entities import ViewType
         from mlflow.tracking import MlflowClient
 
         db = sqlite_path(uri)
-        if db is not None:  # made whole in a temporary file, never half-made in place
-            note = ensure_store(db, artifact_root(uri))
-            if note:
-                if log is not None:
-                    log(f"warning: {note}")
-                else:
-                    warnings.warn(note, stacklevel=3)
-        client = MlflowClient(tracking_uri=uri)
-        exp_id = _experiment_id(client, experiment, uri)
-        found = client.search_runs(
-            [exp_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{_quote(record.run_id)}'",
-            run_view_type=ViewType.ACTIVE_ONLY, max_results=50)
-        for run in found:
-            t = run.data.tags
-            if t.get(DIGEST_TAG) == digest and t.get(COMPLETE_TAG) == "complete":
-                return Logged(uri, experiment, exp_id, run.info.run_id, "unchanged",
-                              int(t.get("bench.n_children", 0)), time.perf_counter() - t0)
-        for run in found:  # an incomplete or outdated copy: replace it, children included
-            _delete_with_children(client, exp_id, run.info.run_id)
+        # one process at a time creates a SQLite store and logs a run into it
+        with store_lock(db) if db is not None else contextlib.nullcontext():
+            if db is not None:  # made whole in a temporary file, never half-made in place
+                note = ensure_store(db, artifact_root(uri))
+                if note:
+                    if log is not None:
+                        log(f"warning: {note}")
+                    else:
+                        warnings.warn(note, stacklevel=3)
+            return _log_into(MlflowClient(tracking_uri=uri), record, run_dir, uri, experiment,
+                             digest, t0)
 
-        parent_plan, child_plans = plan_runs(record, digest, run_dir=str(run_dir.resolve()))
-        start_ms = _created_ms(record)
-        parent = client.create_run(exp_id, start_time=start_ms, tags=parent_plan.tags,
-                                   run_name=parent_plan.name)
-        pid = parent.info.run_id
-        try:
-            _log_plan(client, pid, parent_plan)
-            for cp in child_plans:
-                child = client.create_run(exp_id, start_time=start_ms, run_name=cp.name,
-                                          tags={**cp.tags, "mlflow.parentRunId": pid})
-                _log_plan(client, child.info.run_id, cp)
-                client.set_terminated(child.info.run_id, "FINISHED")
-            _log_artifacts(client, pid, record, run_dir)
-            client.set_tag(pid, "bench.n_children", str(len(child_plans)))
-            client.set_tag(pid, COMPLETE_TAG, "complete")
-            total_ms = int(1000 * float(record.timings.total_s or 0))
-            client.set_terminated(pid, "FINISHED",
-                                  end_time=start_ms + total_ms if start_ms else None)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                client.set_terminated(pid, "FAILED")
-            raise
+
+def _log_into(client: Any, record: RunRecord, run_dir: Path, uri: str, experiment: str,
+              digest: str, t0: float) -> Logged:
+    """Log ``record`` through ``client`` unless an identical, complete copy is there."""
+    from mlflow.entities import ViewType
+
+    exp_id = _experiment_id(client, experiment, uri)
+    found = client.search_runs(
+        [exp_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{_quote(record.run_id)}'",
+        run_view_type=ViewType.ACTIVE_ONLY, max_results=50)
+    for run in found:
+        t = run.data.tags
+        if t.get(DIGEST_TAG) == digest and t.get(COMPLETE_TAG) == "complete":
+            return Logged(uri, experiment, exp_id, run.info.run_id, "unchanged",
+                          int(t.get("bench.n_children", 0)), time.perf_counter() - t0)
+    for run in found:  # an incomplete or outdated copy: replace it, children included
+        _delete_with_children(client, exp_id, run.info.run_id)
+
+    parent_plan, child_plans = plan_runs(record, digest, run_dir=str(run_dir.resolve()))
+    start_ms = _created_ms(record)
+    parent = client.create_run(exp_id, start_time=start_ms, tags=parent_plan.tags,
+                               run_name=parent_plan.name)
+    pid = parent.info.run_id
+    try:
+        _log_plan(client, pid, parent_plan)
+        for cp in child_plans:
+            child = client.create_run(exp_id, start_time=start_ms, run_name=cp.name,
+                                      tags={**cp.tags, "mlflow.parentRunId": pid})
+            _log_plan(client, child.info.run_id, cp)
+            client.set_terminated(child.info.run_id, "FINISHED")
+        _log_artifacts(client, pid, record, run_dir)
+        client.set_tag(pid, "bench.n_children", str(len(child_plans)))
+        client.set_tag(pid, COMPLETE_TAG, "complete")
+        total_ms = int(1000 * float(record.timings.total_s or 0))
+        client.set_terminated(pid, "FINISHED",
+                              end_time=start_ms + total_ms if start_ms else None)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.set_terminated(pid, "FAILED")
+        raise
     return Logged(uri, experiment, exp_id, pid, "replaced" if found else "logged",
                   len(child_plans), time.perf_counter() - t0)
 
@@ -275,6 +286,8 @@ def track_paths(paths: list[Path], tracking_uri: str | None = None,
                 experiment: str | None = None) -> list[tuple[Path, Logged | TrackingError]]:
     """Log every finished run under ``paths`` (run directories, results files, or folders of
     runs); one failure does not stop the others. Returns ``(run_dir, Logged or error)`` pairs."""
+    if tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
+        resolve_tracking_uri(tracking_uri)  # an unusable store fails once, before any run
     out: list[tuple[Path, Logged | TrackingError]] = []
     for results_path in find_results(paths):
         run_dir = results_path.parent

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from bench.errors import TrackingError
+from bench.runs.config import check_tracking_uri
 from bench.util.paths import default_dir
 
 TRACKING_DB = "mlflow.db"
@@ -30,11 +31,12 @@ def default_tracking_uri(results_dir: Path) -> str:
 
 def resolve_tracking_uri(tracking_uri: str | None = None, results_dir: Path | None = None) -> str:
     """``tracking_uri`` if given, else ``MLFLOW_TRACKING_URI``, else the default SQLite store in
-    ``results_dir`` (default: the results directory, ``BENCH_RESULTS_DIR``)."""
+    ``results_dir`` (default: the results directory, ``BENCH_RESULTS_DIR``). An in-memory
+    SQLite store, where nothing would persist, is a :class:`ConfigError`."""
     if tracking_uri:
-        return tracking_uri
+        return check_tracking_uri(tracking_uri)
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
+        return check_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     if results_dir is None:
         results_dir = default_dir("results")
     return default_tracking_uri(results_dir)

@@ -9,6 +9,12 @@ in a temporary file beside it and only then linked into place, so ``mlflow.db`` 
 or complete. A half-made store left by an older bench (or by MLflow itself) is recognised, moved
 aside and made again: it cannot hold a run, and the runs' ``results.json`` files are the record
 of truth (``bench track`` logs them again).
+
+Two bench processes logging to one new store at once (two ``bench track``, a sweep and a run)
+used to race: both created the store, or one met SQLite's "database is locked" half-way through
+a run and reported it as not logged. :func:`store_lock` serialises them: whoever holds the lock
+file beside the store creates it and logs a whole run; the other waits, then finds the store
+made (and a run it was about to log already there).
 """
 
 from __future__ import annotations
@@ -18,10 +24,63 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import Iterator
 
 from bench.errors import TrackingError
 
 _CREATING = ".creating-"
+#: how long a process waits for another that holds the store's lock (logging one run takes
+#: seconds; the kernel releases the lock of a process that died)
+LOCK_TIMEOUT_S = 300.0
+_LOCK_POLL_S = 0.05
+
+
+@contextlib.contextmanager
+def store_lock(db: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold an exclusive lock on ``<db>.lock`` (beside the SQLite store) for the block.
+
+    An advisory ``flock``: held by one process (or one open lock file) at a time, released
+    when the block ends or its holder dies. Where the lock file cannot be made (a read-only
+    folder, a system without ``fcntl``) the block runs unlocked, and the store itself reports
+    what it cannot do.
+
+    Raises
+    ------
+    TrackingError
+        Another process held the lock for more than ``timeout_s`` seconds.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    lock = Path(db).with_name(Path(db).name + ".lock")
+    fd = None
+    if fcntl is not None:
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            fd = None
+    if fd is None:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TrackingError(
+                        f"the MLflow store {db} stayed locked by another process for "
+                        f"{timeout_s:.0f} s (lock file {lock.name})",
+                        hint="wait until the other bench command has finished logging, then "
+                             "run this one again; the results are saved anyway") from None
+                time.sleep(_LOCK_POLL_S)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the lock
 
 
 def ensure_store(db: Path, artifact_root: Path) -> str | None:

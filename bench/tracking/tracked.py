@@ -14,6 +14,7 @@ from bench.runs.record import RunRecord
 from bench.runs.runner import RunOutcome
 from bench.runs.runner import execute as execute_untracked
 from bench.tracking.logger import log_run
+from bench.tracking.session import resolve_tracking_uri
 
 
 def execute(config: RunConfig, progress: bool = True,
@@ -23,6 +24,8 @@ def execute(config: RunConfig, progress: bool = True,
     The parameters are those of :func:`bench.runs.runner.execute`; ``log`` also receives the
     line that says where the run was logged.
     """
+    if config.tracking:  # a store that keeps nothing is refused before any work
+        resolve_tracking_uri(config.tracking_uri, config.out_dir)
     outcome = execute_untracked(config, progress=progress, log=log)
     outcome.logged = track_outcome(config, outcome, log)
     return outcome

@@ -20,7 +20,7 @@ from typing import Callable
 from bench.errors import TrackingError
 from bench.tracking.session import (artifact_root, check_server, is_server, mlflow_session,
                                     sqlite_path)
-from bench.tracking.sqlite_store import ensure_store
+from bench.tracking.sqlite_store import ensure_store, store_lock
 
 
 def server_command(tracking_uri: str, port: int, host: str = "127.0.0.1",
@@ -119,7 +119,7 @@ def serve(tracking_uri: str, port: int = 5000, host: str = "127.0.0.1", *,
     if db is not None:  # made (or a half-made one rebuilt) here, whole, not by the server
         if not db.exists():
             say(f"note: {db} does not exist yet; an empty store is created")
-        with mlflow_session(tracking_uri):
+        with mlflow_session(tracking_uri), store_lock(db):
             note = ensure_store(db, artifact_root(tracking_uri))
         if note:
             say(f"warning: {note}")
