@@ -25,9 +25,9 @@ from bench.runs.steps import clear_partial
 from bench.runs.units import RunTicket
 from bench.store.store import EmbeddingStore
 from bench.studies.executor import Executor
-from bench.studies.study import Study
-from bench.studies.sweep import (StudyRun, SweepResult, error_text, study_dir,
+from bench.studies.state import (StudyRun, SweepResult, error_text, study_dir,
                                  write_study_report, write_study_state)
+from bench.studies.study import Study
 from bench.tracking.tracked import track_outcome
 from bench.util.progress import bar
 

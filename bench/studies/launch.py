@@ -7,8 +7,9 @@ from typing import Any
 from bench.studies.dask_run import run_sweep_dask
 from bench.studies.executor import Executor
 from bench.studies.processes import run_sweep_processes
+from bench.studies.state import SweepResult
 from bench.studies.study import Study
-from bench.studies.sweep import SweepResult, run_sweep
+from bench.studies.sweep import run_sweep
 
 
 def run_study(study: Study, executor: Executor, **options: Any) -> SweepResult:

@@ -21,8 +21,8 @@ from bench.runs.graph import Unit
 from bench.runs.units import RunTicket, perform
 from bench.studies.dispatch import Ended, run_sweep_units
 from bench.studies.executor import Executor
+from bench.studies.state import SweepResult
 from bench.studies.study import Study
-from bench.studies.sweep import SweepResult
 
 
 class ProcessUnits:
