@@ -111,6 +111,13 @@ def test_dry_run_prints_the_dask_plan():
     assert "Dask tasks: 440 embed" in res.output and "368 classify" in res.output
     assert "estimated wall time on 8 workers" in res.output
     assert "estimated wall time on 1 worker:" in res.output
+    # the process pool runs the same graph: the same units, the same schedule
+    pool = CliRunner().invoke(main, ["sweep", "--preset", "paper", "--dry-run", "--gflops",
+                                     "50", "--executor", "processes:8"])
+    assert pool.exit_code == 0, pool.output
+    assert "process-pool tasks: 440 embed" in pool.output and "368 classify" in pool.output
+    wall = [line for line in res.output.splitlines() if "wall time on 8" in line]
+    assert wall and wall[0] in pool.output
 
 
 def test_without_the_extra_the_executor_says_how_to_get_it(monkeypatch, synth_mini_root):

@@ -22,10 +22,10 @@ from bench.cli.options import dir_option, precision_option
               help="Per-core (or, with --device cuda, per-GPU) GFLOP/s for the --dry-run "
                    "estimate [default: measured on this CPU].")
 @click.option("--executor", default="local", show_default=True,
-              help="local (one run after another, here), dask:N (N worker processes here), "
-                   "tcp://HOST:PORT (a running Dask scheduler), slurm[:N] or pbs[:N] (N batch "
-                   "jobs; settings: the study's dask: section). Needs the dask extra. "
-                   "docs/cluster.md")
+              help="local (one run after another, here), processes:N (a pool of N processes "
+                   "here), dask:N (N Dask worker processes here), tcp://HOST:PORT (a running "
+                   "Dask scheduler), slurm[:N] or pbs[:N] (N batch jobs; settings: the study's "
+                   "dask: section; these need the dask extra). docs/cluster.md")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Results root [study out_dir, env BENCH_RESULTS_DIR, results/runs].")
 @dir_option("data", default="the study's, else a user cache dir")
