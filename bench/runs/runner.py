@@ -25,7 +25,7 @@ from bench.runs.record import PARTIAL_DIR, read_results
 from bench.runs.steps import (clear_partial, open_parts, partial_path, read_partial,  # noqa: F401
                               set_threads)
 from bench.runs.units import (Hooks, RunTicket, UnitDone, adopt, finish_task, merge_reports,
-                              perform)
+                              perform, release)
 from bench.store.pipeline import EmbedReport, embed_clips
 from bench.store.store import EmbeddingStore
 from bench.util.cpus import default_threads
@@ -111,7 +111,10 @@ def _execute(config: RunConfig, progress: bool,
         raise storage_error(exc, run_dir, doing="create the run folder",
                             option="--out (or BENCH_RESULTS_DIR)", resumable=False) from exc
     adopt(plan, embedder)  # the units below use this plan and embedder, not fresh ones
-    return _run_graph(plan, Hooks(progress, say), t_start)
+    try:
+        return _run_graph(plan, Hooks(progress, say), t_start)
+    finally:
+        release()
 
 
 def _run_graph(plan: PlannedRun, hooks: Hooks, t_start: float) -> RunOutcome:

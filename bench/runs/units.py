@@ -112,6 +112,14 @@ def adopt(plan: PlannedRun, embedder: Any = None) -> None:
         _EMBEDDERS[plan.key] = embedder
 
 
+def release() -> None:
+    """Forget this process's plan, embedder and matrix (a run carried out here is over: its
+    embedder and embeddings need not outlive it)."""
+    _PLANS.clear()
+    _EMBEDDERS.clear()
+    _MATRIX.clear()
+
+
 def _plan(ticket: RunTicket, threads: int | None) -> PlannedRun:
     set_threads(threads)
     plan = _PLANS.get(ticket.key)
