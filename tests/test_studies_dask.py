@@ -131,6 +131,26 @@ def test_a_process_pool_gives_the_sequential_results(tmp_path, synth_mini_root, 
     assert state["counts"] == {"computed": 4}
 
 
+def test_a_pool_worker_killed_stops_the_sweep_in_one_line_and_the_next_one_finishes(
+        tmp_path, synth_mini_root, sequential):
+    study = _write_study(tmp_path, synth_mini_root, tracking=False)
+    marks = tmp_path / "kills"
+    marks.mkdir()
+    env = _env(BENCH_TEST_KILL="embed:tiny-a:2", BENCH_TEST_KILL_ONCE=str(marks))
+    died = _dask_sweep(study, env, "processes:2")
+    assert died.returncode == 2, died.stderr[-3000:]
+    assert "a worker process of the pool died" in died.stderr
+    assert "Traceback" not in died.stderr
+    again = _dask_sweep(study, env, "processes:2")  # the kill happens once
+    assert again.returncode == 0, again.stderr[-3000:]
+    results = _results(tmp_path / "runs")
+    assert sorted(results) == sorted(sequential)
+    for run_id, record in results.items():
+        got, want = _what(record), _what(sequential[run_id])
+        got.pop("embedding"), want.pop("embedding")  # the second sweep found part stored
+        assert got == want, run_id
+
+
 @needs_dask
 def test_workers_killed_in_embed_and_classify_tasks_change_nothing(tmp_path, synth_mini_root,
                                                                    sequential):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterator
 
 from bench.errors import BenchError
@@ -23,6 +24,12 @@ from bench.studies.dispatch import Ended, run_sweep_units
 from bench.studies.executor import Executor
 from bench.studies.state import SweepResult
 from bench.studies.study import Study
+
+
+#: what a unit that a dead worker took with it reports (the pool cannot go on without it)
+_DIED = BenchError("a worker process of the pool died (killed, or out of memory) and took "
+                   "the pool with it", hint="run the same command again: finished work is "
+                                            "kept; fewer processes need less memory")
 
 
 class ProcessUnits:
@@ -60,9 +67,9 @@ class ProcessUnits:
                     try:
                         future = self.pool.submit(perform, unit, tickets[unit.run],
                                                   [results[d] for d in unit.deps], self.threads)
-                    except RuntimeError as exc:  # the pool broke: a worker died
-                        errors[unit.key] = exc
-                        yield unit, None, exc
+                    except BrokenProcessPool:
+                        errors[unit.key] = _DIED
+                        yield unit, None, _DIED
                         continue
                     self.running[future] = unit
             if not self.running:
@@ -73,6 +80,8 @@ class ProcessUnits:
             for future in done:
                 unit = self.running.pop(future)
                 error = future.exception()
+                if isinstance(error, BrokenProcessPool):
+                    error = _DIED
                 if error is None:
                     results[unit.key] = future.result()
                     yield unit, results[unit.key], None
