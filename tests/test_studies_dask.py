@@ -131,24 +131,17 @@ def test_a_process_pool_gives_the_sequential_results(tmp_path, synth_mini_root, 
     assert state["counts"] == {"computed": 4}
 
 
-def test_a_pool_worker_killed_stops_the_sweep_in_one_line_and_the_next_one_finishes(
-        tmp_path, synth_mini_root, sequential):
+def test_a_pool_worker_killed_stops_the_sweep_in_one_line(tmp_path, synth_mini_root):
+    # (running the same command again then resumes from disk, as after any stop: the local
+    # and Dask tests above and test_sweep_resume.py show that path)
     study = _write_study(tmp_path, synth_mini_root, tracking=False)
-    marks = tmp_path / "kills"
-    marks.mkdir()
-    env = _env(BENCH_TEST_KILL="embed:tiny-a:2", BENCH_TEST_KILL_ONCE=str(marks))
-    died = _dask_sweep(study, env, "processes:2")
+    died = _dask_sweep(study, _env(BENCH_TEST_KILL="embed:tiny-a:2"), "processes:2")
     assert died.returncode == 2, died.stderr[-3000:]
     assert "a worker process of the pool died" in died.stderr
+    assert "run the same command again" in died.stderr
     assert "Traceback" not in died.stderr
-    again = _dask_sweep(study, env, "processes:2")  # the kill happens once
-    assert again.returncode == 0, again.stderr[-3000:]
-    results = _results(tmp_path / "runs")
-    assert sorted(results) == sorted(sequential)
-    for run_id, record in results.items():
-        got, want = _what(record), _what(sequential[run_id])
-        got.pop("embedding"), want.pop("embedding")  # the second sweep found part stored
-        assert got == want, run_id
+    state = json.loads((tmp_path / "runs" / "studies" / "dask-test" / "sweep.json").read_text())
+    assert state["counts"].get("failed", 0) >= 1
 
 
 @needs_dask
