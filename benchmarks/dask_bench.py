@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -57,7 +58,7 @@ def _noop(x: int) -> int:
 
 
 def _import_bench() -> None:
-    import bench.studies.tasks  # noqa: F401  (torch, numpy, the runner)
+    import bench.runs.units  # noqa: F401  (torch, numpy, the run's steps)
 
 
 def _overhead(workers: int, n_noop: int, done_study: Path) -> dict[str, float]:
@@ -66,13 +67,19 @@ def _overhead(workers: int, n_noop: int, done_study: Path) -> dict[str, float]:
     sys.path.insert(0, str(TESTS))
     from distributed import Client, wait
 
+    from bench.runs.graph import CLASSIFY, EMBED, build_graph
+    from bench.runs.units import perform
     from bench.studies.clusters import local_cluster
-    from bench.studies.dask_run import plan_study
+    from bench.studies.dispatch import plan_study
     from bench.studies.study import load_study
-    from bench.studies.tasks import RunTicket, classify_task, embed_task
 
     study = load_study(done_study)
-    graph = plan_study(study, lambda m: None)
+    planned = plan_study(study)
+    tickets = planned.tickets
+    # the units of every run, done or not: each finds its work done
+    graph = build_graph([replace(r, done=False) for r in planned.graph.runs],
+                        study.dask.shard_clips)
+    embed_units = [u for u in graph.units if u.kind == EMBED]
     t0 = time.perf_counter()
     with local_cluster(workers, 1) as cluster, Client(cluster) as client:
         client.run(_import_bench)  # workers up, with what a task imports
@@ -81,20 +88,22 @@ def _overhead(workers: int, n_noop: int, done_study: Path) -> dict[str, float]:
         t0 = time.perf_counter()
         wait(client.map(_noop, range(n_noop), pure=False))
         noop = (time.perf_counter() - t0) / n_noop
-        tickets = [RunTicket.of(p) for p in graph.plans]
-        embeds = [client.submit(embed_task, tickets[runs[0]], a, b, 1, pure=False)
-                  for key, runs in graph.pairs.items() for a, b in graph.shards[key]]
+        embeds = [client.submit(perform, u, tickets[u.run], [], 1, pure=False)
+                  for u in embed_units]
         wait(embeds)  # first call per worker opens the dataset: not what we time below
         t0 = time.perf_counter()
-        embeds = [client.submit(embed_task, tickets[runs[0]], a, b, 1, pure=False)
-                  for key, runs in graph.pairs.items() for a, b in graph.shards[key]]
+        embeds = [client.submit(perform, u, tickets[u.run], [], 1, pure=False)
+                  for u in embed_units]
         wait(embeds)
         embed_done = (time.perf_counter() - t0) / len(embeds)
-        reports = client.gather(embeds)
-        units = [(t, s, r) for t in tickets for s, r in t.units]
+        reports = dict(zip((u.key for u in embed_units), client.gather(embeds)))
+        units = [u for u in graph.units if u.kind == CLASSIFY]
         t0 = time.perf_counter()
-        futures = [client.submit(classify_task, t, s, r, reports, 1, pure=False)
-                   for t, s, r in units]
+        # a classify unit's inputs: the embed reports (its first-split input is not needed
+        # when its record exists)
+        futures = [client.submit(perform, u, tickets[u.run],
+                                 [reports[d] for d in u.deps if d in reports], 1, pure=False)
+                   for u in units]
         wait(futures)
         classify_done = (time.perf_counter() - t0) / len(units)
         assert all(not u.computed for u in client.gather(futures))

@@ -104,7 +104,7 @@ class Broken(_Tiny):
 
 def count_folds() -> None:
     """Wrap the protocol's run_fold so every (fold, repeat) is counted (and can be killed)."""
-    import bench.runs.runner as protocol  # the runner calls run_fold by this name
+    import bench.runs.steps as protocol  # the run's steps call run_fold by this name
 
     if getattr(protocol.run_fold, "_counted", False):
         return

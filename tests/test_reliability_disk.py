@@ -160,7 +160,7 @@ def test_full_disk_while_writing_results_keeps_the_folds_and_resumes(synth_mini_
 
 
 def test_a_failed_run_leaves_no_empty_run_folder(synth_mini_root, done, tmp_path, monkeypatch):
-    import bench.runs.runner
+    import bench.runs.steps
     from bench.errors import ProtocolError
 
     store, _ = done
@@ -168,7 +168,7 @@ def test_a_failed_run_leaves_no_empty_run_folder(synth_mini_root, done, tmp_path
     def fails(*args, **kwargs):
         raise ProtocolError("a fold that cannot be evaluated")
 
-    monkeypatch.setattr(bench.runs.runner, "run_fold", fails)
+    monkeypatch.setattr(bench.runs.steps, "run_fold", fails)
     out = tmp_path / "out"
     text = _one_line_error(_run(out=out, data=synth_mini_root, cache=store))
     assert "a fold that cannot be evaluated" in text

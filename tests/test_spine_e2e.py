@@ -86,7 +86,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(synth_mini_root, mfcc_s
 def test_finished_run_is_found_again_and_a_killed_one_resumes(synth_mini_root, mfcc_store,
                                                               tmp_path, monkeypatch):
     import bench.evaluation.protocol
-    import bench.runs.runner
+    import bench.runs.steps
     from bench.evaluation.settings import protocol_preset
     from bench.runs.config import RunConfig
     from bench.tracking.tracked import run
@@ -105,7 +105,7 @@ def test_finished_run_is_found_again_and_a_killed_one_resumes(synth_mini_root, m
             raise KeyboardInterrupt
         return original(data, split, *args, **kwargs)
 
-    monkeypatch.setattr(bench.runs.runner, "run_fold", flaky)
+    monkeypatch.setattr(bench.runs.steps, "run_fold", flaky)
     with pytest.raises(KeyboardInterrupt):
         run(config, progress=False)
     assert calls == [1, 2, 3]

@@ -1,8 +1,11 @@
-"""``bench sweep --executor dask:2``: a LocalCluster of 2 worker processes gives the sequential
-sweep's results; workers SIGKILLed in an embed task and in a classify task change nothing."""
+"""``bench sweep --executor dask:2`` and ``--executor processes:2``: a LocalCluster of 2 worker
+processes and a pool of 2 processes give the sequential sweep's results (the same study graph,
+three executors); Dask workers SIGKILLed in an embed task and in a classify task change
+nothing."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,8 +19,9 @@ from sweep_fixtures import read_log, record_numbers
 
 from bench.cli import main
 
-pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
+needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                reason="the dask extra is not installed")
 
 TESTS = Path(__file__).resolve().parent
 BATCH = 8
@@ -51,10 +55,11 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _dask_sweep(study: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _dask_sweep(study: Path, env: dict[str, str], executor: str = "dask:2"
+                ) -> subprocess.CompletedProcess:
     code = "import sys, sweep_fixtures; sweep_fixtures.drive(sys.argv[1:])"
     return subprocess.run([sys.executable, "-c", code, "sweep", str(study), "-q", "--no-report",
-                           "--executor", "dask:2"], env=env, capture_output=True, text=True,
+                           "--executor", executor], env=env, capture_output=True, text=True,
                           timeout=600)
 
 
@@ -80,6 +85,7 @@ def sequential(tmp_path_factory, synth_mini_root):
     return results
 
 
+@needs_dask
 def test_dask_sweep_gives_the_sequential_results(tmp_path, synth_mini_root, sequential):
     study = _write_study(tmp_path, synth_mini_root, tracking=True)
     p = _dask_sweep(study, _env())
@@ -111,6 +117,34 @@ def test_dask_sweep_gives_the_sequential_results(tmp_path, synth_mini_root, sequ
     assert state["counts"] == {"done earlier": 4}
 
 
+def test_a_process_pool_gives_the_sequential_results(tmp_path, synth_mini_root, sequential):
+    study = _write_study(tmp_path, synth_mini_root, tracking=False)
+    p = _dask_sweep(study, _env(), "processes:2")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "6 embed, 20 classify and 4 finish tasks on 2 processes of a local pool" in p.stderr
+    results = _results(tmp_path / "runs")
+    assert sorted(results) == sorted(sequential)
+    for run_id, record in results.items():
+        assert _what(record) == _what(sequential[run_id]), run_id
+    assert sorted(r["embedding"]["n_computed"] for r in results.values()) == [0, 0, 120, 120]
+    state = json.loads((tmp_path / "runs" / "studies" / "dask-test" / "sweep.json").read_text())
+    assert state["counts"] == {"computed": 4}
+
+
+def test_a_pool_worker_killed_stops_the_sweep_in_one_line(tmp_path, synth_mini_root):
+    # (running the same command again then resumes from disk, as after any stop: the local
+    # and Dask tests above and test_sweep_resume.py show that path)
+    study = _write_study(tmp_path, synth_mini_root, tracking=False)
+    died = _dask_sweep(study, _env(BENCH_TEST_KILL="embed:tiny-a:2"), "processes:2")
+    assert died.returncode == 2, died.stderr[-3000:]
+    assert "a worker process of the pool died" in died.stderr
+    assert "run the same command again" in died.stderr
+    assert "Traceback" not in died.stderr
+    state = json.loads((tmp_path / "runs" / "studies" / "dask-test" / "sweep.json").read_text())
+    assert state["counts"].get("failed", 0) >= 1
+
+
+@needs_dask
 def test_workers_killed_in_embed_and_classify_tasks_change_nothing(tmp_path, synth_mini_root,
                                                                    sequential):
     study = _write_study(tmp_path, synth_mini_root, tracking=False)

@@ -12,15 +12,18 @@ from click.testing import CliRunner
 
 from bench.cli import main
 from bench.errors import ConfigError
+from bench.runs.graph import shards
 from bench.studies.estimate import estimate
-from bench.studies.executor import DaskSettings, Executor, parse_executor, shards
+from bench.studies.executor import DaskSettings, Executor, parse_executor
 from bench.studies.study import study_from_dict, study_preset
 from bench.studies.walltime import task_plan, wall_time
 
 
 @pytest.mark.parametrize("text, kind, workers, address", [
     (None, "local", None, None), ("local", "local", None, None), ("dask", "dask", None, None),
-    ("dask:3", "dask", 3, None), ("slurm", "slurm", None, None), ("pbs:16", "pbs", 16, None),
+    ("dask:3", "dask", 3, None), ("processes:2", "processes", 2, None),
+    ("processes", "processes", None, None), ("slurm", "slurm", None, None),
+    ("pbs:16", "pbs", 16, None),
     ("tcp://10.0.0.5:8786", "address", None, "tcp://10.0.0.5:8786"),
 ])
 def test_executor_values(text, kind, workers, address):
@@ -29,7 +32,8 @@ def test_executor_values(text, kind, workers, address):
     assert ex.distributed == (kind != "local")
 
 
-@pytest.mark.parametrize("text", ["dask:0", "local:2", "spark", "tcp://host", "dask:x"])
+@pytest.mark.parametrize("text", ["dask:0", "local:2", "spark", "tcp://host", "dask:x",
+                                  "processes:0"])
 def test_bad_executor_values_say_what_is_allowed(text):
     with pytest.raises(ConfigError, match="dask\\[:N\\], tcp://HOST:PORT|at least 1"):
         parse_executor(text)
@@ -93,9 +97,10 @@ def test_paper_study_task_counts_and_wall_time():
     assert embed_s == pytest.approx(est.total_gflop / 50.0, rel=1e-9)
     one = wall_time(plan, 1)
     assert one == pytest.approx(embed_s + classify_s, rel=1e-9)  # one worker: all the work
-    longest = max(c for p in plan.pairs for c in p.embed + [x for r in p.runs for x in r])
+    longest = max(plan.costs.values())
+    n_pairs = len({r.pair for r in plan.graph.runs})
     for n in (8, 64):
-        assert one / n <= wall_time(plan, n) <= one / n + 2 * longest * len(plan.pairs)
+        assert one / n <= wall_time(plan, n) <= one / n + 2 * longest * n_pairs
     assert wall_time(plan, 64) < wall_time(plan, 8) < one
 
 
@@ -106,6 +111,13 @@ def test_dry_run_prints_the_dask_plan():
     assert "Dask tasks: 440 embed" in res.output and "368 classify" in res.output
     assert "estimated wall time on 8 workers" in res.output
     assert "estimated wall time on 1 worker:" in res.output
+    # the process pool runs the same graph: the same units, the same schedule
+    pool = CliRunner().invoke(main, ["sweep", "--preset", "paper", "--dry-run", "--gflops",
+                                     "50", "--executor", "processes:8"])
+    assert pool.exit_code == 0, pool.output
+    assert "process-pool tasks: 440 embed" in pool.output and "368 classify" in pool.output
+    wall = [line for line in res.output.splitlines() if "wall time on 8" in line]
+    assert wall and wall[0] in pool.output
 
 
 def test_without_the_extra_the_executor_says_how_to_get_it(monkeypatch, synth_mini_root):

@@ -1,6 +1,6 @@
-"""The Dask executor's task functions, called in this process in the order the graph allows:
-the run they assemble is the runner's, also when later splits depend on the first
-(``grid_search="first_split"``, the hear preset), and each task is idempotent."""
+"""The study graph's units, carried out in this process in the graph's order: the run they
+assemble is the runner's, also when later splits depend on the first
+(``grid_search="first_split"``, the hear preset), and each unit is idempotent."""
 
 from __future__ import annotations
 
@@ -9,41 +9,43 @@ import json
 import pytest
 from sweep_fixtures import record_numbers
 
+from bench.runs.graph import CLASSIFY, EMBED, FINISH
 from bench.runs.runner import execute
-from bench.studies.dask_run import plan_study
+from bench.runs.units import merge_reports, perform
+from bench.studies.dispatch import plan_study
 from bench.studies.study import study_from_dict
-from bench.studies.tasks import (RunTicket, classify_task, embed_task, finish_task,
-                                 merge_reports)
+
 
 @pytest.mark.parametrize("protocol", [
     {"preset": "paper", "max_epochs": 2, "learning_rates": [1e-3], "weight_decays": [1e-4]},
-    {"preset": "hear", "max_epochs": 6, "grid_sample": 2},  # first_split: chained tasks
+    {"preset": "hear", "max_epochs": 6, "grid_sample": 2},  # first_split: chained units
 ])
-def test_tasks_in_graph_order_give_the_runners_record(tmp_path, synth_mini_root, protocol):
+def test_units_in_graph_order_give_the_runners_record(tmp_path, synth_mini_root, protocol):
     study = study_from_dict({
         "name": "tasks", "embedders": ["mfcc"], "datasets": ["synth-mini"],
         "protocol": protocol, "repeats": 2, "data_dir": str(synth_mini_root),
         "cache_dir": str(tmp_path / "cache"), "out_dir": str(tmp_path / "tasks"),
         "tracking": False, "dask": {"shard_clips": 50}})
-    graph = plan_study(study, lambda m: None)
-    [plan] = graph.plans
-    [(pair, runs)] = graph.pairs.items()
-    assert graph.shards[pair] == [(0, 50), (50, 100), (100, 120)]
-    ticket = RunTicket.of(plan)
-    reports = [embed_task(ticket, a, b, 1) for a, b in graph.shards[pair]]
+    planned = plan_study(study)
+    [plan], [ticket], graph = planned.plans, planned.tickets, planned.graph
+    embeds = [u for u in graph.units if u.kind == EMBED]
+    assert [(u.start, u.stop) for u in embeds] == [(0, 50), (50, 100), (100, 120)]
+    assert graph.counts() == {"embed": 3, "classify": 5 * 2, "finish": 1}
+    results = {}
+    for unit in graph.units:  # each after what it depends on, as every executor runs them
+        results[unit.key] = perform(unit, ticket, [results[d] for d in unit.deps], 1)
+    reports = [results[u.key] for u in embeds]
     assert sum(r.n_computed for r in reports) == 120 == sum(r.n_clips for r in reports)
-    again = embed_task(ticket, 0, 50, 1)  # idempotent: all stored, nothing computed
+    again = perform(embeds[0], ticket, [], 1)  # idempotent: all stored, nothing computed
     assert again.n_computed == 0 and again.n_cached == 50
 
-    firsts, done = {}, []
-    for s, r in sorted(ticket.units):  # split 0 of each repeat first, as the graph orders
-        done.append(classify_task(ticket, s, r, reports, 1, firsts.get(r) if s else None))
-        if s == 0:
-            firsts[r] = done[-1]
+    done = [results[u.key] for u in graph.units if u.kind == CLASSIFY]
     assert all(u.computed for u in done) and len(done) == 5 * 2
-    repeated = classify_task(ticket, 3, 1, reports, 1, firsts[1])
-    assert not repeated.computed and repeated.accuracy == done[7].accuracy
-    record = finish_task(ticket, reports, True, done).record.to_dict()
+    unit = next(u for u in graph.units if u.kind == CLASSIFY and (u.split, u.repeat) == (3, 1))
+    repeated = perform(unit, ticket, [results[d] for d in unit.deps], 1)
+    assert not repeated.computed and repeated.accuracy == results[unit.key].accuracy
+    [finish] = [u for u in graph.units if u.kind == FINISH]
+    record = results[finish.key].record.to_dict()
 
     want = execute(study.plan()[0].replace(out_dir=tmp_path / "runner",
                                            cache_dir=tmp_path / "runner-cache"),

@@ -112,7 +112,7 @@ def test_estimate_probes_the_files_of_a_present_dataset(synth_mini_root):
 
 def test_sweep_keep_going_summary_report_and_tracking(tmp_path, synth_mini_root, monkeypatch):
     import bench.evaluation.protocol
-    import bench.runs.runner
+    import bench.runs.steps
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("BENCH_PROGRESS", "0")
@@ -123,7 +123,7 @@ def test_sweep_keep_going_summary_report_and_tracking(tmp_path, synth_mini_root,
         folds.append(args[1].test_fold)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(bench.runs.runner, "run_fold", counted)
+    monkeypatch.setattr(bench.runs.steps, "run_fold", counted)
     study = tmp_path / "study.yaml"
     study.write_text(yaml.safe_dump({
         "name": "keep-going-test",

@@ -23,10 +23,10 @@ from bench.studies.executor import STARTUP_TIMEOUT_S
               help="Per-core (or, with --device cuda, per-GPU) GFLOP/s for the --dry-run "
                    "estimate [default: measured on this CPU].")
 @click.option("--executor", default="local", show_default=True,
-              help="local (one run after another, here), dask:N (N worker processes here), "
-                   "tcp://HOST:PORT (a running Dask scheduler), slurm[:N] or pbs[:N] (N batch "
-                   "jobs; settings: the study's dask: section). Needs the dask extra. "
-                   "docs/cluster.md")
+              help="local (one run after another, here), processes:N (a pool of N processes "
+                   "here), dask:N (N Dask worker processes here), tcp://HOST:PORT (a running "
+                   "Dask scheduler), slurm[:N] or pbs[:N] (N batch jobs; settings: the study's "
+                   "dask: section; these need the dask extra). docs/cluster.md")
 @click.option("--startup-timeout", type=Number("startup_timeout"), default=None,
               metavar="SECONDS",
               help="Wait at most this long for the first Dask worker, then fail naming what "

@@ -3,7 +3,7 @@
 The key is the sha256 of everything that changes a run's numbers (embedder spec with weights
 sha256, dataset and its audio content, resolved protocol, seed, resampler, tags), so the same
 configuration always finds the same run directory, whoever computes it: the runner in one
-process, or the tasks of a study spread over many (``bench.studies.tasks``).
+process, or the units of a study spread over many (``bench.runs.units``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Where a study's runs execute: ``--executor local|dask[:N]|tcp://HOST:PORT|slurm|pbs``.
+"""Where a study's runs execute:
+``--executor local|processes[:N]|dask[:N]|tcp://HOST:PORT|slurm|pbs``.
 
-``local`` is the sequential sweep in this process (the default). The others run the study as a
-Dask task graph (``bench.studies.dask_run``; needs ``pip install bench-audio-embeddings[dask]``):
+``local`` is the sequential sweep in this process (the default). ``processes:N`` runs the
+study graph's units on a pool of N processes here (``bench.studies.processes``, no extra
+dependency). The others run them as Dask tasks
+(``bench.studies.dask_run``; needs ``pip install bench-audio-embeddings[dask]``):
 ``dask:N`` starts N worker processes on this machine (one per GPU when the device is cuda),
 an address joins a running scheduler, ``slurm``/``pbs`` submit batch jobs that become workers
 through dask-jobqueue, configured by the study file's ``dask:`` section (docs/cluster.md).
@@ -18,7 +21,7 @@ from typing import Any
 from bench.errors import ConfigError
 from bench.evaluation.ranges import RANGES
 
-KINDS = ("local", "dask", "address", "slurm", "pbs")
+KINDS = ("local", "processes", "dask", "address", "slurm", "pbs")
 #: clips per embed task unless the study says (a shard of ESC-50 with an L3 model is ~8k
 #: windows: minutes on a CPU core, seconds on a GPU; small enough to spread, big enough that
 #: the scheduler's ~ms per task does not matter)
@@ -40,8 +43,8 @@ class Executor:
     kind : str
         One of :data:`KINDS`.
     workers : int or None
-        Worker processes (``dask:N``) or batch jobs (``slurm``/``pbs``); ``None``: the study's
-        ``dask.workers``, else the CPU count (local) or 1 job.
+        Worker processes (``processes:N``, ``dask:N``) or batch jobs (``slurm``/``pbs``);
+        ``None``: the study's ``dask.workers``, else the CPU count (local) or 1 job.
     address : str or None
         The scheduler of ``kind == "address"``.
     startup_timeout : float or None
@@ -63,24 +66,27 @@ class Executor:
         if self.kind == "local":
             return "this process, one run after another"
         n = f"{self.workers} " if self.workers else ""
-        what = "local worker processes" if self.kind == "dask" else f"{self.kind} jobs"
+        what = {"dask": "local worker processes", "processes": "processes of a local pool"}.get(
+            self.kind, f"{self.kind} jobs")
         return f"{n}{what}"
 
 
 def parse_executor(text: str | None, startup_timeout: float | None = None) -> Executor:
-    """``local``, ``dask``, ``dask:N``, ``tcp://HOST:PORT`` (or ``tls://``), ``slurm[:N]``,
-    ``pbs[:N]``; anything else is a :class:`ConfigError` that lists these. ``startup_timeout``:
-    seconds to wait for the first worker (``None``: the study's, else the kind's default)."""
+    """``local``, ``processes[:N]``, ``dask``, ``dask:N``, ``tcp://HOST:PORT`` (or ``tls://``),
+    ``slurm[:N]``, ``pbs[:N]``; anything else is a :class:`ConfigError` that lists these.
+    ``startup_timeout``: seconds to wait for the first worker (``None``: the study's, else the
+    kind's default)."""
     text = (text or "local").strip()
     if startup_timeout is not None:
         startup_timeout = RANGES["startup_timeout"].check("startup timeout", startup_timeout)
     if re.fullmatch(r"(tcp|tls|ucx)://[^\s/]+:\d+", text):
         return Executor("address", address=text, startup_timeout=startup_timeout)
-    m = re.fullmatch(r"(local|dask|slurm|pbs)(?::(\d+))?", text)
+    m = re.fullmatch(r"(local|processes|dask|slurm|pbs)(?::(\d+))?", text)
     if m is None or (m[1] == "local" and m[2]):
-        raise ConfigError(f"--executor must be local, dask[:N], tcp://HOST:PORT, slurm[:N] or "
-                          f"pbs[:N], found {text!r}",
-                          hint="e.g. --executor dask:4 for 4 worker processes on this machine")
+        raise ConfigError(f"--executor must be local, processes[:N], dask[:N], tcp://HOST:PORT, "
+                          f"slurm[:N] or pbs[:N], found {text!r}",
+                          hint="e.g. --executor processes:4 for 4 worker processes on this "
+                               "machine")
     workers = int(m[2]) if m[2] else None
     if workers is not None and workers < 1:
         raise ConfigError(f"--executor {text}: the number of workers must be at least 1")
@@ -94,8 +100,8 @@ class DaskSettings:
     Attributes
     ----------
     workers : int or None
-        Worker processes for ``dask`` (default: CPU count, or GPU count with cuda), jobs for
-        ``slurm``/``pbs`` (default 1).
+        Worker processes for ``dask`` and ``processes`` (default: CPU count, or GPU count with
+        cuda), jobs for ``slurm``/``pbs`` (default 1).
     shard_clips : int
         Clips per embed task.
     threads_per_worker : int
@@ -155,7 +161,7 @@ class DaskSettings:
             return executor.workers
         if self.workers is not None:
             return self.workers
-        if executor.kind == "dask":
+        if executor.kind in ("dask", "processes"):
             return gpus or max(1, (os.cpu_count() or 1) // self.threads_per_worker)
         return 1
 
@@ -167,8 +173,3 @@ class DaskSettings:
             if value is not None:
                 return float(value)
         return STARTUP_TIMEOUT_S[executor.kind]
-
-
-def shards(n_clips: int, shard_clips: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each embed task's clips: consecutive, at most ``shard_clips``."""
-    return [(s, min(s + shard_clips, n_clips)) for s in range(0, n_clips, shard_clips)] or [(0, 0)]

@@ -1,4 +1,4 @@
-"""``bench sweep --dry-run --executor ...``: a study's Dask tasks and its wall time on N workers.
+"""``bench sweep --dry-run --executor ...``: a study's units and its wall time on N workers.
 
 Costs come from :mod:`bench.studies.estimate`: an embed task costs its shard's windows times the
 embedder's GFLOP per window; a classify task costs ``max_epochs`` epochs (an upper bound: early
@@ -7,7 +7,8 @@ backward pass (about 3x the forward's 2·(D·512 + 512·128) FLOP) through every
 are divided by one worker's GFLOP/s (the measured per-core figure times its threads, or
 ``--gflops`` for a GPU). The wall time is a list schedule of those tasks on N workers in the
 order the executor submits them (a pair's embed shards, then its runs' classify tasks, which
-wait for them), so it counts idle workers at the joins, not only total work / N.
+wait for them), so it counts idle workers at the joins, not only total work / N. The units
+and their order are the study graph's (``bench.runs.graph``), the one every executor runs.
 """
 
 from __future__ import annotations
@@ -16,101 +17,87 @@ import heapq
 import math
 from dataclasses import dataclass
 
+from bench.runs.graph import CLASSIFY, EMBED, FINISH, Graph, RunShape, build_graph
 from bench.studies.estimate import StudyEstimate
-from bench.studies.executor import shards
 
-#: hidden layers of the paper's MLP (DESIGN.md section 3)
+#: hidden layers of the paper's MLP (the protocol's classifier)
 _HIDDEN = (512, 128)
 
 
 @dataclass
-class PairTasks:
-    """One (embedder, dataset): its embed shards' costs and, per run, its classify tasks'
-    costs (seconds of one worker)."""
-
-    embed: list[float]
-    runs: list[list[float]]
-
-
-@dataclass
 class TaskPlan:
-    """The tasks of a study under Dask, in submission order."""
+    """The study graph of the runs not yet done, and each unit's cost."""
 
-    pairs: list[PairTasks]
-    unknown: int                    # tasks of unknown cost (counted as 0)
+    graph: Graph
+    costs: dict[str, float]         # unit key -> seconds of one worker (finish units: 0)
+    unknown: int                    # units of unknown cost (counted as 0)
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"embed": sum(len(p.embed) for p in self.pairs),
-                "classify": sum(len(r) for p in self.pairs for r in p.runs),
-                "finish": sum(len(p.runs) for p in self.pairs)}
+        return self.graph.counts()
 
     def work(self) -> tuple[float, float]:
         """Total seconds of one worker: embedding, classifier."""
-        return (sum(sum(p.embed) for p in self.pairs),
-                sum(sum(r) for p in self.pairs for r in p.runs))
+        return tuple(sum(self.costs[u.key] for u in self.graph.units if u.kind == kind)
+                     for kind in (EMBED, CLASSIFY))
 
 
 def task_plan(study, est: StudyEstimate, worker_gflops: float) -> TaskPlan:
-    """The tasks the executor would submit for the runs of ``est`` not yet done."""
+    """The units the executor would run for the runs of ``est`` not yet done: the study
+    graph (``bench.runs.graph.build_graph``) of runs shaped from the estimate's rows, which need no
+    dataset on this host, with each unit's cost."""
     costs = {(p.embedder_arg, p.dataset): p for p in est.pairs}
     plan = study.plan()
-    todo: dict[tuple[str, str], list[dict]] = {}
+    shapes = []
     for row in est.rows:
-        if row["status"] != "done":
-            todo.setdefault((row["embedder"], row["dataset"]), []).append(row)
-    pairs, unknown = [], 0
-    for (e, d), rows in todo.items():
-        pc, n_clips = costs[(e, d)], est.sizes[d].n_clips or 0
-        parts = shards(n_clips, study.dask.shard_clips)
-        if pc.gflop is None or not n_clips:
-            unknown += len(parts)
-            embed = [0.0] * len(parts)
-        else:
-            embed = [pc.gflop * (b - a) / n_clips / worker_gflops for a, b in parts]
-        runs = []
-        for row in rows:
-            n_units = (row["splits"] or 0) * (row["repeats"] or 0)
+        proto = plan[row["index"] - 1].protocol
+        shapes.append(RunShape(f"run{row['index']}", f"{row['embedder']}|{row['dataset']}",
+                               est.sizes[row["dataset"]].n_clips or 0, row["splits"] or 0,
+                               row["repeats"] or 0, proto.grid_search == "first_split",
+                               done=row["status"] == "done"))
+    graph = build_graph(shapes, study.dask.shard_clips)
+    unit_costs, unknown = {}, 0
+    for u in graph.units:
+        row, shape = est.rows[u.run], shapes[u.run]
+        pc = costs[(row["embedder"], row["dataset"])]
+        cost = None
+        if u.kind == EMBED and pc.gflop is not None and shape.n_clips:
+            cost = pc.gflop * (u.stop - u.start) / shape.n_clips / worker_gflops
+        elif u.kind == CLASSIFY and pc.frames is not None and pc.dim is not None:
             proto = plan[row["index"] - 1].protocol
-            if pc.frames is None or pc.dim is None or not row["splits"]:
-                unknown += n_units
-                runs.append([0.0] * n_units)
-                continue
             # training frames of one split: the other folds' share, less validation
-            train = pc.frames * (1 - 1 / max(2, row["splits"])) * (1 - proto.val_fraction)
+            train = pc.frames * (1 - 1 / max(2, shape.splits)) * (1 - proto.val_fraction)
             flop = 6 * (pc.dim * _HIDDEN[0] + _HIDDEN[0] * _HIDDEN[1]) * train
-            per_task = proto.max_epochs * flop * len(proto.grid) / 1e9 / worker_gflops
-            runs.append([per_task] * n_units)
-        pairs.append(PairTasks(embed, runs))
-    return TaskPlan(pairs, unknown)
+            cost = proto.max_epochs * flop * len(proto.grid) / 1e9 / worker_gflops
+        elif u.kind == FINISH:
+            cost = 0.0
+        unknown += cost is None
+        unit_costs[u.key] = cost or 0.0
+    return TaskPlan(graph, unit_costs, unknown)
 
 
 def wall_time(plan: TaskPlan, workers: int) -> float:
-    """Seconds until the last task ends, tasks started in submission order on the first free
-    worker (a classify task not before its pair's embed tasks end)."""
+    """Seconds until the last unit ends, units started in the graph's order on the first free
+    worker, none before the units it depends on end (finish units take no worker time)."""
     free = [0.0] * max(1, workers)
-    end = 0.0
-    for pair in plan.pairs:
-        ready = 0.0
-        for c in pair.embed:
-            start = heapq.heappop(free)
-            heapq.heappush(free, start + c)
-            ready = max(ready, start + c)
-        end = max(end, ready)
-        for costs in pair.runs:
-            for c in costs:
-                start = max(heapq.heappop(free), ready)
-                heapq.heappush(free, start + c)
-                end = max(end, start + c)
-    return end
+    ends: dict[str, float] = {}
+    for u in plan.graph.units:
+        ready = max((ends[d] for d in u.deps), default=0.0)
+        if u.kind == FINISH:
+            ends[u.key] = ready
+            continue
+        start = max(heapq.heappop(free), ready)
+        ends[u.key] = start + plan.costs[u.key]
+        heapq.heappush(free, ends[u.key])
+    return max(ends.values(), default=0.0)
 
 
 def format_tasks(plan: TaskPlan, workers: int, worker_gflops: float, source: str,
-                 what: str) -> str:
-    """The ``--dry-run`` lines about the Dask executor."""
+                 what: str, executor: str = "Dask") -> str:
+    """The ``--dry-run`` lines about an executor of many workers."""
     c = plan.counts
     embed_s, classify_s = plan.work()
-    lines = [f"Dask tasks: {c['embed']} embed (shards of clips), {c['classify']} classify "
+    lines = [f"{executor} tasks: {c['embed']} embed (shards of clips), {c['classify']} classify "
              f"((run, split, repeat)), {c['finish']} finish (one per run)",
              f"work of one {what} at {worker_gflops:.3g} GFLOP/s ({source}): embedding "
              f"{_duration(embed_s)}, classifier at most {_duration(classify_s)}"]
@@ -147,4 +134,5 @@ def format_dask_estimate(study, est: StudyEstimate, executor) -> str:
     source = est.gflops_source + ("" if cuda else
                                   f"; x {settings.threads_per_worker} thread(s) per worker")
     plan = task_plan(study, est, per_worker)
-    return format_tasks(plan, workers, per_worker, source, "GPU" if cuda else "worker")
+    return format_tasks(plan, workers, per_worker, source, "GPU" if cuda else "worker",
+                        "process-pool" if executor.kind == "processes" else "Dask")

@@ -1,13 +1,13 @@
-"""The units of a distributed study: embed a shard, classify a (split, repeat), finish a run.
+"""What each unit of the study graph (``bench.runs.graph``) does, on whichever process runs it.
 
-Each function runs on a worker (any process, any host that sees the same data, store and
-results folders) and is built from the runner's own pieces (:func:`bench.runs.identity.plan_run`,
-``classify_unit``, ``finish_run``), so a study run this way gives the numbers of a sequential
-one. Every task is idempotent: an embed task computes only the clips the store lacks, a
-classify task returns at once when its ``partial/`` record exists, a finish task only assembles
-what is on disk. Tasks pass only small results (counts, accuracies); the embeddings travel
-through the store. Nothing here imports Dask: the executor (``bench.studies.dask_run``) wraps
-these functions, and tests call them directly.
+Each unit function is made of the run's steps (``bench.runs.steps``), so a run carried out
+unit by unit, anywhere, gives the numbers of ``bench run``. Every unit is idempotent: an embed
+unit computes only the clips the store lacks, a classify unit returns at once when its
+``partial/`` record exists, a finish unit only assembles what is on disk. Units pass only small
+results (counts, accuracies); the embeddings travel through the store. A process keeps the
+plan and the embeddings matrix of the run it last worked for, so the classify units of one
+run that land on one process open the dataset and read the matrix once. Nothing here knows
+of an executor: :func:`perform` is what every executor calls.
 """
 
 from __future__ import annotations
@@ -15,25 +15,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bench import datasets
 from bench.errors import BenchError
 from bench.evaluation.protocol import fold_data
 from bench.runs.config import RunConfig
-from bench.runs.record import read_results
+from bench.runs.graph import CLASSIFY, EMBED, FINISH, Unit
 from bench.runs.identity import PlannedRun, plan_run
-from bench.runs.record import ChosenPoint
-from bench.runs.runner import (classify_unit, embeddings, finish_run, open_parts, partial_path,
-                               read_partial, set_threads)
+from bench.runs.record import ChosenPoint, RunRecord, read_results
+from bench.runs.steps import (classify_unit, embeddings, finish_run, open_parts, partial_path,
+                              read_partial, set_threads)
 from bench.store.pipeline import (DamagedEntries, EmbedReport, embed_clips, load_matrix,
                                   open_namespace)
 from bench.store.store import EmbeddingStore
+from bench.util.cpus import default_threads
 
 
 @dataclass(frozen=True)
 class RunTicket:
-    """What the client found for one run, sent with each of its tasks.
+    """What the planning process found for one run, sent with each of its units.
 
     Attributes
     ----------
@@ -45,8 +46,6 @@ class RunTicket:
         The run's identity; a worker that finds another key (other audio, other weights)
         fails instead of mixing runs.
     run_dir : Path
-    units : tuple of (int, int)
-        (split index, repeat) of every classify task.
     notes : tuple of str
         The embedder's own warnings, for the run's record.
     """
@@ -56,18 +55,16 @@ class RunTicket:
     key: str
     run_id: str
     run_dir: Path
-    units: tuple[tuple[int, int], ...]
     notes: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, plan: PlannedRun) -> "RunTicket":
-        return cls(plan.config, plan.spec, plan.key, plan.run_id, plan.run_dir,
-                   tuple((i, r) for i, _, r in plan.units), plan.notes)
+        return cls(plan.config, plan.spec, plan.key, plan.run_id, plan.run_dir, plan.notes)
 
 
 @dataclass(frozen=True)
 class UnitDone:
-    """A classify task's result: where its record is and what it says in brief."""
+    """A classify unit's result: what its record says in brief."""
 
     run_id: str
     split_index: int
@@ -76,21 +73,51 @@ class UnitDone:
     seconds: float
     computed: bool
     chosen: ChosenPoint | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class RunDone:
-    """A finish task's result: the run's record (for the client to track and summarise)."""
+    """A finish unit's result: the run's record."""
 
     run_dir: Path
-    record: dict[str, Any] = field(repr=False)
+    record: RunRecord = field(repr=False)
 
 
-# -- worker-side state ---------------------------------------------------------------------------
-#: plans and the last loaded matrix of this worker process, so the classify tasks of one run
-#: that land on one worker open the dataset and read the embeddings once
+@dataclass(frozen=True)
+class Hooks:
+    """What a unit run in the caller's process may report (an executor of other processes
+    passes none): progress bars, status lines, each epoch of a classify unit."""
+
+    progress: bool = False
+    say: Callable[[str], None] = lambda msg: None
+    on_epoch: Callable[[int, int], None] | None = None
+
+
+_QUIET = Hooks()
+
+# -- this process's state ------------------------------------------------------------------------
 _PLANS: dict[str, PlannedRun] = {}
+_EMBEDDERS: dict[str, Any] = {}
 _MATRIX: dict[tuple[str, str, str, frozenset[str]], tuple[Any, Any, list[Any]]] = {}
+
+
+def adopt(plan: PlannedRun, embedder: Any = None) -> None:
+    """Let the units of ``plan``'s run in this process use this plan (and this prepared
+    embedder) instead of opening the dataset and the embedder again."""
+    _PLANS.clear()
+    _PLANS[plan.key] = plan
+    _EMBEDDERS.clear()
+    if embedder is not None:
+        _EMBEDDERS[plan.key] = embedder
+
+
+def release() -> None:
+    """Forget this process's plan, embedder and matrix (a run carried out here is over: its
+    embedder and embeddings need not outlive it)."""
+    _PLANS.clear()
+    _EMBEDDERS.clear()
+    _MATRIX.clear()
 
 
 def _plan(ticket: RunTicket, threads: int | None) -> PlannedRun:
@@ -113,8 +140,11 @@ def _plan(ticket: RunTicket, threads: int | None) -> PlannedRun:
     return plan
 
 
-def _prepared(config: RunConfig, spec: Any):
-    """The embedder of ``config`` on this worker, checked against the client's spec."""
+def _worker_embedder(ticket: RunTicket):
+    """The embedder of the ticket's run in this process, checked against the client's spec."""
+    if ticket.key in _EMBEDDERS:
+        return _EMBEDDERS[ticket.key]
+    config, spec = ticket.config, ticket.spec
     _, embedder, worker_spec = open_parts(config, progress=False)
     if worker_spec != spec:
         raise BenchError(f"embedder {config.embedder} on this worker is not the client's "
@@ -124,9 +154,28 @@ def _prepared(config: RunConfig, spec: Any):
     return embedder
 
 
-# -- the tasks -----------------------------------------------------------------------------------
-def embed_task(ticket: RunTicket, start: int, stop: int, threads: int | None = None
-               ) -> EmbedReport:
+# -- the units -----------------------------------------------------------------------------------
+def perform(unit: Unit, ticket: RunTicket, inputs: list[Any], threads: int | None = None,
+            hooks: Hooks = _QUIET) -> Any:
+    """Carry out ``unit`` of ``ticket``'s run; ``inputs`` are the results of its ``deps``.
+
+    Returns an :class:`~bench.store.pipeline.EmbedReport` (embed), a :class:`UnitDone`
+    (classify) or a :class:`RunDone` (finish).
+    """
+    embedded = [x for x in inputs if isinstance(x, EmbedReport)]
+    if unit.kind == EMBED:
+        return embed_unit(ticket, unit.start, unit.stop, threads, hooks)
+    if unit.kind == CLASSIFY:
+        first = next((x for x in inputs if isinstance(x, UnitDone)), None)
+        return classify_task(ticket, unit.split, unit.repeat, embedded, threads, first, hooks)
+    if unit.kind == FINISH:
+        return finish_task(ticket, embedded, unit.owner,
+                           [x for x in inputs if isinstance(x, UnitDone)], threads=threads)
+    raise ValueError(f"unknown unit kind {unit.kind!r}")
+
+
+def embed_unit(ticket: RunTicket, start: int, stop: int, threads: int | None = None,
+               hooks: Hooks = _QUIET) -> EmbedReport:
     """Put the embeddings of clips ``start:stop`` (in the dataset's order) into the store.
 
     Returns the counts only (:class:`~bench.store.pipeline.EmbedReport`).
@@ -143,17 +192,19 @@ def embed_task(ticket: RunTicket, start: int, stop: int, threads: int | None = N
         return EmbedReport(n_clips=len(shard), n_cached=len(identities[0]),
                            skipped=list(identities[1]), namespace=ns.key)
     config = ticket.config
-    report, _ = embed_clips(shard, _prepared(config, ticket.spec), ticket.spec, store,
+    report, _ = embed_clips(shard, _worker_embedder(ticket), ticket.spec, store,
                             resampler=config.resampler, batch_size=config.embed_batch_size,
-                            skip_bad=config.skip_bad, progress=False, identities=identities)
+                            skip_bad=config.skip_bad, progress=hooks.progress,
+                            identities=identities,
+                            decode_workers=default_threads(threads or config.threads))
     return report
 
 
 def classify_task(ticket: RunTicket, split_index: int, repeat: int,
                   embedded: list[EmbedReport], threads: int | None = None,
-                  first: UnitDone | None = None) -> UnitDone:
+                  first: UnitDone | None = None, hooks: Hooks = _QUIET) -> UnitDone:
     """Train and test one (split, repeat) of a run from the stored embeddings; its record goes
-    to the run's ``partial/`` folder. ``embedded`` are the run's embed tasks' reports (what
+    to the run's ``partial/`` folder. ``embedded`` are the run's embed units' reports (what
     they skipped is left out here too); ``first`` is split 0 of this repeat, whose chosen grid
     point is the only one trained when the protocol searches the grid on the first split."""
     plan = _plan(ticket, threads)
@@ -163,15 +214,15 @@ def classify_task(ticket: RunTicket, split_index: int, repeat: int,
         return UnitDone(ticket.run_id, split_index, repeat, saved[0].accuracy, 0.0, False,
                         saved[0].chosen)
     t0 = time.perf_counter()
-    X, offsets, used = _matrix(plan, embedded)
+    X, offsets, used = _matrix(plan, embedded, hooks)
     data = fold_data(X, offsets, used, tuple(plan.dataset.classes), plan.protocol)
-    record, _ = classify_unit(plan, data, split_index, split, repeat,
+    record, _ = classify_unit(plan, data, split_index, split, repeat, hooks.on_epoch,
                               first_chosen=first.chosen if first is not None else None)
     return UnitDone(ticket.run_id, split_index, repeat, record.accuracy,
-                    time.perf_counter() - t0, True, record.chosen)
+                    time.perf_counter() - t0, True, record.chosen, tuple(record.warnings or ()))
 
 
-def _matrix(plan: PlannedRun, embedded: list[EmbedReport]):
+def _matrix(plan: PlannedRun, embedded: list[EmbedReport], hooks: Hooks):
     skipped = frozenset(s["clip_id"] for r in embedded for s in r.skipped)
     key = (repr(plan.spec), plan.config.resampler, plan.content, skipped)
     if key in _MATRIX:
@@ -179,28 +230,33 @@ def _matrix(plan: PlannedRun, embedded: list[EmbedReport]):
     audio_ids = {k: v for k, v in plan.identities[0].items() if k not in skipped}
     used = [c for c in plan.clips if c.id in audio_ids]
     store = EmbeddingStore(plan.config.cache_dir)
+    _MATRIX.clear()
     try:
         X, offsets = load_matrix(used, open_namespace(store, plan.spec, plan.config.resampler),
-                                 audio_ids, progress=False)
-    except DamagedEntries:
-        # an entry went bad after its embed task: recompute it here, as the runner would
-        X, offsets, used, _ = embeddings(plan, _prepared(plan.config, plan.spec), store,
-                                         progress=False)
-    _MATRIX.clear()
+                                 audio_ids, progress=hooks.progress)
+    except DamagedEntries as exc:
+        # an entry went bad after its embed unit: recompute it here, as the runner would
+        hooks.say(f"warning: {len(exc.clip_ids)} stored embedding(s) failed verification; "
+                  f"recomputing them")
+        X, offsets, used, _ = embeddings(plan, _worker_embedder(RunTicket.of(plan)), store,
+                                         progress=hooks.progress)
     _MATRIX[key] = (X, offsets, used)
     return X, offsets, used
 
 
 def finish_task(ticket: RunTicket, embedded: list[EmbedReport], owner: bool,
-                units: list[UnitDone]) -> RunDone:
+                units: list[UnitDone], timings: dict[str, float] | None = None,
+                threads: int | None = None) -> RunDone:
     """Write the run's ``results.json`` and ``predictions.csv`` from its ``partial/`` records.
 
-    ``embedded`` are the reports of the embed tasks of the run's (embedder, dataset); the
+    ``embedded`` are the reports of the embed units of the run's (embedder, dataset); the
     run that comes first in the study (``owner``) reports their work, as the sequential sweep's
     first run of a pair does, and the others report the clips as found in the store.
+    ``timings`` (``embed_s``, ``classify_s``, ``total_s``): measured by the caller, else the
+    units' own seconds.
     """
-    plan = _plan(ticket, None)
-    if plan.done:
+    plan = _plan(ticket, threads)
+    if plan.done and not plan.config.rerun:
         return RunDone(plan.run_dir, read_results(plan.run_dir))
     fold_records, predictions = [], []
     for i, split, repeat in plan.units:
@@ -212,11 +268,11 @@ def finish_task(ticket: RunTicket, embedded: list[EmbedReport], owner: bool,
         fold_records.append(saved[0])
         predictions.extend(saved[1])
     report = merge_reports(embedded, owner)
-    classify_s = sum(float(r.classify_s or 0.0) for r in fold_records)
-    record = finish_run(plan, fold_records, predictions, report,
-                        {"embed_s": report.seconds, "classify_s": classify_s,
-                         "total_s": report.seconds + classify_s})
-    return RunDone(plan.run_dir, record)
+    if timings is None:
+        classify_s = sum(float(r.classify_s or 0.0) for r in fold_records)
+        timings = {"embed_s": report.seconds, "classify_s": classify_s,
+                   "total_s": report.seconds + classify_s}
+    return RunDone(plan.run_dir, finish_run(plan, fold_records, predictions, report, timings))
 
 
 def merge_reports(reports: list[EmbedReport], owner: bool) -> EmbedReport:
