@@ -5,9 +5,10 @@ the cost is counted per pair: clips x windows per clip (from each clip's duratio
 embedder's window and hop), times the embedder's ``gflop_per_window`` where it declares one
 (for sequence embedders such as SoundNet: per second of audio). Clip durations come from the
 files when the dataset is on disk (a sample of up to 300 clips is probed) and otherwise from the
-published sizes below. CPU hours follow from a per-core GFLOP/s figure: given, or measured here
-with a short 3x3 convolution in torch (the operation that dominates L3 and VGGish); networks
-reach less than that peak, so read the hours as a lower bound.
+published sizes of the datasets' table (:mod:`bench.datasets.meta`). CPU hours follow from a
+per-core GFLOP/s figure: given, or measured here with a short 3x3 convolution in torch (the
+operation that dominates L3 and VGGish); networks reach less than that peak, so read the hours
+as a lower bound.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from bench import datasets, embedders
-from bench.analysis.check import dataset_key
+from bench.datasets import meta
+from bench.datasets.names import dataset_key
 from bench.audio.decode import probe
 from bench.audio.frames import frame_count
 from bench.errors import BenchError, ResultsError
@@ -31,14 +33,6 @@ from bench.util import tables
 if TYPE_CHECKING:
     from bench.runs.config import RunConfig
 
-#: published sizes (DESIGN.md section 5): clips, seconds per clip, official splits; keyed by
-#: bench.analysis.check.dataset_key (so other spellings, such as urbansound8k, find theirs)
-DATASET_FACTS: dict[str, tuple[int, float, int, str]] = {
-    "esc50": (2000, 5.0, 5, "ESC-50: 2000 clips of 5 s"),
-    "us8k": (8732, 4.0, 10, "UrbanSound8K: 8732 clips of at most 4 s (1399 shorter), "
-                            "counted as 4 s: an upper bound"),
-    "dcase2013": (200, 30.0, 1, "DCASE 2013 SCD: 100 + 100 clips of 30 s"),
-}
 _PROBE_SAMPLE = 300
 
 
@@ -93,9 +87,10 @@ def dataset_size(name: str, data_dir: Path) -> DatasetSize:
                                    f"{len(sample)} of {len(clips)} files probed", repeats)
             except BenchError:
                 pass
-    facts = DATASET_FACTS.get(dataset_key(ds.name if ds is not None else name))
-    if facts is not None:
-        return DatasetSize(name, facts[0], [facts[1]], facts[2], facts[3], repeats)
+    # the published size (the datasets' table), found under any spelling of the name
+    row = meta.find(dataset_key(ds.name if ds is not None else name))
+    if row is not None and row.clip_s is not None and row.n_clips:
+        return DatasetSize(name, row.n_clips, [row.clip_s], row.n_splits, row.size_note, repeats)
     if clips:
         return DatasetSize(name, len(clips), None, len(ds.splits()),
                            "files not on disk yet: durations unknown", repeats)
