@@ -24,9 +24,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from bench._version import __version__
 from bench.util.cpus import configure_openmp as _configure_openmp
-
-__version__ = "0.1.0"
 
 _configure_openmp()
 

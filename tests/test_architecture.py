@@ -162,8 +162,9 @@ def test_modules_stay_small(path):
 
 #: names defined at the top of several modules on purpose: one concept, one name per place
 #: (`create`/`names` of each registry, `load`/`check_file` of each weights format, the tracked
-#: and untracked `execute`, the audio `load`) and the command functions in bench/cli/
-SAME_CONCEPT = {"create", "names", "load", "check_file", "execute"}
+#: and untracked `execute`, the audio `load`, `rows`/`find` of the embedders' and the datasets'
+#: facts tables) and the command functions in bench/cli/
+SAME_CONCEPT = {"create", "names", "load", "check_file", "execute", "rows", "find"}
 
 
 def test_no_name_defined_twice_for_different_things():

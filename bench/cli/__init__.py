@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from bench import __version__
+from bench._version import __version__
 
 # name -> ("module:function", one-line help). A module that is not there yet is simply not
 # listed, so parts of the command line can land one at a time.

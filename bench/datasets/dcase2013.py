@@ -37,7 +37,7 @@ KEY = "dcase2013_task1_filenamekey.csv"
 _NAMED = re.compile(r"^([a-z]+)(\d{2})\.wav$", re.IGNORECASE)
 _ITEM = "https://archive.org/download/dcase2013_scene_classification"
 
-META = DatasetMeta(
+DATASET_META = DatasetMeta(
     name="dcase2013", target="bench.datasets.dcase2013:DCASE2013",
     summary="DCASE 2013 scenes: 10 classes, train = development set, test = evaluation set",
     title="DCASE 2013 scene classification", short_title="DCASE 2013 SCD",
@@ -88,7 +88,7 @@ def read_key(path: Path) -> dict[str, str]:
 class DCASE2013(OfficialDataset):
     """DCASE 2013 scenes with the official split: one train/test split, one trial."""
 
-    meta = META
+    meta = DATASET_META
     version = "2013 (development + evaluation set)"
     homepage = "https://dcase.community/challenge2013/task-acoustic-scene-classification"
     fixed_split = True

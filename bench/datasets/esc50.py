@@ -24,7 +24,7 @@ META_MD5 = "54a0d0055a10bb7df84ad340a148722e"
 COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 N_FOLDS = 5
 
-META = DatasetMeta(
+DATASET_META = DatasetMeta(
     name="esc50", target="bench.datasets.esc50:ESC50",
     summary="ESC-50: 2000 clips of 5 s, 50 classes, 5 official folds", title="ESC-50",
     spellings=("ESC-50",), n_splits=N_FOLDS, default_repeats=5, n_clips=2000, n_classes=50,
@@ -38,7 +38,7 @@ class ESC50(OfficialDataset):
     so that a recording whose clips fall into two folds is reported.
     """
 
-    meta = META
+    meta = DATASET_META
     version = f"master (meta/esc50.csv md5 {META_MD5})"
     homepage = "https://github.com/karolpiczak/ESC-50"
     download_bytes = 600 * 1024 * 1024  # approximate: GitHub rebuilds the archive

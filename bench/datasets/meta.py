@@ -1,10 +1,10 @@
 """Every dataset's facts in one table (the datasets' counterpart of the embedders' ``*_meta``).
 
-Each dataset file declares its row(s) as a module-level ``META`` (one :class:`DatasetMeta`, or
+Each dataset file declares its row(s) as a module-level ``DATASET_META`` (one :class:`DatasetMeta`, or
 a tuple of them when one class serves several names, as ``synth.py`` does). The registry
 (:mod:`bench.datasets`), the name normaliser (:func:`bench.datasets.names.dataset_key`), the
 cost estimate, the paper preset, the reference look-up and the figures all read these rows; a
-new dataset is one file in this package (its class and its ``META``) plus its test, found here
+new dataset is one file in this package (its class and its ``DATASET_META``) plus its test, found here
 by scanning the package. The rows import no numpy and no network code.
 """
 
@@ -34,7 +34,7 @@ class DatasetMeta:
     title : str
         The release's own title (``ESC-50``); messages name the dataset by it.
     short_title : str
-        How a figure labels its panel (``DCASE 2013 SCD``); defaults to ``name``.
+        How a figure labels its panel (``DCASE 2013 SCD``); defaults to ``title``.
     aliases : tuple of str
         Other registry names that build the same dataset (``urbansound8k``).
     spellings : tuple of str
@@ -78,8 +78,8 @@ class DatasetMeta:
 
     @property
     def label(self) -> str:
-        """The panel label of a figure."""
-        return self.short_title or self.name
+        """The panel label of a figure: the short title, else the title, else the name."""
+        return self.short_title or self.title or self.name
 
 
 _ROWS: dict[str, DatasetMeta] | None = None
@@ -99,14 +99,14 @@ _FIRST = ("synth", "esc50", "us8k", "dcase2013")
 
 
 def _scan() -> list[DatasetMeta]:
-    """The ``META`` of every module of this package (the one lazy import point of the table:
+    """The ``DATASET_META`` of every module of this package (the one lazy import point of the table:
     the dataset files import this module, so it reads them only when a row is first asked for)."""
     package = importlib.import_module("bench.datasets")
     names = sorted((m.name for m in pkgutil.iter_modules(package.__path__)),
                    key=lambda n: (_FIRST.index(n) if n in _FIRST else len(_FIRST), n))
     out: list[DatasetMeta] = []
     for name in names:
-        meta = getattr(importlib.import_module(f"bench.datasets.{name}"), "META", None)
+        meta = getattr(importlib.import_module(f"bench.datasets.{name}"), "DATASET_META", None)
         if isinstance(meta, DatasetMeta):
             out.append(meta)
         elif isinstance(meta, tuple):

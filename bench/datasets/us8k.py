@@ -24,7 +24,7 @@ COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "class
 ARCHIVE_MD5 = "9aa69802bbf37fb986f71ec1483a196e"
 N_FOLDS = 10
 
-META = DatasetMeta(
+DATASET_META = DatasetMeta(
     name="us8k", target="bench.datasets.us8k:UrbanSound8K",
     summary="UrbanSound8K: 8732 clips up to 4 s, 10 classes, 10 official folds",
     title="UrbanSound8K", aliases=("urbansound8k",), spellings=("UrbanSound", "Urban8K"),
@@ -41,7 +41,7 @@ class UrbanSound8K(OfficialDataset):
     check says so.
     """
 
-    meta = META
+    meta = DATASET_META
     version = f"1.0 (zenodo 1203745, archive md5 {ARCHIVE_MD5})"
     homepage = "https://urbansounddataset.weebly.com/urbansound8k.html"
     download_bytes = 6_000_000_000  # about 5.6 GiB; the md5 is what is checked

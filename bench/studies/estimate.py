@@ -29,6 +29,7 @@ from bench.evaluation.settings import identity_of
 from bench.runs.identity import run_id_prefix
 from bench.runs.record import PARTIAL_DIR, RESULTS_FILE, RunRecord, read_results
 from bench.util import tables
+from bench.util.threads import torch_threads
 
 if TYPE_CHECKING:
     from bench.runs.config import RunConfig
@@ -122,9 +123,7 @@ def measure_gflops(seconds: float = 0.5) -> float:
     """Per-core GFLOP/s of a 3x3, 64->64 channel convolution in torch on one thread."""
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         x = torch.randn(4, 64, 64, 48)
         w = torch.randn(64, 64, 3, 3)
         flop = 2 * 4 * 64 * 64 * 48 * 64 * 9
@@ -134,8 +133,6 @@ def measure_gflops(seconds: float = 0.5) -> float:
             torch.nn.functional.conv2d(x, w, padding=1)
             n += 1
         return flop * n / (time.perf_counter() - t0) / 1e9
-    finally:
-        torch.set_num_threads(threads)
 
 
 def cpu_time(seconds: float) -> str:
