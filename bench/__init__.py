@@ -30,7 +30,7 @@ from bench.util.cpus import configure_openmp as _configure_openmp
 _configure_openmp()
 
 #: the public names, all defined in bench.api and imported from it on first use
-_API = ("Dataset", "Embedder", "RunRecord", "compare", "evaluate", "load_runs")
+_API = ("Dataset", "Embedder", "RunRecord", "compare", "embed", "evaluate", "load_runs")
 
 __all__ = ["__version__", *_API]
 

@@ -1,9 +1,11 @@
 """``bench stats``, ``bench plot``, ``bench report``, ``bench check``: analysis across runs.
 
-Options are parsed here into one config object each; the work happens in bench.analysis.stats,
-bench.analysis.plots, bench.analysis.report and bench.analysis.check (imported inside the commands, so that ``bench --help``
-stays light). The comparison settings, their choices and defaults come from bench.analysis.factors, which
-imports neither numpy nor scipy.
+Options are parsed here into one config object each; runs are loaded and compared through the
+Python API (:func:`bench.api.load_runs`, :func:`bench.api.compare`), and figures, reports,
+checks and explanations come from bench.analysis.plots, report, check and explain. This module
+loads only when one of these commands runs (``bench --help`` does not import it); the heavy
+libraries load inside the functions that use them. The comparison settings, their choices and
+defaults come from bench.analysis.factors.
 """
 
 from __future__ import annotations
@@ -13,8 +15,18 @@ from pathlib import Path
 
 import click
 
-from bench.analysis.factors import (COMPARE_MODES, FACTOR_NAMES, PAPER_L3_VARIANT, WILCOXON_METHODS,
-                          StatsConfig)
+from bench import api
+from bench.analysis.check import DEFAULT_TOLERANCE, format_check, load_reference
+from bench.analysis.check import check as run_check
+from bench.analysis.explain import format_explanations, write_explain
+from bench.analysis.factors import (COMPARE_MODES, FACTOR_NAMES, PAPER_L3_VARIANT,
+                                    WILCOXON_METHODS, StatsConfig)
+from bench.analysis.plots import plot as make
+from bench.analysis.report import ReportConfig, write_report
+from bench.analysis.stats_format import format_result
+from bench.errors import ProtocolError
+from bench.io.fileio import atomic_write_text
+from bench.util.paths import default_dir
 
 _DEFAULTS = StatsConfig()
 RESULTS_ARG = click.argument("results", nargs=-1, required=True,
@@ -42,17 +54,13 @@ def _stats_options(f):
 
 
 def _reference(spec: str | None):
-    from bench.analysis.check import load_reference
-
     if spec is None or spec == "none":
         return None
     return load_reference(spec)
 
 
 def _load(paths):
-    from bench.api import load_runs
-
-    return load_runs(paths)
+    return api.load_runs(paths)
 
 
 def _variant(name: str) -> str | None:
@@ -82,11 +90,6 @@ def stats(results, compare, factors, l3_variant, alpha, method, ci_level, n_boot
     bench stats RUN_A RUN_B --compare runs         one run against another
     bench stats results/runs/ --format csv -o stats.csv
     """
-    from bench.errors import ProtocolError
-    from bench.io.fileio import atomic_write_text
-    from bench import api
-    from bench.analysis.stats_format import format_result
-
     cfg = StatsConfig(compare=compare, factors=tuple(factors) or FACTOR_NAMES,
                       l3_variant=_variant(l3_variant), alpha=alpha, method=method,
                       n_boot=n_boot, ci_level=ci_level, seed=seed)
@@ -124,10 +127,6 @@ def plot(figures, results, out_dir, reference, l3_variant, formats):
     4: vs samples used to train the embedding (runs tagged train_samples=N)
     5: embedding type (L3 vs VGGish vs SoundNet; other embedders as their own category)
     """
-    from bench.util.paths import default_dir
-    from bench.errors import ProtocolError
-    from bench.analysis.plots import plot as make
-
     numbers = [2, 3, 4, 5] if "all" in figures else sorted({int(f) for f in figures})
     out_dir = out_dir or default_dir("results") / "figures"
     records = _load(results)
@@ -168,9 +167,6 @@ def report(results, reference, out_dir, title, figures, explain_only, l3_variant
            ci_level, n_boot, seed):
     """Markdown and self-contained HTML report: Table 2 vs the reference, paired tests, figures,
     and the protocol and environment of each run."""
-    from bench.util.paths import default_dir
-    from bench.analysis.report import ReportConfig, write_report
-
     if explain_only:
         _explain(results, out_dir or default_dir("results") / "explain", method)
         return
@@ -198,8 +194,6 @@ def report(results, reference, out_dir, title, figures, explain_only, l3_variant
 def check(results, reference, tolerance, fold_tolerance):
     """Compare runs with reference accuracies. Exit 0: all within tolerance; 1: some outside
     (table printed); 2: nothing comparable."""
-    from bench.analysis.check import DEFAULT_TOLERANCE, check as run_check, format_check, load_reference
-
     ref = load_reference(reference)
     result = run_check(_load(results), ref,
                        tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
@@ -223,14 +217,10 @@ def explain(results, out_dir, method):
     bench run -e mfcc -d synth --protocol paper      (and hear, linear, fewshot:8)
     bench explain results/runs/synth-mfcc-*
     """
-    from bench.util.paths import default_dir
-
     _explain(results, out_dir or default_dir("results") / "explain", method)
 
 
 def _explain(results, out_dir: Path, method: str) -> None:
-    from bench.analysis.explain import format_explanations, write_explain
-
     exps, paths = write_explain(_load(results), out_dir, method)
     click.echo(format_explanations(exps))
     for kind, p in paths.items():

@@ -1,11 +1,11 @@
 """Every dataset's facts in one table (the datasets' counterpart of the embedders' ``*_meta``).
 
-Each dataset file declares its row(s) as a module-level ``DATASET_META`` (one :class:`DatasetMeta`, or
-a tuple of them when one class serves several names, as ``synth.py`` does). The registry
-(:mod:`bench.datasets`), the name normaliser (:func:`bench.datasets.names.dataset_key`), the
-cost estimate, the paper preset, the reference look-up and the figures all read these rows; a
-new dataset is one file in this package (its class and its ``DATASET_META``) plus its test, found here
-by scanning the package. The rows import no numpy and no network code.
+Each dataset file declares its row(s) as a module-level ``DATASET_META`` (one
+:class:`DatasetMeta`, or a tuple of them when one class serves several names, as ``synth.py``
+does). The registry (:mod:`bench.datasets`), the name normaliser
+(:func:`bench.datasets.names.dataset_key`), the cost estimate, the paper preset, the reference
+look-up and the figures all read these rows; a new dataset is one file in this package (its
+class and its ``DATASET_META``) plus its test, found here by scanning the package.
 """
 
 from __future__ import annotations

@@ -35,14 +35,14 @@ GEN_SR = 48000  # everything is synthesised at 48 kHz, then resampled to the fil
 
 
 #: one row per size (clip_s stays None: the cost estimate counts generated clips from the files)
-DATASET_META = tuple(DatasetMeta(name=n, target="bench.datasets.synth:SynthDataset", summary=text, title=n,
-                         n_splits=N_FOLDS, n_classes=len(CLASSES), n_clips=len(CLASSES) * c,
-                         kwargs=(("clips_per_class", c), ("dataset_name", n)))
-             for n, c, text in (
-                 ("synth", 40, "procedural environmental sounds, 12 classes x 40 clips, 5 folds "
-                               "(no download)"),
-                 ("synth-mini", 10, "synth at 12 classes x 10 clips (tests, quick checks)"),
-                 ("synth-large", 100, "synth at 12 classes x 100 clips")))
+DATASET_META = tuple(
+    DatasetMeta(name=n, target="bench.datasets.synth:SynthDataset", summary=text, title=n,
+                n_splits=N_FOLDS, n_classes=len(CLASSES), n_clips=len(CLASSES) * c,
+                kwargs=(("clips_per_class", c), ("dataset_name", n)))
+    for n, c, text in (("synth", 40, "procedural environmental sounds, 12 classes x 40 clips, "
+                                     "5 folds (no download)"),
+                       ("synth-mini", 10, "synth at 12 classes x 10 clips (tests, quick checks)"),
+                       ("synth-large", 100, "synth at 12 classes x 100 clips")))
 
 
 class SynthDataset(Dataset):

@@ -26,6 +26,7 @@ from bench.runs.identity import PlannedRun, plan_run
 from bench.runs.runner import RunOutcome, open_parts
 from bench.store.format import namespace_description, namespace_key
 from bench.store.store import EmbeddingStore
+from bench.studies.clusters import make_cluster
 from bench.studies.executor import DaskSettings, Executor, shards
 from bench.studies.study import Study
 from bench.studies.sweep import (StudyRun, SweepResult, error_text, study_dir,
@@ -227,8 +228,6 @@ class DaskSession:
     def __enter__(self):
         require_dask(self.executor)
         from distributed import Client
-
-        from bench.studies.clusters import make_cluster
 
         settings = self.study.dask
         threads = settings.threads_per_worker

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bench.studies.estimate import StudyEstimate
 from bench.studies.executor import shards
 
-#: hidden layers of the paper's MLP (DESIGN.md section 3)
+#: hidden layers of the paper's MLP (docs/protocol.md)
 _HIDDEN = (512, 128)
 
 
