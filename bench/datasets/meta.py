@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.errors import UnknownNameError
@@ -101,8 +102,7 @@ _FIRST = ("synth", "esc50", "us8k", "dcase2013")
 def _scan() -> list[DatasetMeta]:
     """The ``DATASET_META`` of every module of this package (the one lazy import point of the table:
     the dataset files import this module, so it reads them only when a row is first asked for)."""
-    package = importlib.import_module("bench.datasets")
-    names = sorted((m.name for m in pkgutil.iter_modules(package.__path__)),
+    names = sorted((m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])),
                    key=lambda n: (_FIRST.index(n) if n in _FIRST else len(_FIRST), n))
     out: list[DatasetMeta] = []
     for name in names:
