@@ -30,8 +30,8 @@ from bench.store.pipeline import (DamagedEntries, EmbedReport, embed_clips, load
                                   open_namespace)
 from bench.store.store import EmbeddingStore
 from bench.util.cpus import default_threads
-from bench.util.threads import use_default_threads
 from bench.util.progress import bar
+from bench.util.threads import use_default_threads
 
 
 @dataclass
