@@ -24,14 +24,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from bench._version import __version__
 from bench.util.cpus import configure_openmp as _configure_openmp
-
-__version__ = "0.1.0"
 
 _configure_openmp()
 
 #: the public names, all defined in bench.api and imported from it on first use
-_API = ("Dataset", "Embedder", "RunRecord", "compare", "evaluate", "load_runs")
+_API = ("Dataset", "Embedder", "RunRecord", "compare", "embed", "evaluate", "load_runs")
 
 __all__ = ["__version__", *_API]
 

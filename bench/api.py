@@ -2,8 +2,9 @@
 lazily (``bench.evaluate``, ``bench.load_runs``, ``bench.compare``, ``bench.Embedder``,
 ``bench.Dataset``, ``bench.RunRecord``).
 
-The command line calls these same functions: ``bench run`` is :func:`evaluate`, ``bench stats``
-is :func:`compare` over :func:`load_runs`.
+The command line calls these same functions: ``bench run`` is :func:`evaluate`, ``bench embed``
+is :func:`embed`, ``bench stats`` is :func:`compare` over :func:`load_runs` (and ``bench plot``,
+``report``, ``check`` and ``explain`` read their runs with :func:`load_runs`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from bench.errors import ConfigError
 from bench.evaluation.settings import ProtocolConfig
 from bench.runs.config import RunConfig
 from bench.runs.record import RunRecord, load_runs
+from bench.runs.runner import embed_only
+from bench.store.pipeline import EmbedReport
 from bench.tracking.tracked import execute
 
-__all__ = ["Dataset", "Embedder", "RunRecord", "compare", "evaluate", "load_runs"]
+__all__ = ["Dataset", "Embedder", "RunRecord", "compare", "embed", "evaluate", "load_runs"]
 
 
 def evaluate(embedder: str | type[Embedder], dataset: str | type[Dataset], *,
@@ -61,6 +64,32 @@ def evaluate(embedder: str | type[Embedder], dataset: str | type[Dataset], *,
     config = RunConfig.build(_target(embedder, Embedder), _target(dataset, Dataset),
                              protocol=protocol, **settings)
     return execute(config, progress=progress, log=log).record
+
+
+def embed(embedder: str | type[Embedder], dataset: str | type[Dataset], *, progress: bool = True,
+          **settings: Any) -> EmbedReport:
+    """Fill the embedding store for one embedder and dataset, as ``bench embed`` does (what a
+    later :func:`evaluate` of the pair reuses); nothing is trained, written to a run or logged.
+
+    Parameters
+    ----------
+    embedder, dataset : str or class
+        As for :func:`evaluate`.
+    progress : bool
+        Show progress bars (stderr).
+    **settings
+        Run settings that decide what is embedded and where (``data_dir``, ``cache_dir``,
+        ``weights_dir``, ``device``, ``resampler``, ``precision``, ``embed_batch_size``,
+        ``skip_bad``, ``download``, ``threads``, ``embedder_options``); see
+        :class:`bench.runs.config.RunConfig`.
+
+    Returns
+    -------
+    EmbedReport
+        Clips seen, already stored, computed (and at what rate), and skipped with the reason.
+    """
+    config = RunConfig.build(_target(embedder, Embedder), _target(dataset, Dataset), **settings)
+    return embed_only(config, progress=progress)
 
 
 def _target(thing: str | type, base: type) -> str:

@@ -1,7 +1,7 @@
 """Weight files in the official formats, written with known values, and numpy references.
 
 Nothing here calls bench's torch code: the references are written from the formulas
-(DESIGN.md section 4), so a test comparing the two checks the implementation, not itself.
+(docs/embedders.md), so a test comparing the two checks the implementation, not itself.
 """
 
 from __future__ import annotations

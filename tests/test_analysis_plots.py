@@ -37,12 +37,13 @@ def _l3_study(datasets=("esc50", "us8k"), repeats=2):
 def test_figure2_boxes_points_labels():
     recs = _l3_study()
     fd = plots.figure_data(recs, 2, PAPER)
-    assert [p.dataset for p in fd.panels] == ["esc50", "us8k"]
+    # panels in the paper's order (UrbanSound8K, ESC-50, DCASE 2013: the table's plot_order)
+    assert [p.dataset for p in fd.panels] == ["us8k", "esc50"]
     fig = plots.draw(fd)
     assert fig.get_figwidth() == pytest.approx(plots.COLUMN_WIDTH_IN)
     axes = fig.get_axes()
     assert len(axes) == 2
-    for ax, ds in zip(axes, ["ESC-50", "UrbanSound8K"]):
+    for ax, ds in zip(axes, ["UrbanSound8K", "ESC-50"]):
         assert ax.get_title() == ds
         assert [t.get_text() for t in ax.get_xticklabels()] == ["Linear", "Mel-128", "Mel-256"]
         boxes = _artists(ax, "box:")

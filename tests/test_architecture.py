@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / "bench"
 
 #: stages from the bottom; a package may import its own modules and any lower stage's
 STAGES = (
-    ("errors",),
+    ("errors", "_version"),  # the exception hierarchy; the version string (bench/_version.py)
     ("util",),
     ("io",),
     ("audio",),
@@ -89,7 +89,7 @@ def test_no_upward_or_sideways_import():
         for dep in deps:
             dep_pkg = _package(dep)
             if dep_pkg is None or dep_pkg == pkg:
-                continue  # `from bench import __version__`; own package
+                continue  # the root package (see test_nothing_imports_from_the_root_package); own package
             if RANK[dep_pkg] >= RANK[pkg]:
                 bad.append(f"{module} -> {dep}")
     assert not bad, "imports against the stage order:\n" + "\n".join(sorted(bad))
@@ -162,8 +162,9 @@ def test_modules_stay_small(path):
 
 #: names defined at the top of several modules on purpose: one concept, one name per place
 #: (`create`/`names` of each registry, `load`/`check_file` of each weights format, the tracked
-#: and untracked `execute`, the audio `load`) and the command functions in bench/cli/
-SAME_CONCEPT = {"create", "names", "load", "check_file", "execute"}
+#: and untracked `execute`, the audio `load`, `rows`/`find` of the embedders' and the datasets'
+#: facts tables) and the command functions in bench/cli/
+SAME_CONCEPT = {"create", "names", "load", "check_file", "execute", "rows", "find"}
 
 
 def test_no_name_defined_twice_for_different_things():
@@ -177,3 +178,108 @@ def test_no_name_defined_twice_for_different_things():
                 seen.setdefault(node.name, []).append(rel)
     twice = {name: where for name, where in seen.items() if len(where) > 1}
     assert not twice, f"one name, several things: {twice}"
+
+
+#: The lazy points: the only places where a bench module (or a module named at run time) is
+#: imported inside a function, each with its reason (docs/architecture.md, rule 4, lists them
+#: too). Everywhere else bench's own modules are imported at the top of the file.
+LAZY_POINTS = {
+    ("__init__.py", "__getattr__"):
+        "`import bench` stays light: the Python API (bench.api) loads on first use of bench.X",
+    ("cli/__init__.py", "get_command"):
+        "`bench --help` stays light: a command's module loads when that command runs",
+    ("util/registry.py", "import_target"):
+        "listing names stays light: a registry name's class (and torch with it) loads when "
+        "the name is built",
+    ("datasets/meta.py", "_scan"):
+        "the datasets' table reads the dataset files, which import bench.datasets.meta "
+        "(at the top, that would be a cycle)",
+    ("embedders/hear.py", "_import"):
+        "the user's HEAR package, named at run time (--embedder hear:MODULE)",
+}
+
+
+def _in_function_imports(tree: ast.AST) -> list[tuple[str, int, str]]:
+    """(enclosing function, line, what) for every import of a bench module inside a function
+    and every ``importlib.import_module`` call (the dynamic form)."""
+    found = []
+
+    def visit(node: ast.AST, func: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                else func
+            if func is not None:
+                if isinstance(child, ast.ImportFrom) and child.level == 0 and child.module and \
+                        (child.module == "bench" or child.module.startswith("bench.")):
+                    found.append((func, child.lineno, f"from {child.module} import ..."))
+                elif isinstance(child, ast.Import) and any(
+                        a.name == "bench" or a.name.startswith("bench.") for a in child.names):
+                    found.append((func, child.lineno, "import bench..."))
+                elif isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and \
+                        child.func.attr == "import_module":
+                    found.append((func, child.lineno, "importlib.import_module(...)"))
+            visit(child, name)
+
+    visit(tree, None)
+    return found
+
+
+def test_bench_modules_are_imported_at_the_top():
+    bad, used = [], set()
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        for func, line, what in _in_function_imports(ast.parse(path.read_text())):
+            if (rel, func) in LAZY_POINTS:
+                used.add((rel, func))
+            else:
+                bad.append(f"{rel}:{line} in {func}(): {what}")
+    assert not bad, ("in-function imports outside the documented lazy points (move them to "
+                     "the top, or add a lazy point with its reason here and in "
+                     "docs/architecture.md):\n" + "\n".join(bad))
+    assert used == set(LAZY_POINTS), f"lazy points that no longer exist: {set(LAZY_POINTS) - used}"
+
+
+def test_the_lazy_points_are_documented():
+    doc = (ROOT.parent / "docs" / "architecture.md").read_text()
+    missing = [f"{rel}:{func}" for rel, func in LAZY_POINTS if f"`{func}`" not in doc
+               or f"{rel}" not in doc]
+    assert not missing, f"lazy points missing from docs/architecture.md: {missing}"
+
+
+def test_the_lazy_import_checker_sees_every_form():
+    code = ("import bench.util\nfrom bench.errors import BenchError\n"
+            "def f():\n    from bench.audio import frames\n    import bench.io\n"
+            "    def g():\n        importlib.import_module('x')\n")
+    assert [(f, line) for f, line, _ in _in_function_imports(ast.parse(code))] == \
+        [("f", 4), ("f", 5), ("g", 7)]
+
+
+def _root_imports(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, name) of every ``from bench import name`` and every plain ``import bench``."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "bench":
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, "bench") for a in node.names if a.name == "bench"]
+    return out
+
+
+def test_nothing_imports_from_the_root_package():
+    # the root only re-exports the API lazily (and __version__ from bench/_version.py); a
+    # module below it reads a name from the module that defines it, never from the root
+    modules = _modules()
+    bad = [f"{path.relative_to(ROOT)}:{line} imports {name!r} from the root package"
+           for path in sorted(ROOT.rglob("*.py")) if path != ROOT / "__init__.py"
+           for line, name in _root_imports(ast.parse(path.read_text()))
+           if f"bench.{name}" not in modules]
+    assert not bad, "\n".join(bad)
+    assert _root_imports(ast.parse("from bench import __version__, datasets\nimport bench")) == \
+        [(1, "__version__"), (1, "datasets"), (2, "bench")]
+
+
+def test_no_reference_to_a_missing_design_document():
+    gone = "DESIGN" + ".md"  # the old design notes, replaced by docs/
+    bad = [str(p.relative_to(ROOT.parent)) for folder in ("bench", "tests")
+           for p in sorted((ROOT.parent / folder).rglob("*.py")) if gone in p.read_text()]
+    assert not bad, f"{gone} is not in the repository; point at docs/ instead: {bad}"

@@ -178,7 +178,7 @@ def test_same_pool_pads_like_tensorflow():
 def test_twelve_names_dims_frames(l3_weights_dir, input_repr):
     y = _window(4, 5 * SR)
     windows = frame_windows(y, SR, SR // 10)
-    assert windows.shape == (41, SR)  # a 5 s clip: 41 windows (DESIGN.md section 3)
+    assert windows.shape == (41, SR)  # a 5 s clip: 41 windows (docs/protocol.md, "One run")
     rows = [r for r in l3_meta.FAMILY.rows if r.input_repr == input_repr]
     assert sorted((r.content, r.dim) for r in rows) == \
         [("env", 512), ("env", 6144), ("music", 512), ("music", 6144)]

@@ -48,7 +48,7 @@ def test_windows_are_torchvggish_examples_at_a_tenth_of_a_second(monkeypatch):
     ours = e.examples(windows)
     assert ours.shape == theirs.shape == (1 + (len(y) - 15600) // 1600, 96, 64)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
-    # a 5 s clip: 41 frames, as for L3 (DESIGN.md section 3)
+    # a 5 s clip: 41 frames, as for L3 (docs/protocol.md, "One run")
     assert len(frame_windows(_signal(5.0), 15600, 1600)) == 41
 
 

@@ -1,4 +1,4 @@
-"""Framing exactly as DESIGN.md section 3 and decoding/resampling of real files."""
+"""Framing exactly as docs/protocol.md ("One run") says, and decoding/resampling of real files."""
 
 from __future__ import annotations
 

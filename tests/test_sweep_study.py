@@ -87,7 +87,7 @@ def test_paper_preset_and_its_compute_estimate():
     from bench import embedders
 
     g = embedders.create("l3-m256-music").gflop_per_window
-    assert 15 < g < 25  # about 20 GFLOP per window (DESIGN.md section 4)
+    assert 15 < g < 25  # about 20 GFLOP per window (docs/embedders.md: 20.4)
     pair = next(p for p in est.pairs if (p.embedder, p.dataset) == ("l3-m256-music", "esc50"))
     assert pair.gflop == pytest.approx(2000 * 41 * g)
     # MLP fits: splits x repeats x 9 grid points

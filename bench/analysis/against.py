@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from bench.analysis.check import dataset_key
+from bench.datasets.names import dataset_key
 from bench.analysis.check_metrics import METRICS, Metric, Tolerance, UnitValues, spread
 from bench.analysis.explain import setting_differences
 from bench.analysis.factors import key_label, key_sort

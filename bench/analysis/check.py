@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bench.analysis.factors import RunView, key_label, key_sort, view
-from bench.errors import ResultsError
+from bench.datasets.names import dataset_key
+from bench.errors import ConfigError, ResultsError
 from bench.evaluation.ranges import RANGES
 from bench.runs.record import RunRecord, load_runs
 from bench.util import tables
@@ -24,17 +25,6 @@ from bench.util import tables
 DEFAULT_TOLERANCE = 2.0
 #: The per-fold tolerance defaults to this multiple of the mean tolerance (see docs/analysis.md).
 FOLD_TOLERANCE_FACTOR = 3.0
-
-# Dataset names as the paper's reference.csv writes them, keyed by the other spellings in use.
-DATASET_ALIASES = {"urbansound8k": "us8k", "urbansound": "us8k", "esc-50": "esc50",
-                   "dcase2013-scd": "dcase2013", "dcase-2013": "dcase2013",
-                   "dcase2013_scd": "dcase2013"}
-
-
-def dataset_key(name: str) -> str:
-    n = str(name).strip().lower()
-    return DATASET_ALIASES.get(n, n)
-
 
 @dataclass
 class RefEntry:

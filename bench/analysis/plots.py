@@ -21,10 +21,12 @@ from typing import Iterable
 
 import numpy as np
 
-from bench.analysis.check import Reference, dataset_key
+from bench.analysis.check import Reference
 from bench.analysis.factors import (L3, L3_FACTORS, PAPER_L3_VARIANT, RunView, Selection, by_group,
                                     embedding_categories, embedding_sort_key, l3_runs, select,
                                     train_samples)
+from bench.datasets import meta
+from bench.datasets.names import dataset_key
 from bench.errors import ConfigError, ProtocolError
 from bench.io.fileio import atomic_write_bytes
 from bench.runs.record import RunRecord
@@ -33,8 +35,6 @@ FIGURES = {2: "Classification accuracy vs. input representation",
            3: "Classification accuracy vs. training subset",
            4: "Classification accuracy vs. number of samples used to train the embedding",
            5: "Classification accuracy using different audio embeddings"}
-
-DATASET_TITLES = {"us8k": "UrbanSound8K", "esc50": "ESC-50", "dcase2013": "DCASE 2013 SCD"}
 
 COLUMN_WIDTH_IN = 3.3
 PANEL_HEIGHT_IN = 1.45
@@ -68,7 +68,8 @@ class Panel:
 
     @property
     def title(self) -> str:
-        name = DATASET_TITLES.get(dataset_key(self.dataset), self.dataset)
+        row = meta.find(dataset_key(self.dataset))
+        name = row.label if row is not None else self.dataset
         return name if self.preset in ("paper", "?") else f"{name} ({self.preset})"
 
 
@@ -130,6 +131,7 @@ def figure_data(records: Iterable[RunRecord] | Selection, number: int,
                 fd.notes.append(f"{dataset}: not L3, not in Figure {number}: {', '.join(others)}")
         if panel.boxes:
             fd.panels.append(panel)
+    _paper_order(fd.panels)
     if not fd.panels:
         need = {2: "L3 runs (l3-linear-*, l3-m128-*, l3-m256-*)",
                 3: "L3 runs (l3-*-music, l3-*-env)", 5: "runs"}[number]
@@ -176,7 +178,13 @@ def _figure4(runs: list[RunView], reference: Reference | None) -> FigureData:
                     continue
                 panel.vlines.append((x, f"paper: diminishing returns after {x:g}M"))
         fd.panels.append(panel)
+    _paper_order(fd.panels)
     return fd
+
+
+def _paper_order(panels: list[Panel]) -> None:
+    """Panels in the paper's dataset order (the table's ``plot_order``), others after by name."""
+    panels.sort(key=lambda p: meta.plot_sort_key(dataset_key(p.dataset)))
 
 
 # --------------------------------------------------------------------------- drawing

@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import __version__
+from bench._version import __version__
 from bench.analysis import plots
-from bench.analysis.check import Reference, dataset_key
+from bench.analysis.check import Reference
 from bench.analysis.factors import RunView, Selection, by_group, select
 from bench.analysis.stats import StatsConfig, analyse, bootstrap_ci
 from bench.analysis.stats_format import TEST_HEADERS, family_tables
+from bench.datasets.names import dataset_key
 from bench.errors import BenchError
 from bench.evaluation.settings import fingerprint
 from bench.io.fileio import atomic_write_text

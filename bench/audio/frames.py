@@ -1,4 +1,4 @@
-"""Cutting a signal into the embedders' analysis windows (DESIGN.md section 3)."""
+"""Cutting a signal into the embedders' analysis windows (docs/protocol.md, "One run")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 def frame_count(n_samples: int, window: int, hop: int) -> int:
     """Number of windows: starts at 0, every ``hop``, the tail dropped, at least one.
 
-    A clip shorter than one window is zero-padded to one window (DESIGN.md section 3), so a
+    A clip shorter than one window is zero-padded to one window (docs/protocol.md), so a
     5 s clip at a 0.1 s hop with 1 s windows gives 41 windows and a 0.05 s clip gives 1.
     """
     if n_samples <= window:

@@ -1,8 +1,9 @@
 """The ``bench`` command line: a click group whose subcommands load on use.
 
 Each subcommand lives in its own module under ``bench.cli``; this file only names them, so
-``bench --help`` imports neither torch nor anything else heavy. Commands parse options, build one
-config object and call the core; they hold no logic of their own.
+``bench --help`` imports neither torch nor anything else heavy (nor any command module). Commands
+parse options, build one config object and call the Python API (:mod:`bench.api`) or the stage
+that owns the work (docs/architecture.md, "The command line"); they hold no logic of their own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import sys
 
 import click
 
-from bench import __version__
+from bench._version import __version__
+from bench.errors import BenchError, storage_error
 
 # name -> ("module:function", one-line help). A module that is not there yet is simply not
 # listed, so parts of the command line can land one at a time.
@@ -59,16 +61,12 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
-        from bench.errors import BenchError
-
         try:
             return super().invoke(ctx)
         except BenchError as exc:
             click.secho(f"error: {exc}", err=True, fg="red")
             sys.exit(exc.exit_code)
         except OSError as exc:  # a disk fault the core did not name: still one line, no traceback
-            from bench.errors import storage_error
-
             err = storage_error(exc, "a file", doing="use",
                                 option="--out, --data-dir, --cache-dir or --weights-dir")
             click.secho(f"error: {err}", err=True, fg="red")

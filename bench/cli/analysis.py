@@ -1,9 +1,11 @@
 """``bench stats``, ``bench plot``, ``bench report``, ``bench check``: analysis across runs.
 
-Options are parsed here into one config object each; the work happens in bench.analysis.stats,
-bench.analysis.plots, bench.analysis.report and bench.analysis.check (imported inside the commands, so that ``bench --help``
-stays light). The comparison settings, their choices and defaults come from bench.analysis.factors, which
-imports neither numpy nor scipy.
+Options are parsed here into one config object each; runs are loaded and compared through the
+Python API (:func:`bench.api.load_runs`, :func:`bench.api.compare`), and figures, reports,
+checks and explanations come from bench.analysis.plots, report, check and explain. This module
+loads only when one of these commands runs (``bench --help`` does not import it); the heavy
+libraries load inside the functions that use them. The comparison settings, their choices and
+defaults come from bench.analysis.factors.
 """
 
 from __future__ import annotations
@@ -13,9 +15,22 @@ from pathlib import Path
 
 import click
 
-from bench.analysis.factors import (COMPARE_MODES, FACTOR_NAMES, PAPER_L3_VARIANT, WILCOXON_METHODS,
-                          StatsConfig)
+from bench import api
+from bench.analysis.against import check_against
+from bench.analysis.check import format_check, load_reference
+from bench.analysis.check import check as run_check
+from bench.analysis.check_metrics import parse_tolerances
+from bench.analysis.ci_report import format_against, write_outputs
+from bench.analysis.explain import format_explanations, write_explain
+from bench.analysis.factors import (COMPARE_MODES, FACTOR_NAMES, PAPER_L3_VARIANT,
+                                    WILCOXON_METHODS, StatsConfig)
+from bench.analysis.plots import plot as make
+from bench.analysis.report import ReportConfig, write_report
+from bench.analysis.stats_format import format_result
 from bench.cli.options import Number
+from bench.errors import ConfigError, ProtocolError
+from bench.io.fileio import atomic_write_text
+from bench.util.paths import default_dir
 
 _DEFAULTS = StatsConfig()
 RESULTS_ARG = click.argument("results", nargs=-1, required=True,
@@ -45,17 +60,13 @@ def _stats_options(f):
 
 
 def _reference(spec: str | None):
-    from bench.analysis.check import load_reference
-
     if spec is None or spec == "none":
         return None
     return load_reference(spec)
 
 
 def _load(paths):
-    from bench.api import load_runs
-
-    return load_runs(paths)
+    return api.load_runs(paths)
 
 
 def _variant(name: str) -> str | None:
@@ -85,11 +96,6 @@ def stats(results, compare, factors, l3_variant, alpha, method, ci_level, n_boot
     bench stats RUN_A RUN_B --compare runs         one run against another
     bench stats results/runs/ --format csv -o stats.csv
     """
-    from bench.errors import ProtocolError
-    from bench.io.fileio import atomic_write_text
-    from bench import api
-    from bench.analysis.stats_format import format_result
-
     cfg = StatsConfig(compare=compare, factors=tuple(factors) or FACTOR_NAMES,
                       l3_variant=_variant(l3_variant), alpha=alpha, method=method,
                       n_boot=n_boot, ci_level=ci_level, seed=seed)
@@ -127,10 +133,6 @@ def plot(figures, results, out_dir, reference, l3_variant, formats):
     4: vs samples used to train the embedding (runs tagged train_samples=N)
     5: embedding type (L3 vs VGGish vs SoundNet; other embedders as their own category)
     """
-    from bench.util.paths import default_dir
-    from bench.errors import ProtocolError
-    from bench.analysis.plots import plot as make
-
     numbers = [2, 3, 4, 5] if "all" in figures else sorted({int(f) for f in figures})
     out_dir = out_dir or default_dir("results") / "figures"
     records = _load(results)
@@ -171,9 +173,6 @@ def report(results, reference, out_dir, title, figures, explain_only, l3_variant
            ci_level, n_boot, seed):
     """Markdown and self-contained HTML report: Table 2 vs the reference, paired tests, figures,
     and the protocol and environment of each run."""
-    from bench.util.paths import default_dir
-    from bench.analysis.report import ReportConfig, write_report
-
     if explain_only:
         _explain(results, out_dir or default_dir("results") / "explain", method)
         return
@@ -224,8 +223,6 @@ def check(results, reference, against, tolerance, fold_tolerance, one_sided, jun
     bench check results/pr --against results/main --tolerance acc=1.0,acc.fold=3 \\
         --junit check.xml --markdown check.md
     """
-    from bench.analysis.check_metrics import parse_tolerances
-
     if (reference is None) == (against is None):
         raise click.UsageError("give --reference or --against (one of them)")
     tolerances = parse_tolerances(tolerance, fold_tolerance)
@@ -234,9 +231,6 @@ def check(results, reference, against, tolerance, fold_tolerance, one_sided, jun
         return
     if one_sided or junit or markdown:
         raise click.UsageError("--one-sided, --junit and --markdown go with --against")
-    from bench.analysis.check import check as run_check, format_check, load_reference
-    from bench.errors import ConfigError
-
     if any(t.in_sd for t in tolerances.values()):
         raise ConfigError("tolerances in standard deviations ('2sd') need --against",
                           hint="give --reference tolerances in points, e.g. --tolerance 2")
@@ -248,9 +242,6 @@ def check(results, reference, against, tolerance, fold_tolerance, one_sided, jun
 
 
 def _check_against(results, against, tolerances, one_sided, junit, markdown) -> None:
-    from bench.analysis.against import check_against
-    from bench.analysis.ci_report import format_against, write_outputs
-
     result = check_against(_load(results), _load([against]), tolerances, against=str(against),
                            one_sided=one_sided)
     click.echo(format_against(result))
@@ -274,14 +265,10 @@ def explain(results, out_dir, method):
     bench run -e mfcc -d synth --protocol paper      (and hear, linear, fewshot:8)
     bench explain results/runs/synth-mfcc-*
     """
-    from bench.util.paths import default_dir
-
     _explain(results, out_dir or default_dir("results") / "explain", method)
 
 
 def _explain(results, out_dir: Path, method: str) -> None:
-    from bench.analysis.explain import format_explanations, write_explain
-
     exps, paths = write_explain(_load(results), out_dir, method)
     click.echo(format_explanations(exps))
     for kind, p in paths.items():

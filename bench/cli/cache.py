@@ -7,14 +7,13 @@ from pathlib import Path
 import click
 
 from bench.cli.options import dir_option
+from bench.store.store import EmbeddingStore
+from bench.util.paths import default_dir
 
 CACHE_DIR = dir_option("embeddings")
 
 
 def _store(cache_dir: Path | None):
-    from bench.store.store import EmbeddingStore
-    from bench.util.paths import default_dir
-
     return EmbeddingStore(cache_dir or default_dir("embeddings"))
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 
 from bench.cli.options import dir_option
+from bench.datasets import create
+from bench.datasets.catalog import catalog, official
+from bench.util.paths import default_dir
 
 _data_dir = dir_option("data", "Folder holding the datasets, or one dataset's own folder.")
 
 
 def _resolve(data_dir: Path | None) -> Path:
-    from bench.util.paths import default_dir
-
     return Path(data_dir).expanduser() if data_dir else default_dir("data")
 
 
@@ -27,8 +28,6 @@ def data() -> None:
 @_data_dir
 def list_(data_dir: Path | None) -> None:
     """Every dataset: clips, classes, download size, whether a copy is present, and where."""
-    from bench.datasets.catalog import catalog
-
     rows = catalog(_resolve(data_dir))
     table = [("name", "clips", "classes", "size", "present", "where")]
     for r in rows:
@@ -53,8 +52,6 @@ def list_(data_dir: Path | None) -> None:
 def download(dataset: str, data_dir: Path | None, mirror: str | None, keep_archives: bool,
              force: bool) -> None:
     """Download DATASET (resumable, checksums verified) and extract it into DATA_DIR."""
-    from bench.datasets.catalog import official
-
     ds = official(dataset, _resolve(data_dir))
     before = ds.locate()
     root = ds.fetch(progress=True, keep_archives=keep_archives, force=force, mirror=mirror)
@@ -73,8 +70,6 @@ def download(dataset: str, data_dir: Path | None, mirror: str | None, keep_archi
                    "structure are checked, which finds missing and truncated files.")
 def verify(dataset: str, data_dir: Path | None, deep: bool) -> None:
     """Check that every file of DATASET is present and readable; exit 1 when not."""
-    from bench.datasets import create
-
     ds = create(dataset, data_dir=_resolve(data_dir), download=False)
     report = ds.verify(deep=deep, progress=True)
     click.echo(f"{report.dataset}: {report.checked} audio files checked at {report.root}")

@@ -1,4 +1,5 @@
-"""Options shared by several commands, and the one place a RunConfig is built from them."""
+"""Options shared by several commands, and the settings a RunConfig is built from
+(:func:`run_settings`)."""
 
 from __future__ import annotations
 
@@ -168,15 +169,6 @@ def run_settings(opts: dict[str, Any]) -> dict[str, Any]:
     settings["download"] = not opts["no_download"]
     settings["embedder_options"] = parse_options(opts.get("embedder_options") or ())
     return settings
-
-
-def build_run_config(opts: dict[str, Any], **extra: Any):
-    """The RunConfig for parsed options (``None`` means: keep the default)."""
-    from bench.runs.config import RunConfig
-
-    return RunConfig.build(opts["embedder"], opts["dataset"],
-                           protocol=opts.get("protocol") or "paper",
-                           **{**run_settings(opts), **extra})
 
 
 def echo_err(msg: str) -> None:

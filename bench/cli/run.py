@@ -1,4 +1,4 @@
-"""`bench run` and `bench embed`."""
+"""`bench run` and `bench embed`: :func:`bench.api.evaluate` and :func:`bench.api.embed`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import (build_run_config, echo_err, pass_opts, protocol_options,
-                               run_options, run_settings)
+from bench import api
+from bench.cli.options import echo_err, pass_opts, protocol_options, run_options, run_settings
+from bench.runs.config import parse_tags
+from bench.runs.record import format_summary
 
 
 @click.command()
@@ -31,14 +33,10 @@ def run(opts: dict) -> None:
         bench run --embedder mfcc --dataset synth
         bench run -e l3-m256-music -d esc50 --protocol l3embedding --repeats 5
     """
-    from bench.api import evaluate
-    from bench.runs.config import parse_tags
-    from bench.runs.record import format_summary
-
-    record = evaluate(opts["embedder"], opts["dataset"], protocol=opts["protocol"],
-                      progress=not opts["quiet"], log=echo_err, **run_settings(opts),
-                      tags=parse_tags(opts["tags"]), rerun=opts["rerun"],
-                      tracking=not opts["no_tracking"], tracking_uri=opts["tracking_uri"])
+    record = api.evaluate(opts["embedder"], opts["dataset"], protocol=opts["protocol"],
+                          progress=not opts["quiet"], log=echo_err, **run_settings(opts),
+                          tags=parse_tags(opts["tags"]), rerun=opts["rerun"],
+                          tracking=not opts["no_tracking"], tracking_uri=opts["tracking_uri"])
     click.echo(format_summary(record))
     click.echo(f"results: {record.path}")
 
@@ -48,10 +46,8 @@ def run(opts: dict) -> None:
 @pass_opts
 def embed(opts: dict) -> None:
     """Compute embeddings into the store only (what `bench run` would reuse)."""
-    from bench.runs.runner import embed_only
-
-    config = build_run_config(opts)
-    report = embed_only(config, progress=not opts["quiet"])
+    report = api.embed(opts["embedder"], opts["dataset"], progress=not opts["quiet"],
+                       **run_settings(opts))
     click.echo(f"{report.n_clips} clips: {report.n_cached} already stored, {report.n_computed} "
                f"computed" + (f" at {report.windows_per_s:.1f} windows/s" if report.n_computed
                               else "") + (f", {len(report.skipped)} skipped" if report.skipped

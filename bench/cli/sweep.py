@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from bench.cli.options import Number, dir_option, precision_option
-from bench.studies.executor import STARTUP_TIMEOUT_S
+from bench.errors import BenchError, ConfigError
+from bench.studies.estimate import estimate, format_estimate
+from bench.studies.executor import STARTUP_TIMEOUT_S, parse_executor
+from bench.studies.launch import run_study
+from bench.studies.study import load_study, study_preset
+from bench.studies.sweep import format_study_summary
+from bench.studies.walltime import format_dask_estimate
 
 
 @click.command()
@@ -60,12 +66,6 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, executor, startup_tim
         bench sweep examples/study-small.yaml --keep-going
         bench sweep examples/study-small.yaml --executor dask:4
     """
-    from bench.errors import BenchError, ConfigError
-    from bench.studies.executor import parse_executor
-    from bench.studies.launch import run_study
-    from bench.studies.study import load_study, study_preset
-    from bench.studies.sweep import format_study_summary
-
     if (study_file is None) == (preset is None):
         raise ConfigError("give a study file or --preset, not both and not neither",
                           hint="e.g. bench sweep examples/study-small.yaml, or "
@@ -77,14 +77,10 @@ def sweep(study_file, preset, dry_run, keep_going, gflops, executor, startup_tim
                            tracking_uri=tracking_uri,
                            tracking=False if no_tracking else None)
     if dry_run:
-        from bench.studies.estimate import estimate, format_estimate
-
         study.check_names()
         est = estimate(study, gflops)
         click.echo(format_estimate(study, est))
         if where.distributed:
-            from bench.studies.walltime import format_dask_estimate
-
             click.echo("\n" + format_dask_estimate(study, est, where))
         return
     result = run_study(study, where, keep_going=keep_going, progress=not quiet,

@@ -7,6 +7,10 @@ from pathlib import Path
 import click
 
 from bench.cli.options import Number
+from bench.errors import TrackingError
+from bench.tracking.logger import track_paths
+from bench.tracking.session import resolve_tracking_uri
+from bench.tracking.ui import serve
 
 _URI_HELP = ("MLflow tracking URI (a server http://HOST:PORT or a database such as "
              "sqlite:///PATH); default MLFLOW_TRACKING_URI, else SQLite in the results directory")
@@ -24,9 +28,6 @@ def track(results: tuple[Path, ...], tracking_uri: str | None, experiment: str |
     replaces its older copy. Without --tracking-uri each run goes to the default store of the
     results directory that holds it.
     """
-    from bench.errors import TrackingError
-    from bench.tracking.logger import track_paths
-
     outcome = track_paths(list(results), tracking_uri, experiment)
     failed = 0
     for run_dir, res in outcome:
@@ -52,8 +53,5 @@ def track(results: tuple[Path, ...], tracking_uri: str | None, experiment: str |
                    "or ./results/runs).")
 def ui(port: int, tracking_uri: str | None, results_dir: Path | None) -> None:
     """Serve the MLflow UI for the tracking store on 127.0.0.1 (Ctrl-C stops it)."""
-    from bench.tracking.session import resolve_tracking_uri
-    from bench.tracking.ui import serve
-
     raise SystemExit(serve(resolve_tracking_uri(tracking_uri, results_dir), port=port,
                            log=click.echo))

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from bench.cli.options import dir_option
+from bench.embedders import catalog, weights as core
+from bench.util import tables
 
 _DIR = dir_option("weights")
 
@@ -22,9 +24,6 @@ def weights() -> None:
 def list_(weights_dir: Path | None, as_json: bool) -> None:
     """Every embedder with weights: dims, sample rate, file, source, presence, sha256."""
     import json
-
-    from bench.embedders import catalog, weights as core
-    from bench.util import tables
 
     rows = catalog.weights_rows(weights_dir)
     if as_json:
@@ -52,8 +51,6 @@ def list_(weights_dir: Path | None, as_json: bool) -> None:
                    "(also $BENCH_WEIGHTS_MIRROR).")
 def fetch(name: str, weights_dir: Path | None, version: str | None, mirror: str | None) -> None:
     """Download the weights embedder NAME needs (checked; resumes)."""
-    from bench.embedders import catalog, weights as core
-
     row = catalog.needing_weights(name)
     for r in core.fetch(row, weights_dir, version=version, mirror=mirror):
         click.echo(f"{r.entry.filename}: {r.path} (sha256 {r.sha256})")
@@ -68,8 +65,6 @@ def fetch(name: str, weights_dir: Path | None, version: str | None, mirror: str 
                    "recorded with every result).")
 def import_(name: str, path: Path, weights_dir: Path | None, force: bool) -> None:
     """Install a copy of a weights file you have (checked) for embedder NAME."""
-    from bench.embedders import catalog, weights as core
-
     row = catalog.needing_weights(name)
     r = core.import_weights(row, path, weights_dir, force=force)
     note = {True: "official", False: "NOT the official file", None: "structure checked"}

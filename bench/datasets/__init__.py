@@ -1,34 +1,31 @@
-"""The dataset registry. Names resolve lazily; a path ending in ``.csv`` is a user's manifest."""
+"""The dataset registry, read from the datasets' table (:mod:`bench.datasets.meta`). Names resolve
+lazily; a path ending in ``.csv`` is a user's manifest."""
 
 from __future__ import annotations
 
 import inspect
 from pathlib import Path
 
+from bench.datasets import meta
 from bench.datasets.base import Clip, Dataset, Split, VerifyReport
 from bench.errors import ConfigError
-from bench.util.registry import Registry
+from bench.util.registry import Registry, RegistryEntry
 
 __all__ = ["Clip", "Dataset", "Split", "VerifyReport", "REGISTRY", "create", "names"]
 
-REGISTRY = Registry("dataset", "bench.datasets")
 
-REGISTRY.register("synth", "bench.datasets.synth:SynthDataset",
-                  "procedural environmental sounds, 12 classes x 40 clips, 5 folds (no download)",
-                  clips_per_class=40, dataset_name="synth")
-REGISTRY.register("synth-mini", "bench.datasets.synth:SynthDataset",
-                  "synth at 12 classes x 10 clips (tests, quick checks)", clips_per_class=10,
-                  dataset_name="synth-mini")
-REGISTRY.register("synth-large", "bench.datasets.synth:SynthDataset",
-                  "synth at 12 classes x 100 clips", clips_per_class=100,
-                  dataset_name="synth-large")
-REGISTRY.register("esc50", "bench.datasets.esc50:ESC50",
-                  "ESC-50: 2000 clips of 5 s, 50 classes, 5 official folds")
-REGISTRY.register("us8k", "bench.datasets.us8k:UrbanSound8K",
-                  "UrbanSound8K: 8732 clips up to 4 s, 10 classes, 10 official folds")
-REGISTRY.register("urbansound8k", "bench.datasets.us8k:UrbanSound8K", "alias of us8k")
-REGISTRY.register("dcase2013", "bench.datasets.dcase2013:DCASE2013",
-                  "DCASE 2013 scenes: 10 classes, train = development set, test = evaluation set")
+def _declared() -> list[RegistryEntry]:
+    """The registry's names from the datasets' table (:mod:`bench.datasets.meta`): each row's
+    name, then its aliases."""
+    out = []
+    for row in meta.rows():
+        out.append(RegistryEntry(row.name, row.target, dict(row.kwargs), row.summary))
+        out += [RegistryEntry(a, row.target, dict(row.kwargs), f"alias of {row.name}")
+                for a in row.aliases]
+    return out
+
+
+REGISTRY = Registry("dataset", "bench.datasets", declared=_declared)
 
 
 def names() -> list[str]:

@@ -36,7 +36,7 @@ class Dataset(ABC):
     """
 
     name: str = "dataset"
-    #: trials per fold when the protocol does not say (DESIGN.md section 3)
+    #: trials per fold when the protocol does not say (docs/protocol.md; the table row's)
     default_repeats: int = 1
     #: identifies the data release; recorded with every result
     version: str = "1"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import REGISTRY, Dataset, create
+from bench.datasets import REGISTRY, Dataset, create, meta
 from bench.datasets.official import OfficialDataset
 from bench.errors import ConfigError
 
@@ -17,8 +17,14 @@ def official(name: str, data_dir: Path) -> OfficialDataset:
     if not isinstance(ds, OfficialDataset):
         raise ConfigError(f"dataset {name!r} has nothing to download: it is generated or "
                           "described by your own manifest",
-                          hint="`bench data download` takes esc50, us8k or dcase2013")
+                          hint=f"`bench data download` takes {', '.join(downloadable())}")
     return ds
+
+
+def downloadable() -> list[str]:
+    """The datasets of the table that come from an official release (they have a download)."""
+    return [r.name for r in meta.rows()
+            if issubclass(REGISTRY.resolve(r.name)[0], OfficialDataset)]
 
 
 def catalog(data_dir: Path) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 
 from bench.datasets.base import Clip
+from bench.datasets.meta import DatasetMeta
 from bench.datasets.official import OfficialDataset, Package
 from bench.io.download import Remote
 from bench.errors import DatasetError
@@ -35,6 +36,14 @@ DEV, EVAL = "scenes_stereo", "scenes_stereo_testset"
 KEY = "dcase2013_task1_filenamekey.csv"
 _NAMED = re.compile(r"^([a-z]+)(\d{2})\.wav$", re.IGNORECASE)
 _ITEM = "https://archive.org/download/dcase2013_scene_classification"
+
+DATASET_META = DatasetMeta(
+    name="dcase2013", target="bench.datasets.dcase2013:DCASE2013",
+    summary="DCASE 2013 scenes: 10 classes, train = development set, test = evaluation set",
+    title="DCASE 2013 scene classification", short_title="DCASE 2013 SCD",
+    spellings=("DCASE2013-SCD", "DCASE 2013", "dcase2013_task1", "DCASE2013 scenes"),
+    n_splits=1, default_repeats=1, n_clips=200, n_classes=len(CLASSES), clip_s=30.0,
+    size_note="DCASE 2013 SCD: 100 + 100 clips of 30 s", paper=True, plot_order=2)
 
 
 def label_from_name(name: str) -> str | None:
@@ -79,14 +88,10 @@ def read_key(path: Path) -> dict[str, str]:
 class DCASE2013(OfficialDataset):
     """DCASE 2013 scenes with the official split: one train/test split, one trial."""
 
-    name = "dcase2013"
-    title = "DCASE 2013 scene classification"
+    meta = DATASET_META
     version = "2013 (development + evaluation set)"
     homepage = "https://dcase.community/challenge2013/task-acoustic-scene-classification"
-    default_repeats = 1
     fixed_split = True
-    n_clips = 200
-    n_classes = 10
     download_bytes = 361_748_263 + 371_994_727 + 8_572
     folders = ("dcase2013", "DCASE2013")
     required = (DEV, EVAL)

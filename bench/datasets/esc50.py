@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.datasets.base import Clip
+from bench.datasets.meta import DatasetMeta
 from bench.datasets.official import OfficialDataset, Package, read_fold_table
 from bench.io.download import Remote
 
@@ -22,6 +23,12 @@ META = "meta/esc50.csv"
 META_MD5 = "54a0d0055a10bb7df84ad340a148722e"
 COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 N_FOLDS = 5
+
+DATASET_META = DatasetMeta(
+    name="esc50", target="bench.datasets.esc50:ESC50",
+    summary="ESC-50: 2000 clips of 5 s, 50 classes, 5 official folds", title="ESC-50",
+    spellings=("ESC-50",), n_splits=N_FOLDS, default_repeats=5, n_clips=2000, n_classes=50,
+    clip_s=5.0, size_note="ESC-50: 2000 clips of 5 s", paper=True, plot_order=1)
 
 
 class ESC50(OfficialDataset):
@@ -31,13 +38,9 @@ class ESC50(OfficialDataset):
     so that a recording whose clips fall into two folds is reported.
     """
 
-    name = "esc50"
-    title = "ESC-50"
+    meta = DATASET_META
     version = f"master (meta/esc50.csv md5 {META_MD5})"
     homepage = "https://github.com/karolpiczak/ESC-50"
-    default_repeats = 5
-    n_clips = 2000
-    n_classes = 50
     download_bytes = 600 * 1024 * 1024  # approximate: GitHub rebuilds the archive
     folders = ("ESC-50-master", "ESC-50", "esc50", "ESC50")
     download_folder = "ESC-50-master"

@@ -1,5 +1,6 @@
-"""Dataset names as people write them, folded to one spelling, and the training-data overlap
-check that uses them.
+"""Dataset names as people write them, folded to one spelling (bench's one name normaliser:
+the reference look-up, the report, the estimate and the figures read it too), and the
+training-data overlap check that uses it.
 
 An embedder may declare the datasets it was trained or fine-tuned on
 (:attr:`bench.embedders.base.EmbedderSpec.trained_on`, or ``--embedder-option trained_on=...``
@@ -13,17 +14,26 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-#: other spellings of the datasets bench knows, after :func:`fold` (lowercase, only a-z0-9)
-ALIASES = {"urbansound8k": "us8k", "urbansound": "us8k", "urban8k": "us8k",
-           "dcase2013scd": "dcase2013", "dcase2013task1": "dcase2013",
-           "dcase2013scenes": "dcase2013"}
+from bench.datasets import meta
 
 
-def fold(name: str) -> str:
-    """``"ESC-50"`` -> ``"esc50"``, ``"UrbanSound8K"`` -> ``"us8k"``: case, punctuation and
-    spaces dropped, known aliases mapped to bench's dataset names."""
-    key = re.sub(r"[^a-z0-9]+", "", str(name).lower())
-    return ALIASES.get(key, key)
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", str(name).lower())
+
+
+def _known() -> dict[str, str]:
+    """Every name, alias and spelling of the table, squashed -> the dataset's name."""
+    return {_squash(n): row.name for row in meta.rows()
+            for n in (row.name, *row.aliases, *row.spellings)}
+
+
+def dataset_key(name: str) -> str:
+    """``"ESC-50"`` -> ``"esc50"``, ``"UrbanSound8K"`` -> ``"us8k"``, ``"synth-mini"`` ->
+    ``"synth-mini"``: a name, alias or spelling of a dataset in the table (case, spaces and
+    punctuation aside) is that dataset's name; any other name is lowercased with spaces and
+    punctuation dropped, so two spellings of one unknown dataset still meet."""
+    key = _squash(name)
+    return _known().get(key, key)
 
 
 def training_overlap(trained_on: Iterable[str], dataset_names: Iterable[str]) -> list[str]:
@@ -41,5 +51,5 @@ def training_overlap(trained_on: Iterable[str], dataset_names: Iterable[str]) ->
     list of str
         The entries of ``trained_on`` (as written) that match, in order; empty when none.
     """
-    evaluated = {fold(n) for n in dataset_names if n}
-    return [t for t in trained_on if fold(t) in evaluated]
+    evaluated = {dataset_key(n) for n in dataset_names if n}
+    return [t for t in trained_on if dataset_key(t) in evaluated]

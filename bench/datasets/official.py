@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.datasets.base import Clip, Dataset, VerifyReport
+from bench.datasets.meta import DatasetMeta
 from bench.errors import DatasetError, DownloadError
 from bench.io.archive import extract, is_complete
 from bench.io.download import Remote, download_file, install_local_copy
@@ -69,6 +70,9 @@ class OfficialDataset(Dataset):
         ``BENCH_DATA_MIRROR`` when it is set, see :meth:`fetch`).
     """
 
+    #: the dataset's row of the table (bench.datasets.meta); name, title, default_repeats,
+    #: n_clips and n_classes are read from it
+    meta: DatasetMeta
     title: str = ""
     homepage: str = ""
     #: facts shown by `bench data list`
@@ -84,6 +88,13 @@ class OfficialDataset(Dataset):
     #: per-file md5 checks, relative to the root (files of archives that are rebuilt)
     file_md5: dict[str, str] = {}
     packages: tuple[Package, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        meta = cls.__dict__.get("meta")
+        if meta is not None:  # one source for the facts the class and the table both show
+            cls.name, cls.title, cls.default_repeats = meta.name, meta.title, meta.default_repeats
+            cls.n_clips, cls.n_classes = meta.n_clips or 0, meta.n_classes or 0
 
     def __init__(self, data_dir: Path, *, download: bool = True):
         super().__init__(data_dir, download=download)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets.base import Clip, Dataset
+from bench.datasets.meta import DatasetMeta
 from bench.errors import DatasetError
 from bench.io.fileio import atomic_write_bytes, atomic_write_text
 from bench.util.progress import bar
@@ -31,6 +32,17 @@ CLASSES = ("alarm_beep", "birdsong", "clock_tick", "crickets", "dog_bark", "door
 N_FOLDS = 5
 RATES = (16000, 22050, 44100, 48000)
 GEN_SR = 48000  # everything is synthesised at 48 kHz, then resampled to the file's rate
+
+
+#: one row per size (clip_s stays None: the cost estimate counts generated clips from the files)
+DATASET_META = tuple(
+    DatasetMeta(name=n, target="bench.datasets.synth:SynthDataset", summary=text, title=n,
+                n_splits=N_FOLDS, n_classes=len(CLASSES), n_clips=len(CLASSES) * c,
+                kwargs=(("clips_per_class", c), ("dataset_name", n)))
+    for n, c, text in (("synth", 40, "procedural environmental sounds, 12 classes x 40 clips, "
+                                     "5 folds (no download)"),
+                       ("synth-mini", 10, "synth at 12 classes x 10 clips (tests, quick checks)"),
+                       ("synth-large", 100, "synth at 12 classes x 100 clips")))
 
 
 class SynthDataset(Dataset):

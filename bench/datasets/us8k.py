@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.datasets.base import Clip
+from bench.datasets.meta import DatasetMeta
 from bench.datasets.official import OfficialDataset, Package, read_fold_table
 from bench.io.download import Remote
 
@@ -22,6 +23,14 @@ META = "metadata/UrbanSound8K.csv"
 COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
 ARCHIVE_MD5 = "9aa69802bbf37fb986f71ec1483a196e"
 N_FOLDS = 10
+
+DATASET_META = DatasetMeta(
+    name="us8k", target="bench.datasets.us8k:UrbanSound8K",
+    summary="UrbanSound8K: 8732 clips up to 4 s, 10 classes, 10 official folds",
+    title="UrbanSound8K", aliases=("urbansound8k",), spellings=("UrbanSound", "Urban8K"),
+    n_splits=N_FOLDS, default_repeats=2, n_clips=8732, n_classes=10, clip_s=4.0,
+    size_note="UrbanSound8K: 8732 clips of at most 4 s (1399 shorter), counted as 4 s: "
+              "an upper bound", paper=True, plot_order=0)
 
 
 class UrbanSound8K(OfficialDataset):
@@ -32,13 +41,9 @@ class UrbanSound8K(OfficialDataset):
     check says so.
     """
 
-    name = "us8k"
-    title = "UrbanSound8K"
+    meta = DATASET_META
     version = f"1.0 (zenodo 1203745, archive md5 {ARCHIVE_MD5})"
     homepage = "https://urbansounddataset.weebly.com/urbansound8k.html"
-    default_repeats = 2
-    n_clips = 8732
-    n_classes = 10
     download_bytes = 6_000_000_000  # about 5.6 GiB; the md5 is what is checked
     folders = ("UrbanSound8K", "urbansound8k", "us8k")
     download_folder = "UrbanSound8K"

@@ -3,7 +3,7 @@
 An embedder is a frozen :class:`EmbedderSpec` plus a batch function. Two kinds exist:
 
 * windowed (``spec.window_s`` set): the core decodes, resamples to ``spec.sample_rate``, cuts
-  windows of ``window_s`` every ``hop_s`` (DESIGN.md section 3) and calls
+  windows of ``window_s`` every ``hop_s`` (docs/protocol.md, "One run") and calls
   :meth:`Embedder.embed_windows` on batches of windows gathered across clips;
 * sequence (``spec.window_s is None``): the embedder sees a whole clip at its native rate and
   returns its own frames and their timestamps from :meth:`Embedder.embed_sequence` (SoundNet).

@@ -3,7 +3,7 @@
 The names, dims, rates and weights files are the rows of the family's table
 (:mod:`bench.embedders.l3_meta`): ``l3-{linear,m128,m256}-{music,env}`` give 6144-d embeddings
 and the same names with ``-512`` give 512-d ones (the same network, another final max-pool).
-Windows are 1 s at 48 kHz every 0.1 s (the core cuts them, DESIGN.md section 3). Weights are the
+Windows are 1 s at 48 kHz every 0.1 s (the core cuts them, docs/protocol.md). Weights are the
 official OpenL3 Keras files, fetched by :mod:`bench.embedders.weights`; the network and frontend
 are in :mod:`bench.embedders.l3_net`.
 """

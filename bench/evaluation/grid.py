@@ -28,8 +28,9 @@ from bench.evaluation.frames import (Frames, Standardizer, clip_scores,  # noqa:
                                      require_validation)
 from bench.evaluation.kernels import (TINY_NETWORK_PARAMS, DeviceData, FusedAdam,  # noqa: F401
                                       epoch_orders, evaluate_points, forward_backward,
-                                      glorot_init, point_seeds, predict_proba, torch_threads)
+                                      glorot_init, point_seeds, predict_proba)
 from bench.evaluation.threadtune import BLOCK_BATCHES, ThreadChooser
+from bench.util.threads import set_torch_threads, torch_threads
 
 
 @dataclass
@@ -205,7 +206,7 @@ class GridMLP:
             t_train = time.perf_counter()
             with torch.no_grad():
                 for block, first in enumerate(range(0, len(starts), BLOCK_BATCHES)):
-                    threads = _use_threads(chooser.threads_for_block(block))
+                    threads = set_torch_threads(chooser.threads_for_block(block))
                     block_starts = starts[first:first + BLOCK_BATCHES]
                     t_block = time.perf_counter()
                     for start in block_starts:
@@ -215,7 +216,7 @@ class GridMLP:
                     chooser.record_block(threads, time.perf_counter() - t_block,
                                          len(block_starts), block)
                 t_train = time.perf_counter() - t_train
-                _use_threads(chooser.chosen)
+                set_torch_threads(chooser.chosen)
                 losses, frame_acc, clip_acc = evaluate_points(W, b, vdata, s.n_classes,
                                                         [s.grid[g][1] for g in active])
             stopped = []
@@ -248,12 +249,3 @@ class GridMLP:
     def predict_proba(self, frames: Frames, scaler: Standardizer) -> np.ndarray:
         """Class likelihoods of every frame with the chosen weights, shape (n_frames, C)."""
         return predict_proba(self.params_, frames, scaler, self.settings.device)
-
-
-def _use_threads(n: int) -> int:
-    """Give torch ``n`` threads (a no-op when it has them); returns ``n``."""
-    import torch
-
-    if n != torch.get_num_threads():
-        torch.set_num_threads(n)
-    return n

@@ -8,7 +8,6 @@ preallocated buffers (see :mod:`bench.evaluation.grid`).
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -72,22 +71,6 @@ def predict_proba(params: list[tuple[np.ndarray, np.ndarray]], frames: Frames,
 
 
 # -- internals -----------------------------------------------------------------------------------
-@contextmanager
-def torch_threads(n: int | None):
-    """torch's thread count set to ``n`` (``None``: left as it is) inside the block, and put
-    back afterwards whatever the block did with it (the grid trainer's choice switches it)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
-
-
 class DeviceData:
     """Standardised batches gathered from the shared matrix (on the fly: no standardised copy)."""
 

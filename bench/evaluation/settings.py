@@ -29,7 +29,7 @@ def check_choice(field_name: str, value: str, choices: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class ProtocolConfig:
-    """Every choice of the downstream evaluation protocol (DESIGN.md section 3).
+    """Every choice of the downstream evaluation protocol (docs/protocol.md).
 
     Attributes
     ----------

@@ -30,6 +30,7 @@ from bench.store.pipeline import EmbedReport, embed_clips
 from bench.store.store import EmbeddingStore
 from bench.util.cpus import default_threads
 from bench.util.progress import bar
+from bench.util.threads import use_default_threads
 
 
 @dataclass

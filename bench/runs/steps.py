@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import __version__, datasets, embedders
+from bench import datasets, embedders
+from bench._version import __version__
 from bench.errors import ConfigError, storage_error
 from bench.evaluation.protocol import run_fold
 from bench.evaluation.settings import fingerprint
@@ -27,6 +28,7 @@ from bench.store.pipeline import (DamagedEntries, EmbedReport, embed_clips, load
                                   open_namespace)
 from bench.store.store import EmbeddingStore
 from bench.util.cpus import default_threads
+from bench.util.threads import use_default_threads
 
 
 def _write(what: str, write: Callable[[], Any], path: Path) -> Any:
@@ -175,9 +177,7 @@ def open_parts(config: RunConfig, progress: bool = True, device: str | None = No
 def set_threads(threads: int | None) -> None:
     """Give torch ``--threads`` threads, or by default one per CPU this process may use
     (affinity mask and cgroup quota; torch's own default counts the machine's cores)."""
-    import torch
-
-    torch.set_num_threads(default_threads(threads))
+    use_default_threads(threads)
 
 
 def check_device(device: str) -> None:

@@ -5,9 +5,10 @@ the cost is counted per pair: clips x windows per clip (from each clip's duratio
 embedder's window and hop), times the embedder's ``gflop_per_window`` where it declares one
 (for sequence embedders such as SoundNet: per second of audio). Clip durations come from the
 files when the dataset is on disk (a sample of up to 300 clips is probed) and otherwise from the
-published sizes below. CPU hours follow from a per-core GFLOP/s figure: given, or measured here
-with a short 3x3 convolution in torch (the operation that dominates L3 and VGGish); networks
-reach less than that peak, so read the hours as a lower bound.
+published sizes of the datasets' table (:mod:`bench.datasets.meta`). CPU hours follow from a
+per-core GFLOP/s figure: given, or measured here with a short 3x3 convolution in torch (the
+operation that dominates L3 and VGGish); networks reach less than that peak, so read the hours
+as a lower bound.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from bench import datasets, embedders
-from bench.analysis.check import dataset_key
+from bench.datasets import meta
+from bench.datasets.names import dataset_key
 from bench.audio.decode import probe
 from bench.audio.frames import frame_count
 from bench.errors import BenchError, ResultsError
@@ -27,18 +29,11 @@ from bench.evaluation.settings import identity_of
 from bench.runs.identity import run_id_prefix
 from bench.runs.record import PARTIAL_DIR, RESULTS_FILE, RunRecord, read_results
 from bench.util import tables
+from bench.util.threads import torch_threads
 
 if TYPE_CHECKING:
     from bench.runs.config import RunConfig
 
-#: published sizes (DESIGN.md section 5): clips, seconds per clip, official splits; keyed by
-#: bench.analysis.check.dataset_key (so other spellings, such as urbansound8k, find theirs)
-DATASET_FACTS: dict[str, tuple[int, float, int, str]] = {
-    "esc50": (2000, 5.0, 5, "ESC-50: 2000 clips of 5 s"),
-    "us8k": (8732, 4.0, 10, "UrbanSound8K: 8732 clips of at most 4 s (1399 shorter), "
-                            "counted as 4 s: an upper bound"),
-    "dcase2013": (200, 30.0, 1, "DCASE 2013 SCD: 100 + 100 clips of 30 s"),
-}
 _PROBE_SAMPLE = 300
 
 
@@ -93,9 +88,10 @@ def dataset_size(name: str, data_dir: Path) -> DatasetSize:
                                    f"{len(sample)} of {len(clips)} files probed", repeats)
             except BenchError:
                 pass
-    facts = DATASET_FACTS.get(dataset_key(ds.name if ds is not None else name))
-    if facts is not None:
-        return DatasetSize(name, facts[0], [facts[1]], facts[2], facts[3], repeats)
+    # the published size (the datasets' table), found under any spelling of the name
+    row = meta.find(dataset_key(ds.name if ds is not None else name))
+    if row is not None and row.clip_s is not None and row.n_clips:
+        return DatasetSize(name, row.n_clips, [row.clip_s], row.n_splits, row.size_note, repeats)
     if clips:
         return DatasetSize(name, len(clips), None, len(ds.splits()),
                            "files not on disk yet: durations unknown", repeats)
@@ -127,9 +123,7 @@ def measure_gflops(seconds: float = 0.5) -> float:
     """Per-core GFLOP/s of a 3x3, 64->64 channel convolution in torch on one thread."""
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         x = torch.randn(4, 64, 64, 48)
         w = torch.randn(64, 64, 3, 3)
         flop = 2 * 4 * 64 * 64 * 48 * 64 * 9
@@ -139,8 +133,6 @@ def measure_gflops(seconds: float = 0.5) -> float:
             torch.nn.functional.conv2d(x, w, padding=1)
             n += 1
         return flop * n / (time.perf_counter() - t0) / 1e9
-    finally:
-        torch.set_num_threads(threads)
 
 
 def cpu_time(seconds: float) -> str:

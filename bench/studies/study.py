@@ -38,7 +38,8 @@ from bench.studies.executor import DaskSettings
 #: the paper's embedders, as the families' tables mark them (every 6144-d L3 variant, VGGish,
 #: SoundNet)
 PAPER_EMBEDDERS = embedders.catalog.paper_embedders()
-PAPER_DATASETS = ("esc50", "us8k", "dcase2013")
+#: the paper's datasets, as the datasets' table marks them
+PAPER_DATASETS = datasets.meta.paper_datasets()
 
 
 @dataclass(frozen=True)

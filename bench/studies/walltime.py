@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from bench.runs.graph import CLASSIFY, EMBED, FINISH, Graph, RunShape, build_graph
 from bench.studies.estimate import StudyEstimate
 
-#: hidden layers of the paper's MLP (the protocol's classifier)
+#: hidden layers of the paper's MLP (docs/protocol.md)
 _HIDDEN = (512, 128)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from bench.errors import ConfigError, UnknownNameError
 
@@ -59,14 +59,26 @@ class Registry:
         Used in messages ("unknown embedder 'x'").
     entry_point_group : str
         Entry-point group scanned for plugins (``bench.embedders``).
+    declared : callable, optional
+        Returns the entries of a table that cannot be read when the registry is made (the
+        datasets' table reads the dataset files, which import the package that holds the
+        registry); called on first use, its entries come before plugins.
     """
 
-    def __init__(self, kind: str, entry_point_group: str):
+    def __init__(self, kind: str, entry_point_group: str,
+                 declared: Callable[[], Iterable[RegistryEntry]] | None = None):
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._entries: dict[str, RegistryEntry] = {}
         self._schemes: dict[str, RegistryEntry] = {}
         self._plugins_loaded = False
+        self._declared = declared
+
+    def _load_declared(self) -> None:
+        if self._declared is not None:
+            declared, self._declared = self._declared, None
+            for e in declared():
+                self._entries.setdefault(e.name, e)
 
     def register(self, name: str, target: str, summary: str = "", /, **kwargs: Any) -> None:
         """Register ``name`` to be built as ``target(**kwargs, **options)`` (the first three are
@@ -86,6 +98,7 @@ class Registry:
         return list(self._schemes.values())
 
     def _load_plugins(self) -> None:
+        self._load_declared()
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
@@ -106,6 +119,7 @@ class Registry:
 
     def entry(self, name: str) -> RegistryEntry:
         """The entry for ``name``; an import path ``pkg.mod:Class`` is an entry of its own."""
+        self._load_declared()
         if name in self._entries:
             return self._entries[name]
         prefix, sep, rest = name.partition(":")
