@@ -9,16 +9,17 @@ finished (fold, repeat) records in ``partial/``. The pieces (``embeddings``, ``c
 
 from __future__ import annotations
 
-import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from bench import __version__, datasets, embedders
-from bench.errors import ConfigError, storage_error
+from bench.errors import ConfigError, DamagedRecordError, storage_error
 from bench.evaluation.protocol import fold_data, run_fold
 from bench.evaluation.settings import fingerprint
+from bench.io.records import read_json, record_of, set_aside
 from bench.runs.config import RunConfig
 from bench.runs.identity import PlannedRun, plan_run, slug
 from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, AccuracySummary,
@@ -215,11 +216,26 @@ def partial_path(run_dir: Path, split: Any, repeat: int) -> Path:
 
 
 def read_partial(path: Path) -> tuple[FoldRecord, list[dict[str, Any]]] | None:
-    """A finished (split, repeat): its fold record and predictions; ``None`` when not there."""
+    """A finished (split, repeat): its fold record and predictions; ``None`` when not there.
+
+    A damaged record (cut short, emptied, ``{}``: what a crash on a file system without
+    ordered writes leaves) is bench's own intermediate state: it is set aside as
+    ``<name>.damaged-<time>`` with a one-line warning, and the piece is computed again."""
     if not path.exists():
         return None
-    saved = json.loads(path.read_text())
-    return FoldRecord.from_dict(saved["record"], str(path)), saved["predictions"]
+    what = "a finished fold's record"
+    try:
+        saved = read_json(path, what)
+        predictions = saved.get("predictions")
+        if not isinstance(predictions, list) or not all(isinstance(p, dict) for p in predictions):
+            raise DamagedRecordError(f"{path} ({what}) is damaged or not bench's: no list of "
+                                     f"predictions", path=path)
+        return record_of(saved.get("record"), FoldRecord, path, what), predictions
+    except DamagedRecordError as exc:
+        moved = set_aside(path)
+        warnings.warn(f"{exc.message}; moved to {moved.name}, computing that fold again",
+                      stacklevel=2)
+        return None
 
 
 def classify_unit(plan: PlannedRun, data: Any, split_index: int, split: Any, repeat: int,

@@ -47,21 +47,17 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from bench.errors import AudioError, CacheError
+from bench.errors import AudioError, BenchError, CacheError
 from bench.io.fileio import file_digest
+from bench.io.records import read_json
 from bench.store.format import Entry, namespace_key, npy_arrays, npy_bytes, write_entry
-from bench.store.index import connect, writable
+from bench.store.index import connect, open_index, writable
 from bench.util.progress import bar
 
 ORPHAN_AGE_S = 600.0
 LAYOUT = "v2"
 HOSTS_DIR = "hosts"
 NAMESPACE_FILE = "namespace.json"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audio (
-    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    sha256 TEXT NOT NULL, checked REAL NOT NULL);
-"""
 
 
 def host_name() -> str:
@@ -114,27 +110,10 @@ class EmbeddingStore:
         except OSError as exc:
             raise CacheError(f"cannot create the embedding store at {self.base}: {exc}",
                              hint="pass a writable --cache-dir or set BENCH_CACHE_DIR") from exc
-        try:
-            self._create_index()
-        except (CacheError, sqlite3.DatabaseError) as exc:
-            cause = exc.__cause__ if isinstance(exc, CacheError) else exc
-            if not isinstance(cause, sqlite3.DatabaseError) or \
-                    isinstance(cause, sqlite3.OperationalError):
-                raise
-            # it only remembers audio checksums: start a new one, keep the old for a look
-            self.close()
-            self.damaged_index = self.index_path.with_suffix(f".damaged-{int(time.time())}")
-            self.index_path.replace(self.damaged_index)
-            for extra in ("-wal", "-shm"):
-                Path(f"{self.index_path}{extra}").unlink(missing_ok=True)
-            self._create_index()
+        self._conn, self.damaged_index = open_index(self.index_path)
 
     def _lowest_existing(self) -> Path:
         return self.base if self.base.is_dir() else self.root
-
-    def _create_index(self) -> None:
-        with self._db() as db:
-            db.executescript(_SCHEMA)
 
     # -- this host's audio index -------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -215,9 +194,9 @@ class EmbeddingStore:
         for d in self._namespace_dirs():
             meta = d / NAMESPACE_FILE
             try:
-                embedder = json.loads(meta.read_text())["embedder"].get("name", "?")
-            except (OSError, ValueError, KeyError, AttributeError):
-                embedder = "?"
+                embedder = read_json(meta, "a namespace's description")["embedder"]["name"]
+            except (OSError, BenchError, LookupError, TypeError):
+                embedder = "?"  # a listing names what it can
             entries = list(_entries_in(d))
             rows.append({"namespace": d.name, "embedder": embedder,
                          "created": meta.stat().st_mtime, "entries": len(entries),
