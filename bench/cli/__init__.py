@@ -58,7 +58,15 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
+        from bench.util import interrupt
+
+        # the first Ctrl-C stops at the next safe point, a second at once (bench.util.interrupt)
+        with interrupt.handling():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context):
         from bench.errors import BenchError
+        from bench.util import interrupt
 
         try:
             return super().invoke(ctx)
@@ -73,9 +81,8 @@ class LazyGroup(click.Group):
             click.secho(f"error: {err}", err=True, fg="red")
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
-            click.secho("interrupted: finished work is stored; run the same command again to "
-                        "resume", err=True, fg="yellow")
-            sys.exit(130)
+            interrupt.report()
+            sys.exit(interrupt.EXIT_CODE)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],

@@ -29,6 +29,7 @@ from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, Accura
 from bench.store.pipeline import (DamagedEntries, EmbedReport, embed_clips, load_matrix,
                                   open_namespace)
 from bench.store.store import EmbeddingStore
+from bench.util import interrupt
 from bench.util.cpus import default_threads
 from bench.util.progress import bar
 
@@ -246,12 +247,14 @@ def classify_unit(plan: PlannedRun, data: Any, split_index: int, split: Any, rep
     so a piece is there whole or not at all, whoever computed it). ``first_chosen``: split 0's
     ``chosen`` in this repeat, the only point trained under ``grid_search="first_split"``."""
     fixed = first_chosen if plan.protocol.grid_search == "first_split" else None
-    record, preds = run_fold(data, split, split_index, repeat, plan.protocol, plan.config.seed,
-                             device=plan.config.device, on_epoch=on_epoch, fixed=fixed,
-                             threads=plan.config.threads)
-    part = partial_path(plan.run_dir, split, repeat)
-    _write("a finished fold's record",
-           lambda: write_json(part, {"record": record.to_dict(), "predictions": preds}), part)
+    with interrupt.deferred():  # a Ctrl-C stops at an epoch's end, or once the record is kept
+        record, preds = run_fold(data, split, split_index, repeat, plan.protocol,
+                                 plan.config.seed, device=plan.config.device, on_epoch=on_epoch,
+                                 fixed=fixed, threads=plan.config.threads)
+        part = partial_path(plan.run_dir, split, repeat)
+        _write("a finished fold's record",
+               lambda: write_json(part, {"record": record.to_dict(), "predictions": preds}),
+               part)
     return record, preds
 
 

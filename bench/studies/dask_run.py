@@ -112,8 +112,16 @@ def run_sweep_dask(study: Study, executor: Executor, *, keep_going: bool = False
         f"done earlier): {counts['embed']} embed, {counts['classify']} classify and "
         f"{counts['finish']} finish tasks on {executor.describe()}")
     if counts["finish"]:
-        with DaskSession(executor, study) as (client, threads):
-            _submit_and_wait(client, threads, graph, out, study.dask, keep_going, progress, say)
+        try:
+            with DaskSession(executor, study) as (client, threads):
+                _submit_and_wait(client, threads, graph, out, study.dask, keep_going, progress,
+                                 say)
+        except KeyboardInterrupt:
+            for o in out.outcomes:  # as the sequential sweep records an interrupted run
+                if o.status == "running":
+                    o.status, o.error = "failed", "interrupted"
+            write_study_state(out)
+            raise
     if report:
         write_study_report(out, say)
     write_study_state(out)
@@ -239,7 +247,20 @@ class DaskSession:
             self.client = Client(self.cluster)
         return self.client, threads
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            # Ctrl-C: the cancelled tasks and the busy workers being stopped are the point
+            # now; Dask's warnings about them would bury the one line that says what happened
+            import logging
+
+            from bench.studies.worker_setup import quiet
+
+            quiet()
+            if self.client is not None:
+                try:
+                    self.client.run(quiet)
+                except Exception:  # noqa: BLE001 - only log levels: the close goes on
+                    logging.getLogger(__name__).debug("workers not quietened", exc_info=True)
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
