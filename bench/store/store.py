@@ -75,6 +75,8 @@ class VerifyResult:
     orphans_removed: int = 0
     audio_checked: int = 0
     audio_changed: list[str] = field(default_factory=list)
+    #: the audio files were read again (not only their size and mtime compared)
+    audio_rehashed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -205,9 +207,14 @@ class EmbeddingStore:
 
     # -- maintenance ---------------------------------------------------------------------------
     def verify(self, *, rehash_audio: bool = True, repair: bool = True,
-               progress: bool = True) -> VerifyResult:
+               progress: bool = True, check_audio: bool = True) -> VerifyResult:
         """Check every entry's bytes against the sha256 in its name and every audio identity of
         this host against its file.
+
+        An audio identity is a memo keyed by (path, size, mtime): ``check_audio`` drops those
+        whose file is gone or has another size or mtime; ``rehash_audio`` reads every file
+        again, which also finds a file edited in place with its size and mtime kept (restored
+        by a tool that keeps times), whose memo would otherwise name the old content.
 
         With ``repair``, damaged entries and stale audio identities are removed (the next run
         recomputes them), as are old temporary files of killed writers and second copies of a
@@ -242,13 +249,14 @@ class EmbeddingStore:
                     result.orphans_removed += 1
             else:
                 kept[slot] = f
-        if rehash_audio and not self.read_only:  # a read-only store remembers no audio
+        if (check_audio or rehash_audio) and not self.read_only:  # a read-only one has none
+            result.audio_rehashed = rehash_audio
             with self._db() as db:
-                arows = db.execute("SELECT path, sha256 FROM audio").fetchall()
-            for path, digest in bar(arows, desc="verify audio", unit="file", enabled_=progress):
+                arows = db.execute("SELECT path, size, mtime_ns, sha256 FROM audio").fetchall()
+            for path, size, mtime_ns, digest in bar(arows, desc="verify audio", unit="file",
+                                                    enabled_=progress):
                 result.audio_checked += 1
-                p = Path(path)
-                if not p.exists() or file_digest(p) != digest:
+                if not _same_audio(Path(path), size, mtime_ns, digest if rehash_audio else None):
                     result.audio_changed.append(path)
                     if repair:
                         with self._db() as db:
@@ -368,6 +376,18 @@ def _entries_in(ns_dir: Path) -> Iterator[Entry]:
         entry = Entry.parse(f)
         if entry is not None:
             yield entry
+
+
+def _same_audio(path: Path, size: int, mtime_ns: int, digest: str | None) -> bool:
+    """Whether an audio memo still holds: the file is there with its size and mtime (and, when
+    ``digest`` is given, its bytes hash to it)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+        return False
+    return digest is None or file_digest(path) == digest
 
 
 def _sha256(payload: bytes) -> str:
