@@ -26,8 +26,10 @@ directory, which NFS and Lustre have.
 The only SQLite file remembers each audio file's sha256 against its (path, size, mtime), so an
 unchanged file is not read twice. It is per host (SQLite's WAL mode needs memory shared between
 its processes, so one file must never be opened from two hosts), holds nothing that cannot be
-recomputed (``verify`` re-hashes; deleting it costs one re-hash of the audio), and paths are a
-host's own anyway.
+recomputed (deleting it costs one re-hash of the audio), and paths are a host's own anyway.
+Its trade-off: a file edited in place that keeps its size and mtime keeps its old sha256 (and
+so its old embeddings and run id) until ``verify(rehash_audio=True)`` (``bench cache verify
+--deep``) reads it again and drops the stale memo.
 """
 
 from __future__ import annotations
