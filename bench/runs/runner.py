@@ -233,9 +233,11 @@ def read_partial(path: Path) -> tuple[FoldRecord, list[dict[str, Any]]] | None:
                                      f"predictions", path=path)
         return record_of(saved.get("record"), FoldRecord, path, what), predictions
     except DamagedRecordError as exc:
-        moved = set_aside(path)
-        warnings.warn(f"{exc.message}; moved to {moved.name}, computing that fold again",
-                      stacklevel=2)
+        try:
+            moved = f"moved to {set_aside(path).name}"
+        except FileNotFoundError:  # another worker of the study moved it first
+            moved = "moved aside"
+        warnings.warn(f"{exc.message}; {moved}, computing that fold again", stacklevel=2)
         return None
 
 
