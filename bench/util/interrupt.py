@@ -145,6 +145,8 @@ def _stop_now() -> None:
 def _write_line(text: str) -> None:
     try:
         sys.stderr.flush()
-        os.write(sys.stderr.fileno(), (text + "\n").encode())
+        # on a terminal a progress bar may hold the line without its newline
+        lead = "\n" if sys.stderr.isatty() else ""
+        os.write(sys.stderr.fileno(), (lead + text + "\n").encode())
     except (OSError, ValueError, AttributeError):  # no real stderr (a test's captured one)
         print(text, file=sys.stderr)
