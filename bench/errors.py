@@ -90,6 +90,16 @@ class ResultsError(BenchError):
     """A results file is missing, malformed or of an unknown schema version."""
 
 
+class DamagedRecordError(ResultsError):
+    """A file bench wrote and reads back (a run's record, a finished fold's record, a study's
+    state, a store index) is damaged (cut short, emptied, not JSON) or foreign (another
+    schema). ``path`` is the file."""
+
+    def __init__(self, message: str, *, path: object, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
 class TrackingError(BenchError):
     """Experiment tracking (MLflow) failed."""
 

@@ -5,7 +5,9 @@ The embedders are used through their import path (``sweep_fixtures:TinyA``) with
 on PYTHONPATH. Every finished embedder call appends ``embed <name> <n_windows>`` to the file in
 ``BENCH_TEST_LOG``, every finished (fold, repeat) ``fold <name> <test_fold> <repeat>``.
 ``BENCH_TEST_KILL=embed:<name>:<k>`` (or ``fold:<name>:<k>``) sends SIGKILL to the process at
-the start of the k-th such call in this process: a hard kill, no cleanup. Several such specs
+the start of the k-th such call in this process: a hard kill, no cleanup;
+``BENCH_TEST_SIGINT=<kind>:<name>:<k>:<n>`` sends Ctrl-C there instead (SIGINT to the process
+group, ``n`` times 100 ms apart). Several such specs
 may be given, separated by commas; ``*`` as the name matches any. With
 ``BENCH_TEST_KILL_ONCE=<folder>`` each spec kills one process only, whichever gets there first
 (a marker file in the folder says it happened): Dask restarts a killed worker, which must not
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import zlib
 
 import numpy as np
@@ -35,16 +38,32 @@ def _start(kind: str, name: str) -> None:
     key = (kind, name)
     _STARTED[key] = _STARTED.get(key, 0) + 1
     for spec in filter(None, os.environ.get("BENCH_TEST_KILL", "").split(",")):
-        k_kind, k_name, k_at = spec.split(":")
-        if k_kind == kind and k_name in (name, "*") and _STARTED[key] == int(k_at):
-            once = os.environ.get("BENCH_TEST_KILL_ONCE")
-            if once:
-                try:
-                    os.close(os.open(os.path.join(once, spec.replace(":", "_").replace("*", "any")
-                                                  + ".killed"), os.O_CREAT | os.O_EXCL))
-                except FileExistsError:
-                    continue
+        if _due(spec, kind, name, key, ".killed"):
             os.kill(os.getpid(), signal.SIGKILL)
+    for spec in filter(None, os.environ.get("BENCH_TEST_SIGINT", "").split(",")):
+        k_kind, k_name, k_at, times = spec.split(":")
+        if _due(":".join((k_kind, k_name, k_at)), kind, name, key, ".interrupted"):
+            # Ctrl-C as a terminal sends it: to the whole process group (the command, its
+            # decoding pool, its Dask workers); a second one 100 ms later if asked
+            for i in range(int(times)):
+                if i:
+                    time.sleep(0.1)
+                os.killpg(os.getpgrp(), signal.SIGINT)
+
+
+def _due(spec: str, kind: str, name: str, key: tuple[str, str], marker: str) -> bool:
+    """Whether ``kind:name:k`` fires now (once per study with ``BENCH_TEST_KILL_ONCE``)."""
+    k_kind, k_name, k_at = spec.split(":")
+    if not (k_kind == kind and k_name in (name, "*") and _STARTED[key] == int(k_at)):
+        return False
+    once = os.environ.get("BENCH_TEST_KILL_ONCE")
+    if once:
+        try:
+            os.close(os.open(os.path.join(once, spec.replace(":", "_").replace("*", "any")
+                                          + marker), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+    return True
 
 
 def _log(line: str) -> None:

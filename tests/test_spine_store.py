@@ -244,7 +244,8 @@ def test_damaged_index_is_set_aside_and_rebuilt(tmp_path, clips):
     for extra in ("-wal", "-shm"):
         index.with_name(index.name + extra).unlink(missing_ok=True)
     index.write_bytes(b"not a database" * 100)
-    again = EmbeddingStore(tmp_path / "store")
+    with pytest.warns(UserWarning, match="is damaged .*; moved to .* and made anew"):
+        again = EmbeddingStore(tmp_path / "store")
     assert again.damaged_index is not None and again.damaged_index.exists()
     emb, report, ids2 = _embed(clips, again)  # audio re-hashed; embeddings all found
     assert ids2 == ids and report.n_cached == len(clips) and emb.calls == 0

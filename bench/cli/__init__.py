@@ -16,6 +16,7 @@ import click
 
 from bench._version import __version__
 from bench.errors import BenchError, storage_error
+from bench.util import interrupt
 
 # name -> ("module:function", one-line help). A module that is not there yet is simply not
 # listed, so parts of the command line can land one at a time.
@@ -61,6 +62,11 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
+        # the first Ctrl-C stops at the next safe point, a second at once (bench.util.interrupt)
+        with interrupt.handling():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except BenchError as exc:
@@ -72,9 +78,8 @@ class LazyGroup(click.Group):
             click.secho(f"error: {err}", err=True, fg="red")
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
-            click.secho("interrupted: finished work is stored; run the same command again to "
-                        "resume", err=True, fg="yellow")
-            sys.exit(130)
+            interrupt.report()
+            sys.exit(interrupt.EXIT_CODE)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],

@@ -24,6 +24,7 @@ from bench.evaluation.sampling import few_shot, next_fold, pool_clips
 from bench.evaluation.settings import ProtocolConfig
 from bench.datasets.base import Clip, Split
 from bench.errors import ProtocolError
+from bench.util import interrupt
 
 
 @dataclass
@@ -178,6 +179,16 @@ def untrained_warning(untrained: dict[str, int]) -> str:
             f"as wrong): {listed}")
 
 
+def _checkpointed(on_epoch: Callable[[int, int], None] | None) -> Callable[[int, int], None]:
+    """``on_epoch`` that first lets a pending Ctrl-C stop training (an epoch's end is a safe
+    point: nothing of the fold is written before it ends)."""
+    def call(epoch: int, n_active: int) -> None:
+        interrupt.checkpoint()
+        if on_epoch is not None:
+            on_epoch(epoch, n_active)
+    return call
+
+
 def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
              protocol: ProtocolConfig, seed: int, device: str = "cpu",
              on_epoch: Callable[[int, int], None] | None = None,
@@ -230,7 +241,7 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
                                   else np.concatenate([train.rows, val.rows]))
     grid = fold_grid(protocol, seed, repeat, fixed)
     model = fit_classifier(protocol, grid, n_classes, train, val, scaler, mlp_seed, device,
-                           on_epoch, threads)
+                           _checkpointed(on_epoch), threads)
     warnings.extend(getattr(model, "warnings_", []))
 
     te_rows, te_pos = data.frames_of(test_clips)

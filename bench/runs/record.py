@@ -23,9 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
-from bench.errors import ResultsError
+from bench.errors import DamagedRecordError, ResultsError
 from bench.evaluation.fold_record import ChosenPoint, FoldRecord, GridPointRecord
 from bench.io.fileio import atomic_write_text
+from bench.io.records import read_record
 from bench.runs.record_parts import (AccuracySummary, Environment, RepeatSpread, Timings,
                                      TrainingOverlap)
 from bench.util.jsonrecord import ABSENT, NOT_STORED, JsonRecord
@@ -227,10 +228,15 @@ def read_results(path: Path) -> RunRecord:
         raise ResultsError(f"no results file at {path}",
                            hint="pass a run directory made by `bench run` or its results.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        record = read_record(path, RunRecord, "a run's results")
+    except DamagedRecordError as exc:
+        # a run's final record is the user's: reported, never set aside or deleted
+        exc.hint = exc.hint or (f"bench leaves it as it is: restore it from a copy, or move it "
+                                f"away and run the same `bench run` again (or with --rerun) to "
+                                f"compute the run anew")
+        raise
+    except OSError as exc:
         raise ResultsError(f"cannot read {path}: {exc}") from exc
-    record = RunRecord.from_dict(data, str(path))
     record.path = str(path)
     return record
 

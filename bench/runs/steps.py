@@ -9,15 +9,16 @@ written, which is what makes every way of running resumable.
 
 from __future__ import annotations
 
-import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 from bench import datasets, embedders
 from bench._version import __version__
-from bench.errors import ConfigError, storage_error
+from bench.errors import ConfigError, DamagedRecordError, storage_error
 from bench.evaluation.protocol import run_fold
 from bench.evaluation.settings import fingerprint
+from bench.io.records import read_json, record_of, set_aside
 from bench.runs.config import RunConfig
 from bench.runs.identity import PlannedRun, slug
 from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, AccuracySummary,
@@ -27,6 +28,7 @@ from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, Accura
 from bench.store.pipeline import (DamagedEntries, EmbedReport, embed_clips, load_matrix,
                                   open_namespace)
 from bench.store.store import EmbeddingStore
+from bench.util import interrupt
 from bench.util.cpus import default_threads
 from bench.util.threads import use_default_threads
 
@@ -129,11 +131,28 @@ def clear_partial(run_dir: Path) -> None:
 
 
 def read_partial(path: Path) -> tuple[FoldRecord, list[dict[str, Any]]] | None:
-    """A finished (split, repeat): its fold record and predictions; ``None`` when not there."""
+    """A finished (split, repeat): its fold record and predictions; ``None`` when not there.
+
+    A damaged record (cut short, emptied, ``{}``: what a crash on a file system without
+    ordered writes leaves) is bench's own intermediate state: it is set aside as
+    ``<name>.damaged-<time>`` with a one-line warning, and the piece is computed again."""
     if not path.exists():
         return None
-    saved = json.loads(path.read_text())
-    return FoldRecord.from_dict(saved["record"], str(path)), saved["predictions"]
+    what = "a finished fold's record"
+    try:
+        saved = read_json(path, what)
+        predictions = saved.get("predictions")
+        if not isinstance(predictions, list) or not all(isinstance(p, dict) for p in predictions):
+            raise DamagedRecordError(f"{path} ({what}) is damaged or not bench's: no list of "
+                                     f"predictions", path=path)
+        return record_of(saved.get("record"), FoldRecord, path, what), predictions
+    except DamagedRecordError as exc:
+        try:
+            moved = f"moved to {set_aside(path).name}"
+        except FileNotFoundError:  # another worker of the study moved it first
+            moved = "moved aside"
+        warnings.warn(f"{exc.message}; {moved}, computing that fold again", stacklevel=2)
+        return None
 
 
 def classify_unit(plan: PlannedRun, data: Any, split_index: int, split: Any, repeat: int,
@@ -144,12 +163,14 @@ def classify_unit(plan: PlannedRun, data: Any, split_index: int, split: Any, rep
     so a piece is there whole or not at all, whoever computed it). ``first_chosen``: split 0's
     ``chosen`` in this repeat, the only point trained under ``grid_search="first_split"``."""
     fixed = first_chosen if plan.protocol.grid_search == "first_split" else None
-    record, preds = run_fold(data, split, split_index, repeat, plan.protocol, plan.config.seed,
-                             device=plan.config.device, on_epoch=on_epoch, fixed=fixed,
-                             threads=plan.config.threads)
-    part = partial_path(plan.run_dir, split, repeat)
-    _write("a finished fold's record",
-           lambda: write_json(part, {"record": record.to_dict(), "predictions": preds}), part)
+    with interrupt.deferred():  # a Ctrl-C stops at an epoch's end, or once the record is kept
+        record, preds = run_fold(data, split, split_index, repeat, plan.protocol,
+                                 plan.config.seed, device=plan.config.device, on_epoch=on_epoch,
+                                 fixed=fixed, threads=plan.config.threads)
+        part = partial_path(plan.run_dir, split, repeat)
+        _write("a finished fold's record",
+               lambda: write_json(part, {"record": record.to_dict(), "predictions": preds}),
+               part)
     return record, preds
 
 

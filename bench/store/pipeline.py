@@ -21,6 +21,7 @@ from bench.embedders.base import Embedder, EmbedderSpec
 from bench.errors import AudioError, BenchError, CacheError
 from bench.store.format import namespace_description
 from bench.store.store import EmbeddingStore, Namespace
+from bench.util import interrupt
 from bench.util.cpus import usable_cpus
 from bench.util.progress import bar
 
@@ -133,7 +134,8 @@ def embed_clips(clips: list[Clip], embedder: Embedder, spec: EmbedderSpec, store
         with bar(total=len(todo), desc=f"embedding {spec.name}", unit="clip",
                  enabled_=progress) as pbar:
             workers = usable_cpus() if decode_workers is None else decode_workers
-            for item in _decoded(todo, audio_ids, spec, resampler, workers):
+            for item in interrupt.checkpoints(_decoded(todo, audio_ids, spec, resampler,
+                                                       workers)):
                 clip, audio, payload = item
                 if isinstance(payload, AudioError):
                     if not skip_bad:

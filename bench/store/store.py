@@ -26,8 +26,10 @@ directory, which NFS and Lustre have.
 The only SQLite file remembers each audio file's sha256 against its (path, size, mtime), so an
 unchanged file is not read twice. It is per host (SQLite's WAL mode needs memory shared between
 its processes, so one file must never be opened from two hosts), holds nothing that cannot be
-recomputed (``verify`` re-hashes; deleting it costs one re-hash of the audio), and paths are a
-host's own anyway.
+recomputed (deleting it costs one re-hash of the audio), and paths are a host's own anyway.
+Its trade-off: a file edited in place that keeps its size and mtime keeps its old sha256 (and
+so its old embeddings and run id) until ``verify(rehash_audio=True)`` (``bench cache verify
+--deep``) reads it again and drops the stale memo.
 """
 
 from __future__ import annotations
@@ -47,21 +49,17 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from bench.errors import AudioError, CacheError
+from bench.errors import AudioError, BenchError, CacheError
 from bench.io.fileio import file_digest
+from bench.io.records import read_json
 from bench.store.format import Entry, namespace_key, npy_arrays, npy_bytes, write_entry
-from bench.store.index import connect, writable
+from bench.store.index import connect, open_index, writable
 from bench.util.progress import bar
 
 ORPHAN_AGE_S = 600.0
 LAYOUT = "v2"
 HOSTS_DIR = "hosts"
 NAMESPACE_FILE = "namespace.json"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audio (
-    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    sha256 TEXT NOT NULL, checked REAL NOT NULL);
-"""
 
 
 def host_name() -> str:
@@ -79,6 +77,8 @@ class VerifyResult:
     orphans_removed: int = 0
     audio_checked: int = 0
     audio_changed: list[str] = field(default_factory=list)
+    #: the audio files were read again (not only their size and mtime compared)
+    audio_rehashed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -114,27 +114,10 @@ class EmbeddingStore:
         except OSError as exc:
             raise CacheError(f"cannot create the embedding store at {self.base}: {exc}",
                              hint="pass a writable --cache-dir or set BENCH_CACHE_DIR") from exc
-        try:
-            self._create_index()
-        except (CacheError, sqlite3.DatabaseError) as exc:
-            cause = exc.__cause__ if isinstance(exc, CacheError) else exc
-            if not isinstance(cause, sqlite3.DatabaseError) or \
-                    isinstance(cause, sqlite3.OperationalError):
-                raise
-            # it only remembers audio checksums: start a new one, keep the old for a look
-            self.close()
-            self.damaged_index = self.index_path.with_suffix(f".damaged-{int(time.time())}")
-            self.index_path.replace(self.damaged_index)
-            for extra in ("-wal", "-shm"):
-                Path(f"{self.index_path}{extra}").unlink(missing_ok=True)
-            self._create_index()
+        self._conn, self.damaged_index = open_index(self.index_path)
 
     def _lowest_existing(self) -> Path:
         return self.base if self.base.is_dir() else self.root
-
-    def _create_index(self) -> None:
-        with self._db() as db:
-            db.executescript(_SCHEMA)
 
     # -- this host's audio index -------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -215,9 +198,9 @@ class EmbeddingStore:
         for d in self._namespace_dirs():
             meta = d / NAMESPACE_FILE
             try:
-                embedder = json.loads(meta.read_text())["embedder"].get("name", "?")
-            except (OSError, ValueError, KeyError, AttributeError):
-                embedder = "?"
+                embedder = read_json(meta, "a namespace's description")["embedder"]["name"]
+            except (OSError, BenchError, LookupError, TypeError):
+                embedder = "?"  # a listing names what it can
             entries = list(_entries_in(d))
             rows.append({"namespace": d.name, "embedder": embedder,
                          "created": meta.stat().st_mtime, "entries": len(entries),
@@ -226,9 +209,14 @@ class EmbeddingStore:
 
     # -- maintenance ---------------------------------------------------------------------------
     def verify(self, *, rehash_audio: bool = True, repair: bool = True,
-               progress: bool = True) -> VerifyResult:
+               progress: bool = True, check_audio: bool = True) -> VerifyResult:
         """Check every entry's bytes against the sha256 in its name and every audio identity of
         this host against its file.
+
+        An audio identity is a memo keyed by (path, size, mtime): ``check_audio`` drops those
+        whose file is gone or has another size or mtime; ``rehash_audio`` reads every file
+        again, which also finds a file edited in place with its size and mtime kept (restored
+        by a tool that keeps times), whose memo would otherwise name the old content.
 
         With ``repair``, damaged entries and stale audio identities are removed (the next run
         recomputes them), as are old temporary files of killed writers and second copies of a
@@ -263,13 +251,14 @@ class EmbeddingStore:
                     result.orphans_removed += 1
             else:
                 kept[slot] = f
-        if rehash_audio and not self.read_only:  # a read-only store remembers no audio
+        if (check_audio or rehash_audio) and not self.read_only:  # a read-only one has none
+            result.audio_rehashed = rehash_audio
             with self._db() as db:
-                arows = db.execute("SELECT path, sha256 FROM audio").fetchall()
-            for path, digest in bar(arows, desc="verify audio", unit="file", enabled_=progress):
+                arows = db.execute("SELECT path, size, mtime_ns, sha256 FROM audio").fetchall()
+            for path, size, mtime_ns, digest in bar(arows, desc="verify audio", unit="file",
+                                                    enabled_=progress):
                 result.audio_checked += 1
-                p = Path(path)
-                if not p.exists() or file_digest(p) != digest:
+                if not _same_audio(Path(path), size, mtime_ns, digest if rehash_audio else None):
                     result.audio_changed.append(path)
                     if repair:
                         with self._db() as db:
@@ -389,6 +378,18 @@ def _entries_in(ns_dir: Path) -> Iterator[Entry]:
         entry = Entry.parse(f)
         if entry is not None:
             yield entry
+
+
+def _same_audio(path: Path, size: int, mtime_ns: int, digest: str | None) -> bool:
+    """Whether an audio memo still holds: the file is there with its size and mtime (and, when
+    ``digest`` is given, its bytes hash to it)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+        return False
+    return digest is None or file_digest(path) == digest
 
 
 def _sha256(payload: bytes) -> str:

@@ -130,13 +130,21 @@ def make_cluster(executor: Executor, study: Study):
 
 def local_cluster(n_workers: int, threads: int, gpus: int = 0):
     """``n_workers`` processes on this machine; worker ``i`` sees GPU ``i % gpus`` if any."""
+    import dask
     from distributed import Nanny, Scheduler, SpecCluster
 
+    from bench.studies.worker_setup import PRELOAD, quiet_resource_tracker
+
+    quiet_resource_tracker()
+
+    # the workers ignore a terminal's Ctrl-C (the client stops them), besides the user's preloads
+    preload = [*(dask.config.get("distributed.worker.preload") or []), PRELOAD]
     workers = {}
     for i in range(n_workers):
         env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         # warnings (a worker lost, a task rescheduled) still show; the start-up chatter not
-        options: dict[str, Any] = {"nthreads": 1, "env": env, "silence_logs": logging.WARNING}
+        options: dict[str, Any] = {"nthreads": 1, "env": env, "silence_logs": logging.WARNING,
+                                   "preload": preload}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
             options["resources"] = {"GPU": 1}

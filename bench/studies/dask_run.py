@@ -98,7 +98,20 @@ class DaskSession:
         self.client, self.cluster = start_client(self.executor, self.study, self.log)
         return self.client, self.study.dask.threads_per_worker
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            # Ctrl-C: the cancelled tasks and the busy workers being stopped are the point
+            # now; Dask's warnings about them would bury the one line that says what happened
+            import logging
+
+            from bench.studies.worker_setup import quiet
+
+            quiet()
+            if self.client is not None:
+                try:
+                    self.client.run(quiet)
+                except Exception:  # noqa: BLE001 - only log levels: the close goes on
+                    logging.getLogger(__name__).debug("workers not quietened", exc_info=True)
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:

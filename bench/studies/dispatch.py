@@ -122,8 +122,15 @@ def run_sweep_units(study: Study, executor: Executor,
         f"done earlier): {counts['embed']} embed, {counts['classify']} classify and "
         f"{counts['finish']} finish tasks on {executor.describe()}")
     if planned.graph.units:
-        with make(executor, study, say) as units:
-            _follow(units, planned, out, keep_going, progress, say)
+        try:
+            with make(executor, study, say) as units:
+                _follow(units, planned, out, keep_going, progress, say)
+        except KeyboardInterrupt:
+            for o in out.outcomes:  # as the sequential sweep records an interrupted run
+                if o.status == "running":
+                    o.status, o.error = "failed", "interrupted"
+            write_study_state(out)
+            raise
     if report:
         write_study_report(out, say)
     write_study_state(out)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+from bench.errors import DamagedRecordError
 from bench.io.fileio import atomic_write_text, file_digest
+from bench.io.records import read_json, set_aside
 from bench.util.paths import default_dir
 
 #: environment variable naming a mirror of every weights file (base URL, published names)
@@ -36,16 +39,29 @@ def sha256_of(path: Path, *, record: Path | None = None) -> str:
     path = Path(path)
     st = path.stat()
     owner = str(path.resolve()) if record is not None else None  # a shared record names its file
+    memo = record or _sidecar(path)
     try:
-        cached = json.loads((record or _sidecar(path)).read_text())
+        cached = read_json(memo, "a weights file's sha256 record")
         if (cached.get("size") == st.st_size and cached.get("mtime_ns") == st.st_mtime_ns
-                and cached.get("path") == owner):
-            return str(cached["sha256"])
-    except (OSError, ValueError, KeyError, AttributeError):
-        pass
+                and cached.get("path") == owner and isinstance(cached.get("sha256"), str)):
+            return cached["sha256"]
+    except OSError:
+        pass  # none yet (or unreadable): hash the file
+    except DamagedRecordError as exc:
+        _set_aside_memo(memo, exc)
     digest = file_digest(path, "sha256")
     remember_sha256(path, digest, record, st)  # keyed by the state the file was hashed in
     return digest
+
+
+def _set_aside_memo(memo: Path, exc: DamagedRecordError) -> None:
+    """A damaged sha256 record is a memo: moved aside (one line) and made again."""
+    try:
+        moved = set_aside(memo).name
+    except OSError:  # a read-only weights directory: it is only not remembered
+        moved = None
+    warnings.warn(f"{exc.message}; " + (f"moved to {moved}, " if moved else "")
+                  + "hashing the file again", stacklevel=3)
 
 
 def explicit_sha256(path: Path, directory: Path | None = None) -> str:
