@@ -1,6 +1,6 @@
 """A PyTorch classification head trained one grid point at a time (``classifier="torch-mlp"``).
 
-The paper's recipe has its own fast trainer (:mod:`bench.evaluation.grid`: every grid point in
+The paper's recipe has its own fast trainer (:mod:`bench.evaluation.stacked`: every grid point in
 one stacked model, gradients by hand). The peers' protocols need what that trainer leaves out:
 batch normalisation and dropout (HEAR), other initialisations, networks of different depths in
 one grid, early stopping on validation accuracy, validation every few epochs, unshuffled
@@ -20,43 +20,21 @@ import numpy as np
 
 from bench.errors import ProtocolError
 from bench.evaluation.frames import Frames, Standardizer, require_validation
-from bench.evaluation.grid import GridPoint, select_winner
+from bench.evaluation.recipe import Recipe
+from bench.evaluation.selection import HeadSpec, select_winner, set_selected
 
 
-@dataclass(frozen=True)
-class HeadSpec:
-    """One grid point of the head: learning rate, weight decay, hidden shape, initialisation."""
+@dataclass(kw_only=True)
+class HeadSettings(Recipe):
+    """The training recipe (everything but the grid point): the shared :class:`Recipe` and
+    what only this head offers."""
 
-    lr: float
-    weight_decay: float
-    hidden_sizes: tuple[int, ...]
-    init: str
-
-    def point(self) -> GridPoint:
-        return GridPoint(self.lr, self.weight_decay, hidden_sizes=self.hidden_sizes,
-                         init=self.init)
-
-
-@dataclass
-class HeadSettings:
-    """The training recipe (everything but the grid point)."""
-
-    n_classes: int
-    batch_size: int = 32
-    max_epochs: int = 50
-    patience: int = 20
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
     dropout: float = 0.0
     batch_norm: bool = False
     monitor: str = "val_loss"
     monitor_ties: str = "keep"
     val_every: int = 1
     shuffle: bool = True
-    selection_unit: str = "clip"
-    tie_break: str = "val_loss"
-    device: str = "cpu"
-    random_state: int = 0
 
 
 def init_params(sizes: list[int], init: str, rng: np.random.Generator
@@ -159,9 +137,7 @@ class TorchHead:
                 done = round((g + 1) * s.max_epochs / G) - round(g * s.max_epochs / G)
                 for k in range(done):
                     on_epoch(round(g * s.max_epochs / G) + k + 1, G - g - 1)
-        for p in self.points_:
-            p.val_accuracy = (p.val_clip_accuracy if s.selection_unit == "clip"
-                              else p.val_frame_accuracy)
+        set_selected(self.points_, s.selection_unit)
         self.best_index_ = select_winner(self.points_, s.tie_break)
         self.model_ = models[self.best_index_]
         return self

@@ -2,7 +2,7 @@
 
 All G grid networks share every mini-batch; their parameters are stacked along a leading axis,
 so each layer of all networks is one batched matrix product and gradients go by hand into
-preallocated buffers (see :mod:`bench.evaluation.grid`).
+preallocated buffers (see :mod:`bench.evaluation.stacked`).
 """
 
 from __future__ import annotations

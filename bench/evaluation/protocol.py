@@ -16,11 +16,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.evaluation.classifiers import (chosen_record, fit_classifier, fold_grid,
+from bench.evaluation.classifiers import (FoldSetup, chosen_point, fit_classifier,
                                           identity_scaler)
 from bench.evaluation.fold_record import ChosenPoint, FoldRecord, GridPointRecord
 from bench.evaluation.frames import Frames, Standardizer, clip_scores
 from bench.evaluation.sampling import few_shot, next_fold, pool_clips
+from bench.evaluation.selection import fold_grid
 from bench.evaluation.settings import ProtocolConfig
 from bench.datasets.base import Clip, Split
 from bench.errors import ProtocolError
@@ -229,8 +230,8 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
         scaler = Standardizer.fit(data.X, train.rows if protocol.scaler_fit == "train"
                                   else np.concatenate([train.rows, val.rows]))
     grid = fold_grid(protocol, seed, repeat, fixed)
-    model = fit_classifier(protocol, grid, n_classes, train, val, scaler, mlp_seed, device,
-                           on_epoch, threads)
+    model = fit_classifier(protocol, grid, FoldSetup(n_classes, mlp_seed, device, threads),
+                           train, val, scaler, on_epoch)
     warnings.extend(getattr(model, "warnings_", []))
 
     te_rows, te_pos = data.frames_of(test_clips)
@@ -249,7 +250,7 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
         test_fold=split.test_fold, repeat=repeat, seed=mlp_seed, split_seed=split_seed,
         accuracy=float((pred == truth).mean()),
         val_accuracy=best.val_accuracy, val_loss=best.val_loss,
-        chosen=chosen_record(model), grid=points,
+        chosen=chosen_point(model), grid=points,
         per_class_accuracy=per_class, confusion=confusion.tolist(),
         n_train_clips=int(n_fit_clips), n_val_clips=int(n_val_clips),
         n_test_clips=int(len(test_clips)), n_train_frames=len(train), n_val_frames=len(val),
