@@ -53,6 +53,11 @@ def test_event_times_are_read_in_seconds(tmp_path):
     assert clip.events == (Event("high", 0.5, 2.0), Event("mid", 2.5, 4.0))
     assert clip.labels == ("high", "mid")
     assert {c.id: c for c in ds.clips()}["train/train-6.wav"].events == ()
+    assert ds.postprocessing_grid() is None  # the kit's default grid
+    _edit(ds.root, "task_metadata.json", lambda m: m.update(evaluation_params={
+        "event_postprocessing_grid": {"median_filter_ms": [150], "min_duration": [50]}}))
+    grid = create(str(ds.root), data_dir=tmp_path).postprocessing_grid()
+    assert grid == {"median_filter_ms": [150.0], "min_duration": [50.0]}
 
 
 def test_rate_folder_without_resampling_else_the_highest(tmp_path):

@@ -154,6 +154,25 @@ class HearTaskDataset(Dataset):
                                hint=_HINT)
         return labels
 
+    def postprocessing_grid(self) -> dict[str, list[float]] | None:
+        """Event tasks: the median filter widths and minimum durations (ms) the task's metadata
+        asks to choose from (``evaluation_params.event_postprocessing_grid``, as MAESTRO's
+        does); ``None``: the evaluation kit's default grid."""
+        params = self.meta.get("evaluation_params")
+        grid = params.get("event_postprocessing_grid") if isinstance(params, dict) else None
+        if not isinstance(grid, dict):
+            return None
+        try:
+            out = {k: [float(v) for v in grid[k]] for k in ("median_filter_ms", "min_duration")}
+        except (KeyError, TypeError, ValueError):
+            raise DatasetError(f"{self.root / METADATA}: event_postprocessing_grid must list "
+                               f"median_filter_ms and min_duration in ms, found {grid!r}",
+                               hint=_HINT) from None
+        if not all(out.values()):
+            raise DatasetError(f"{self.root / METADATA}: event_postprocessing_grid has an empty "
+                               f"list: {grid!r}", hint=_HINT)
+        return out
+
     @property
     def classes(self) -> tuple[str, ...]:
         """Every vocabulary label, sorted (also those no clip carries)."""
