@@ -77,6 +77,22 @@ def test_identity_names_the_task(tmp_path):
     assert a.name != b.name
 
 
+def test_metric_names(tmp_path):
+    folder = hf.make_scene_multiclass(tmp_path)
+    _edit(folder, "task_metadata.json",
+          lambda m: m.update(evaluation=["chroma_acc", "pitch_acc"]))
+    ds = create(str(folder), data_dir=tmp_path)
+    assert (ds.task.primary_metric, ds.task.metrics) == ("accuracy", ("accuracy",))
+    assert ds.notes == ["metric(s) ['chroma_acc'] of the task's evaluation list are not "
+                        "computed by bench; it reports ['accuracy']"]
+    folder = hf.make_event(tmp_path)
+    _edit(folder, "task_metadata.json",
+          lambda m: m.update(evaluation=["segment_1s_er", "event_onset_50ms_fms"]))
+    assert create(str(folder), data_dir=tmp_path).task.metrics == (
+        "segment_1s_er", "event_onset_50ms_fms", "event_onset_200ms_fms",
+        "event_onset_offset_50ms_20perc_fms")
+
+
 def _edit(folder, name, change):
     path = folder / name
     data = json.loads(path.read_text())

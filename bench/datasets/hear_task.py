@@ -99,8 +99,13 @@ class HearTaskDataset(Dataset):
         # the folder's name also says the mode (full, 5h, ...): keep it in the run ids
         prefix = f"{self.task_name}-{self.version}"
         self.name = self.root.name if self.root.name.startswith(self.task_name) else prefix
-        self.task = _task_info(self.meta)
+        self.task, dropped = _task_info(self.meta)
+        if dropped:
+            self.notes.append(f"metric(s) {dropped} of the task's evaluation list are not "
+                              f"computed by bench; it reports {list(self.task.metrics)}")
         self._wanted = rate
+        self._read_rate: int | None = None  # the rate folder the clips were read from
+        self._vocabulary: list[str] | None = None
         self._sha256 = ""  # of the metadata, vocabulary and split files as read
 
     # -- the folder's parts -------------------------------------------------------------------
@@ -127,7 +132,7 @@ class HearTaskDataset(Dataset):
         the embedder's rate); a later call with another choice reads the clips again."""
         self._wanted = rate
         chosen = self.rate
-        if self._clips is not None and self._clips and self._clips[0].path.parts[-3] != str(chosen):
+        if self._clips is not None and self._read_rate != chosen:
             self._clips = None
         return chosen
 
@@ -141,7 +146,9 @@ class HearTaskDataset(Dataset):
         return self._wanted if self._wanted in rates else rates[-1]
 
     def vocabulary(self) -> list[str]:
-        """``labelvocabulary.csv``'s labels, in its index order."""
+        """``labelvocabulary.csv``'s labels, in its index order (read once)."""
+        if self._vocabulary is not None:
+            return list(self._vocabulary)
         path = self.root / VOCABULARY
         rows = _read_csv(path)
         if not rows or [h.strip() for h in rows[0][:2]] != ["idx", "label"]:
@@ -152,7 +159,8 @@ class HearTaskDataset(Dataset):
             raise DatasetError(f"{path} lists {len(labels)} label(s); the task needs "
                                f"{'two' if self.task.kind == 'multiclass' else 'one'} or more",
                                hint=_HINT)
-        return labels
+        self._vocabulary = labels
+        return list(labels)
 
     def postprocessing_grid(self) -> dict[str, list[float]] | None:
         """Event tasks: the median filter widths and minimum durations (ms) the task's metadata
@@ -184,7 +192,7 @@ class HearTaskDataset(Dataset):
         digest = hashlib.sha256()
         for name in (METADATA, VOCABULARY):
             digest.update((self.root / name).read_bytes())
-        rate = self.rate
+        rate = self._read_rate = self.rate
         clips: list[Clip] = []
         for split in self.split_names:
             path = self.root / f"{split}.json"
@@ -299,17 +307,18 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _task_info(meta: dict[str, Any]) -> TaskInfo:
+def _task_info(meta: dict[str, Any]) -> tuple[TaskInfo, list[str]]:
     """The task's kind and metrics: HEAR's evaluation list under bench's names, the primary
     first, then the rest bench computes for the kind; a HEAR metric bench does not compute is
-    left out (its primary then falls back to the kind's)."""
+    left out (its primary then falls back to the kind's) and returned as the second item."""
     kind = "event" if meta["embedding_type"] == "event" else str(meta["prediction_type"])
     known = KIND_METRICS[kind]
     listed = meta.get("evaluation") or []
     named = [HEAR_METRICS.get(str(m), str(m)) for m in listed]
     ours = [m for m in named if m in known]
     metrics = tuple(dict.fromkeys(ours + list(known)))
-    return TaskInfo(kind=kind, primary_metric=metrics[0], metrics=metrics)
+    dropped = [str(m) for m, n in zip(listed, named) if n not in known]
+    return TaskInfo(kind=kind, primary_metric=metrics[0], metrics=metrics), dropped
 
 
 def _event(item: Any, where: str) -> Event:
