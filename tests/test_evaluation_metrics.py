@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from bench.evaluation.metrics import average_precision, d_prime, multilabel_scores, roc_auc
+from bench.evaluation.metrics import (average_precision, d_prime, multilabel_scores,
+                                      multilabel_targets, roc_auc)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -63,3 +64,10 @@ def test_edges():
     assert scores.mAP == 1.0
     with pytest.raises(ValueError, match="must both be"):
         multilabel_scores(np.ones((3, 2)), np.zeros((3, 1)), ["a", "b"])
+
+
+def test_targets_from_label_lists():
+    y = multilabel_targets([("b",), (), ("c", "a")], ("a", "b", "c"))
+    assert y.tolist() == [[0, 1, 0], [0, 0, 0], [1, 0, 1]]
+    with pytest.raises(ValueError, match="'z' is not among"):
+        multilabel_targets([("z",)], ("a",))

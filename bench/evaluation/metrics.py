@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -66,6 +67,30 @@ class MultilabelScores:
     def as_dict(self) -> dict[str, float]:
         """The macro values under their metric names (``KIND_METRICS["multilabel"]``)."""
         return {"mAP": self.mAP, "d_prime": self.macro_d_prime, "aucroc": self.aucroc}
+
+
+def multilabel_targets(labels: Sequence[Sequence[str]], classes: Sequence[str]) -> np.ndarray:
+    """0/1 targets of clips with any number of labels (``Clip.labels``).
+
+    Parameters
+    ----------
+    labels : sequence of sequence of str
+        Each clip's labels (possibly none).
+    classes : sequence of str
+        Column order.
+
+    Returns
+    -------
+    ndarray, shape (n_clips, n_classes), float32
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(labels), len(classes)), dtype=np.float32)
+    for row, clip_labels in enumerate(labels):
+        for label in clip_labels:
+            if label not in index:
+                raise ValueError(f"label {label!r} is not among the classes {list(classes)}")
+            out[row, index[label]] = 1.0
+    return out
 
 
 def average_precision(target: np.ndarray, score: np.ndarray) -> float:
