@@ -157,6 +157,8 @@ class StatsResult:
     comparisons: list[Comparison] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: (dataset, preset) -> the primary metric its runs are compared on
+    metrics: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         import scipy
@@ -245,6 +247,7 @@ def analyse(records: Iterable[RunRecord] | Selection, config: StatsConfig | None
         return result
     result.notes.extend(runs.notes)
     for (dataset, preset), group in by_group(runs.chosen).items():
+        result.metrics[(dataset, preset)] = group[0].record.metric_name
         for factor in cfg.factors:
             if factor == "embedding":
                 if all(r.design.family == L3 for r in group):

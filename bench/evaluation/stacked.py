@@ -108,7 +108,8 @@ class GridMLP:
         b = [stack(k, 1) for k in range(L)]
         best_W = [w.clone() for w in W]
         best_b = [x.clone() for x in b]
-        points = [GridPoint(lr, wd) for lr, wd in s.grid]
+        points = [GridPoint(lr, wd, val_metric="mAP" if s.multilabel else None)
+                  for lr, wd in s.grid]
 
         data = DeviceData(train, scaler, device)
         vdata = DeviceData(val, scaler, device)
@@ -150,14 +151,15 @@ class GridMLP:
                     t_block = time.perf_counter()
                     for start in block_starts:
                         xb, yb = data.batch(order[start:start + s.batch_size])
-                        forward_backward(W, b, xb, yb, state.gW, state.gb)
+                        forward_backward(W, b, xb, yb, state.gW, state.gb, s.multilabel)
                         state.step()
                     chooser.record_block(threads, time.perf_counter() - t_block,
                                          len(block_starts), block)
                 t_train = time.perf_counter() - t_train
                 _use_threads(chooser.chosen)
                 losses, frame_acc, clip_acc = evaluate_points(W, b, vdata, s.n_classes,
-                                                        [s.grid[g][1] for g in active])
+                                                        [s.grid[g][1] for g in active],
+                                                        multilabel=s.multilabel)
             stopped = []
             for slot, g in enumerate(active):
                 p = points[g]
@@ -187,7 +189,8 @@ class GridMLP:
 
     def predict_proba(self, frames: Frames, scaler: Standardizer) -> np.ndarray:
         """Class likelihoods of every frame with the chosen weights, shape (n_frames, C)."""
-        return predict_proba(self.params_, frames, scaler, self.settings.device)
+        return predict_proba(self.params_, frames, scaler, self.settings.device,
+                             multilabel=self.settings.multilabel)
 
 
 def _use_threads(n: int) -> int:

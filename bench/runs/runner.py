@@ -21,10 +21,11 @@ from bench.evaluation.protocol import fold_data, run_fold
 from bench.evaluation.settings import fingerprint
 from bench.runs.config import RunConfig
 from bench.runs.identity import PlannedRun, plan_run, slug
-from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, AccuracySummary,
-                               ChosenPoint, Environment, FoldRecord, RepeatSpread, RunRecord,
-                               Timings, TrainingOverlap, git_sha, now_iso, read_results,
-                               write_json, write_predictions, write_results)
+from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, ChosenPoint,
+                               Environment, FoldRecord, RunRecord, Timings, TrainingOverlap,
+                               git_sha, now_iso, read_results, write_json, write_predictions,
+                               write_results)
+from bench.runs.record_parts import summaries
 from bench.store.pipeline import (DamagedEntries, EmbedReport, embed_clips, load_matrix,
                                   open_namespace)
 from bench.store.store import EmbeddingStore
@@ -140,9 +141,6 @@ def finish_run(plan: PlannedRun, fold_records: list[FoldRecord],
     """
     dataset, config, splits = plan.dataset, plan.config, plan.splits
     classes = tuple(dataset.classes)
-    per_class = {c: float(sum(r.per_class_accuracy.get(c, 0.0) for r in fold_records)
-                          / max(1, sum(c in r.per_class_accuracy for r in fold_records)))
-                 for c in classes}
     run_dir = plan.run_dir
     record = RunRecord(
         schema_version=SCHEMA_VERSION, run_id=plan.run_id, created=now_iso(),
@@ -158,9 +156,7 @@ def finish_run(plan: PlannedRun, fold_records: list[FoldRecord],
         protocol=plan.protocol.to_dict(), protocol_fingerprint=fingerprint(plan.protocol),
         config=config.to_dict(), seed=config.seed, tags=dict(config.tags),
         environment=Environment.current(config.device),
-        accuracy=AccuracySummary.of(r.accuracy for r in fold_records),
-        accuracy_over_repeats=RepeatSpread.of(fold_records),
-        per_class_accuracy=per_class, folds=fold_records,
+        **summaries(fold_records, classes), folds=fold_records,
         timings=Timings(embed_s=timings["embed_s"], classify_s=timings["classify_s"],
                         total_s=timings["total_s"],
                         embed_windows_per_s=report.windows_per_s if report.n_computed else None),
@@ -243,7 +239,7 @@ def _classify(plan, X, offsets, clips, progress, say):
     """Every (split, repeat), each saved to ``partial/`` when done and taken from there when
     an earlier attempt finished it. Returns the fold records, predictions and resumed count."""
     protocol = plan.protocol
-    data = fold_data(X, offsets, clips, tuple(plan.dataset.classes), protocol)
+    data = fold_data(X, offsets, clips, tuple(plan.dataset.classes), protocol, plan.dataset.task)
     # grid_search="first_split": the point chosen in the first split of each repeat is the
     # only one the other splits of that repeat train
     first_chosen: dict[int, ChosenPoint] = {}
@@ -276,8 +272,8 @@ def _classify(plan, X, offsets, clips, progress, say):
             pbar.update(protocol.max_epochs - seen[0])
             fold_records.append(record)
             predictions.extend(preds)
-            say(f"fold {split.test_fold} repeat {repeat}: test accuracy "
-                f"{100 * record.accuracy:.2f}% ({record.chosen.describe()})")
+            say(f"fold {split.test_fold} repeat {repeat}: test {record.metric_name} "
+                f"{100 * record.score:.2f}% ({record.chosen.describe()})")
             for w in record.warnings or ():
                 say(f"warning: fold {split.test_fold} repeat {repeat}: {w}")
     if resumed:

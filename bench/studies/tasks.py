@@ -160,14 +160,15 @@ def classify_task(ticket: RunTicket, split_index: int, repeat: int,
     split = plan.splits[split_index]
     saved = read_partial(partial_path(plan.run_dir, split, repeat))
     if saved is not None:
-        return UnitDone(ticket.run_id, split_index, repeat, saved[0].accuracy, 0.0, False,
+        return UnitDone(ticket.run_id, split_index, repeat, saved[0].score, 0.0, False,
                         saved[0].chosen)
     t0 = time.perf_counter()
     X, offsets, used = _matrix(plan, embedded)
-    data = fold_data(X, offsets, used, tuple(plan.dataset.classes), plan.protocol)
+    data = fold_data(X, offsets, used, tuple(plan.dataset.classes), plan.protocol,
+                     plan.dataset.task)
     record, _ = classify_unit(plan, data, split_index, split, repeat,
                               first_chosen=first.chosen if first is not None else None)
-    return UnitDone(ticket.run_id, split_index, repeat, record.accuracy,
+    return UnitDone(ticket.run_id, split_index, repeat, record.score,
                     time.perf_counter() - t0, True, record.chosen)
 
 
