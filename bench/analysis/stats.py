@@ -242,12 +242,13 @@ def analyse(records: Iterable[RunRecord] | Selection, config: StatsConfig | None
     cfg = config or StatsConfig()
     runs = select(records)
     result = StatsResult(cfg)
+    for (dataset, preset), group in by_group(runs.runs).items():
+        result.metrics[(dataset, preset)] = group[0].record.metric_name
     if cfg.compare == "runs":
         _run_pairs(result, runs.runs, cfg)
         return result
     result.notes.extend(runs.notes)
     for (dataset, preset), group in by_group(runs.chosen).items():
-        result.metrics[(dataset, preset)] = group[0].record.metric_name
         for factor in cfg.factors:
             if factor == "embedding":
                 if all(r.design.family == L3 for r in group):
