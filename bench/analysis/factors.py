@@ -180,7 +180,7 @@ class RunView:
     Attributes
     ----------
     record : RunRecord
-        The full results record (schema v1).
+        The full results record (schema v1 or v2).
     accuracy : dict of (str, int) -> float
         Test accuracy (fraction) per ``(test_fold, repeat)``; ``test_fold`` as a string so that
         runs written by different tools pair.

@@ -47,7 +47,7 @@ def plan_runs(record: RunRecord, digest: str = "", run_dir: str | None = None
     Parameters
     ----------
     record : RunRecord
-        A results record (schema v1).
+        A results record (schema v1 or v2).
     digest : str
         sha256 of the results file, stored as a tag so a changed record is noticed.
     run_dir : str, optional
