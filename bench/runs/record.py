@@ -309,8 +309,8 @@ def format_summary(record: RunRecord) -> str:
     fp = f" [{record.protocol_fingerprint}]" if record.protocol_fingerprint else ""
     lines = [f"{record.embedder_name} on {record.dataset_name}  (protocol {record.preset}{fp}, "
              f"seed {'?' if seed is None else seed})",
-             f"{'fold':>6} {'repeat':>6} {'test ' + _short(record.metric_name):>9} "
-             f"{'val ' + _short(record.metric_name):>8} {'lr':>8} {'wd':>8} {'epochs':>6}"]
+             f"{'fold':>6} {'repeat':>6} {'test ' + _metric_abbrev(record.metric_name):>9} "
+             f"{'val ' + _metric_abbrev(record.metric_name):>8} {'lr':>8} {'wd':>8} {'epochs':>6}"]
     for f in record.folds:
         chosen = f.chosen
         epochs = "" if chosen.epochs is None else chosen.epochs
@@ -345,7 +345,7 @@ def _pct(x: float | None) -> str:
     return "    n/a " if x is None or x != x else f"{100 * x:7.2f}%"
 
 
-def _short(metric: str) -> str:
+def _metric_abbrev(metric: str) -> str:
     return "acc" if metric == "accuracy" else metric
 
 
