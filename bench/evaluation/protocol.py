@@ -48,10 +48,7 @@ class FoldData:
 
     def __post_init__(self) -> None:
         index = {c: i for i, c in enumerate(self.classes)}
-        if self.task.kind == "event":
-            raise ConfigError("event tasks are not supported yet: bench classifies clips "
-                              "(multiclass and multilabel tasks)",
-                              hint="docs/datasets.md, HEAR tasks, says what is missing")
+        check_task(self.task)
         if self.multilabel:
             self.labels = multilabel_targets([c.labels for c in self.clips], self.classes)
             self.strata = np.array([index[c.labels[0]] if c.labels else len(self.classes)
@@ -83,6 +80,19 @@ class FoldData:
         return FoldData(pool_clips(self.X, self.offsets, mode),
                         np.arange(len(self.clips) + 1, dtype=np.int64), self.clips, self.classes,
                         self.task)
+
+
+def check_task(task: TaskInfo, protocol: ProtocolConfig | None = None) -> None:
+    """Refuse, in one line and before any slow work, a task this protocol cannot evaluate:
+    event tasks (not supported yet) and multilabel tasks with the multinomial ``logreg``."""
+    if task.kind == "event":
+        raise ConfigError("event tasks are not supported yet: bench evaluates clip tasks "
+                          "(multiclass and multilabel)",
+                          hint="docs/protocol.md, 'Event tasks', says what is missing")
+    if task.kind == "multilabel" and protocol is not None and protocol.classifier == "logreg":
+        raise ConfigError(f"protocol {protocol.preset!r} uses classifier 'logreg', which is "
+                          f"multinomial: it cannot learn a multilabel task",
+                          hint="use --protocol paper, hear or linear on this task")
 
 
 def fold_data(X: np.ndarray, offsets: np.ndarray, clips: list[Clip], classes: tuple[str, ...],

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from bench import __version__, datasets, embedders
 from bench.errors import ConfigError, storage_error
-from bench.evaluation.protocol import fold_data, run_fold
+from bench.evaluation.protocol import check_task, fold_data, run_fold
 from bench.evaluation.settings import fingerprint
 from bench.runs.config import RunConfig
 from bench.runs.identity import PlannedRun, plan_run, slug
@@ -103,6 +103,7 @@ def _execute(config: RunConfig, progress: bool,
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
     dataset, embedder, spec = open_parts(config, progress)
+    check_task(dataset.task, config.protocol)  # an unsupported task stops before embedding
     store = EmbeddingStore(config.cache_dir)
     plan = plan_run(config, dataset, spec, store, progress, getattr(embedder, "notes", ()))
     for w in plan.warnings:
