@@ -91,7 +91,7 @@ def main() -> int:
         from unittest import mock
 
         from bench.evaluation import protocol as proto_mod
-        from bench.evaluation.grid import Standardizer
+        from bench.evaluation.stacked import Standardizer
 
         def no_standardisation(X, rows, chunk=8192):
             dim = X.shape[1]

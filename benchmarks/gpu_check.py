@@ -92,7 +92,7 @@ def grid_task(dim: int, frames: int, classes: int, seed: int = 0):
 
 
 def grid_rows(device: str, dim: int, frames: int, epochs: int) -> dict:
-    from bench.evaluation.grid import GridMLP, MLPSettings
+    from bench.evaluation.stacked import GridMLP, MLPSettings
 
     classes = 10
     train, val, scaler = grid_task(dim, frames, classes)

@@ -36,7 +36,7 @@ def main() -> None:
 
     import torch
 
-    from bench.evaluation.grid import Frames, GridMLP, MLPSettings, Standardizer
+    from bench.evaluation.stacked import Frames, GridMLP, MLPSettings, Standardizer
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test oracle
     from classify_reference import fit_sequential
 

@@ -70,7 +70,7 @@ def grid_epochs(dim: int, frames: int, epochs: int, threads: int | None = None) 
     import torch
 
     from bench.evaluation.frames import Frames, Standardizer
-    from bench.evaluation.grid import GridMLP, MLPSettings
+    from bench.evaluation.stacked import GridMLP, MLPSettings
 
     rng = np.random.default_rng(0)
     classes, n = 50, frames + frames // 4

@@ -1,7 +1,7 @@
 """The sequential reference for the grid trainer: the grid points trained one after another
 with plain PyTorch (autograd, ``nn.Linear``, ``torch.optim.Adam``, the L2 penalty in the loss).
 
-It shares nothing with :class:`bench.evaluation.grid.GridMLP` but the recipe, the initial weights and
+It shares nothing with :class:`bench.evaluation.stacked.GridMLP` but the recipe, the initial weights and
 the batch order, so the tests can check the fast trainer against it and
 ``benchmarks/grid_bench.py`` can measure both.
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.evaluation.grid import (Frames, GridPoint, MLPSettings, Standardizer, clip_scores,
-                            epoch_orders, glorot_init, point_seeds, select_winner)
+from bench.evaluation.selection import GridPoint, select_winner
+from bench.evaluation.stacked import (Frames, MLPSettings, Standardizer, clip_scores, epoch_orders,
+                                      glorot_init, point_seeds)
 
 
 def fit_sequential(settings: MLPSettings, train: Frames, val: Frames, scaler: Standardizer,

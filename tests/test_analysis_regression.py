@@ -71,7 +71,7 @@ def test_correct_run_with_another_seed_passes(work, golden):
 
 def test_wrong_standardisation_fails(work, golden):
     from bench.evaluation import protocol
-    from bench.evaluation.grid import Standardizer
+    from bench.evaluation.stacked import Standardizer
 
     fit = Standardizer.fit
 

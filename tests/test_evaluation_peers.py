@@ -172,7 +172,7 @@ def test_logistic_regression_matches_scikit_learn():
     y = np.repeat(np.arange(3), 20)
     X = (centres[y] + rng.normal(size=(60, 5))).astype(np.float32)
     ident = Standardizer(np.zeros(5, np.float32), np.ones(5, np.float32))
-    ours = LogisticRegression(LogRegSettings(n_classes=3, C=0.5)).fit(_frames(X, y), ident)
+    ours = LogisticRegression(LogRegSettings(n_classes=3, C=0.5)).fit(_frames(X, y), None, ident)
     ref = sklearn.LogisticRegression(C=0.5, max_iter=100).fit(X.astype(np.float64), y)
     np.testing.assert_allclose(ours.coef_.T, ref.coef_, atol=2e-3)
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=2e-3)

@@ -9,8 +9,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bench.evaluation import grid as grid_module
-from bench.evaluation.grid import GridMLP, MLPSettings, Standardizer
+from bench.evaluation import stacked as grid_module
+from bench.evaluation.stacked import GridMLP, MLPSettings, Standardizer
 from bench.evaluation.threadtune import ThreadChooser
 from test_spine_classify import GRID, _problem
 

@@ -16,7 +16,7 @@ from bench.cli import main
 from bench.embedders import vggish_files, weights
 from bench.embedders.catalog import needing_weights
 from bench.errors import ConfigError, ResultsError, WeightsError
-from bench.evaluation.grid import GridPoint
+from bench.evaluation.selection import GridPoint
 from bench.runs.record import write_json
 from bench.studies.study import study_from_dict
 

@@ -89,7 +89,7 @@ def test_seed_and_tags_fall_back_to_the_config():
     (lambda r: r.pop("folds"), r"missing field\(s\) \['folds'\]"),
     (lambda r: r["folds"][0].pop("chosen"), r"folds\[0\]: missing field\(s\) \['chosen'\]"),
     (lambda r: r["folds"][0]["grid"][0].pop("lr"), r"grid\[0\]: missing field\(s\) \['lr'\]"),
-    (lambda r: r.update(schema_version=2), "newer than this bench"),
+    (lambda r: r.update(schema_version=3), "newer than this bench"),
     (lambda r: r.pop("schema_version"), "not a bench results file"),
     (lambda r: r.update(timings=[1, 2]), "timings: expected a JSON object, found list"),
     (lambda r: r.update(folds={}), "folds: expected a list, found dict"),

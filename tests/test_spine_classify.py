@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bench.evaluation.grid import (Frames, GridMLP, GridPoint, MLPSettings, Standardizer, clip_scores,
-                            select_winner)
+from bench.evaluation.selection import GridPoint, select_winner
+from bench.evaluation.stacked import Frames, GridMLP, MLPSettings, Standardizer, clip_scores
 from classify_reference import fit_sequential
 
 GRID = [(lr, wd) for lr in (1e-5, 1e-4, 1e-3) for wd in (1e-5, 1e-4, 1e-3)]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import bench.evaluation.protocol as protocol
-from bench.evaluation.grid import GridMLP, Standardizer
+from bench.evaluation.stacked import GridMLP, Standardizer
 from bench.evaluation.settings import protocol_preset
 from bench.datasets.base import Clip, Split
 from bench.errors import ProtocolError

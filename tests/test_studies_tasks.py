@@ -43,7 +43,7 @@ def test_units_in_graph_order_give_the_runners_record(tmp_path, synth_mini_root,
     assert all(u.computed for u in done) and len(done) == 5 * 2
     unit = next(u for u in graph.units if u.kind == CLASSIFY and (u.split, u.repeat) == (3, 1))
     repeated = perform(unit, ticket, [results[d] for d in unit.deps], 1)
-    assert not repeated.computed and repeated.accuracy == results[unit.key].accuracy
+    assert not repeated.computed and repeated.score == results[unit.key].score
     [finish] = [u for u in graph.units if u.kind == FINISH]
     record = results[finish.key].record.to_dict()
 

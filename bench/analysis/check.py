@@ -145,7 +145,7 @@ def _from_runs(records: list[RunRecord], name: str) -> Reference:
             raise ResultsError(f"{name}: two reference runs of {r.embedder} on {r.dataset} "
                                f"({ref.entries[key].source} and {r.path})",
                                hint="keep one run per (dataset, embedder) in a reference")
-        ref.entries[key] = RefEntry(key[0], key[1], 100 * float(rec.accuracy.mean),
+        ref.entries[key] = RefEntry(key[0], key[1], 100 * float(rec.primary.mean),
                                     r.path, per_fold={k: 100 * v for k, v in r.accuracy.items()},
                                     record=rec, train_samples=r.tags.get("train_samples"))
     return ref
@@ -282,7 +282,7 @@ def check(records: Iterable[RunRecord], reference: Reference, *,
     for rec in records:
         r: RunView = view(rec)
         entry = reference.lookup(r.dataset, r.embedder, r.tags.get("train_samples"))
-        row = CheckRow(r.dataset, r.embedder, r.path, 100 * float(rec.accuracy.mean),
+        row = CheckRow(r.dataset, r.embedder, r.path, 100 * float(rec.primary.mean),
                        entry.accuracy if entry else None, tolerance,
                        source=entry.source if entry else "")
         if entry is not None and entry.per_fold is not None:

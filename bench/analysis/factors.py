@@ -177,7 +177,7 @@ class RunView:
     Attributes
     ----------
     record : RunRecord
-        The full results record (schema v1).
+        The full results record (schema v1 or v2).
     accuracy : dict of (str, int) -> float
         Test accuracy (fraction) per ``(test_fold, repeat)``; ``test_fold`` as a string so that
         runs written by different tools pair.
@@ -193,6 +193,7 @@ class RunView:
     created: str
     path: str
     design: Design
+    #: the primary metric per (fold, repeat): accuracy, or the task's own (``metric``)
     accuracy: dict[tuple[str, int], float] = field(default_factory=dict)
     #: a label that tells this run apart from others of the same embedder (run-vs-run tables)
     display: str | None = None
@@ -226,7 +227,7 @@ def view(record: RunRecord) -> RunView:
         if f.key in accuracy:
             raise ProtocolError(f"{source}: {key_label(f.key)} appears twice in folds",
                                 hint="the results file is damaged; rerun the run")
-        accuracy[f.key] = float(f.accuracy)
+        accuracy[f.key] = f.score  # the task's primary metric (accuracy on single-label tasks)
     embedder = record.embedder_name
     return RunView(record=record, run_id=record.run_id, embedder=embedder,
                    dataset=record.dataset_name, preset=record.preset, seed=record.run_seed,

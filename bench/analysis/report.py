@@ -174,11 +174,13 @@ def build(records: list[RunRecord], reference: Reference | None, cfg: ReportConf
         rec = r.record
         rows.append([r.run_id, r.embedder + overlap_mark(rec), r.dataset,
                      f"{r.preset} [{fingerprint(rec.protocol)}]", r.seed, _n_label(r),
-                     f"{100 * rec.accuracy.mean:.2f} ± {100 * rec.accuracy.std:.2f}",
+                     f"{100 * rec.primary.mean:.2f} ± {100 * rec.primary.std:.2f}"
+                     + ("" if rec.metric_name == "accuracy" else f" ({rec.metric_name})"),
                      f"{rec.timings.total_s or 0.0:.0f}"])
     blocks += [Block("h2", "Runs"),
                Block("table", headers=["run", "embedder", "dataset", "preset [fingerprint]",
-                                       "seed", "folds x repeats", "accuracy % (mean ± sd)",
+                                       "seed", "folds x repeats",
+                                       "accuracy (or the task's metric) % (mean ± sd)",
                                        "time s"],
                      rows=rows, align="llllrrrr")]
     if any(overlap_mark(r.record) for r in runs.runs):

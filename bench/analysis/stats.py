@@ -157,6 +157,8 @@ class StatsResult:
     comparisons: list[Comparison] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: (dataset, preset) -> the primary metric its runs are compared on
+    metrics: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         import scipy
@@ -240,6 +242,8 @@ def analyse(records: Iterable[RunRecord] | Selection, config: StatsConfig | None
     cfg = config or StatsConfig()
     runs = select(records)
     result = StatsResult(cfg)
+    for (dataset, preset), group in by_group(runs.runs).items():
+        result.metrics[(dataset, preset)] = group[0].record.metric_name
     if cfg.compare == "runs":
         _run_pairs(result, runs.runs, cfg)
         return result

@@ -68,10 +68,13 @@ class FamilyTables:
     levels: list[list[Any]]
     tests: list[list[Any]]
     notes: list[tuple[str, str]]
+    #: the primary metric the family is compared on
+    metric: str = "accuracy"
 
     @property
     def title(self) -> str:
-        return f"{self.dataset} ({self.preset}): {FACTOR_TITLES[self.factor]}"
+        metric = "" if self.metric == "accuracy" else f" [{self.metric}]"
+        return f"{self.dataset} ({self.preset}){metric}: {FACTOR_TITLES[self.factor]}"
 
 
 def family_tables(result: StatsResult) -> list[FamilyTables]:
@@ -88,7 +91,8 @@ def family_tables(result: StatsResult) -> list[FamilyTables]:
         out.append(FamilyTables(dataset, preset, factor,
                                 ["level", "runs", "n", "mean %", f"{ci}% CI"],
                                 level_rows(result, dataset, preset, factor), tests,
-                                grouped_notes(comps)))
+                                grouped_notes(comps),
+                                result.metrics.get((dataset, preset), "accuracy")))
     return out
 
 
@@ -98,7 +102,8 @@ def format_text(result: StatsResult) -> str:
     ci = int(round(100 * cfg.ci_level))
     out = [f"Wilcoxon signed-rank (two-sided, scipy method {cfg.method}), paired by (fold, "
            f"repeat); sig: 'yes' = Holm-adjusted p < {cfg.alpha}, 'p only' = uncorrected p < "
-           f"{cfg.alpha} (the paper's rule). Deltas: A - B in accuracy points. "
+           f"{cfg.alpha} (the paper's rule). Deltas: A - B in points of the task's primary "
+           f"metric (accuracy unless a title names another). "
            f"{ci}% CI: percentile bootstrap, {cfg.n_boot} resamples, seed {cfg.seed}."]
     for fam in family_tables(result):
         out.append("")

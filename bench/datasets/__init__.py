@@ -1,5 +1,6 @@
 """The dataset registry, read from the datasets' table (:mod:`bench.datasets.meta`). Names resolve
-lazily; a path ending in ``.csv`` is a user's manifest."""
+lazily; a path ending in ``.csv`` is a user's manifest, a folder holding ``task_metadata.json`` a
+HEAR task."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bench.datasets.base import Clip, Dataset, Split, VerifyReport
 from bench.errors import ConfigError
 from bench.util.registry import Registry, RegistryEntry
 
-__all__ = ["Clip", "Dataset", "Split", "VerifyReport", "REGISTRY", "create", "names"]
+__all__ = ["Clip", "Dataset", "Split", "VerifyReport", "REGISTRY", "create", "names", "is_path"]
 
 
 def _declared() -> list[RegistryEntry]:
@@ -33,11 +34,25 @@ def names() -> list[str]:
     return REGISTRY.names()
 
 
+def is_path(name: str) -> bool:
+    """Whether ``name`` is a dataset given by its files (a manifest CSV or a HEAR task folder)
+    rather than a registry name."""
+    from bench.datasets.hear_task import is_task_folder
+
+    return name.endswith(".csv") or is_task_folder(name)
+
+
 def create(name: str, *, data_dir: Path, download: bool = True) -> Dataset:
-    """Build the dataset called ``name``; a path to a ``.csv`` file is read as a manifest."""
+    """Build the dataset called ``name``; a path to a ``.csv`` file is read as a manifest, a
+    folder holding ``task_metadata.json`` (or that file) as a HEAR task."""
+    from bench.datasets.hear_task import is_task_folder
+
     if name.endswith(".csv"):
         cls, kwargs = REGISTRY.resolve("bench.datasets.manifest:ManifestDataset")
         kwargs["manifest"] = Path(name)
+    elif is_task_folder(name):
+        cls, kwargs = REGISTRY.resolve("bench.datasets.hear_task:HearTaskDataset")
+        kwargs["task_dir"] = Path(name)
     else:
         cls, kwargs = REGISTRY.resolve(name)
     if not (isinstance(cls, type) and issubclass(cls, Dataset)):

@@ -66,6 +66,12 @@ class Dataset(ABC):
     def load_clips(self) -> list[Clip]:
         """Read all clips, in a stable order (paths need not exist); :meth:`clips` keeps them."""
 
+    def prefer_rate(self, rate: int | None) -> int | None:
+        """Told the embedder's sample rate before the clips are read. A dataset that holds its
+        audio at several rates (HEAR task folders) reads the copy that needs no resampling;
+        the others keep their one copy (``None``)."""
+        return None
+
     # -- derived ------------------------------------------------------------------------------
     def clips(self) -> list[Clip]:
         """All clips, in a stable order: read on first use, then a copy of what was read."""

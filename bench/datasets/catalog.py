@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.datasets import REGISTRY, Dataset, create, meta
+from bench.datasets.hear_task import HearTaskDataset, find_tasks
 from bench.datasets.official import OfficialDataset
-from bench.errors import ConfigError
+from bench.errors import ConfigError, DatasetError
 
 
 def official(name: str, data_dir: Path) -> OfficialDataset:
@@ -54,7 +55,20 @@ def catalog(data_dir: Path) -> list[dict[str, Any]]:
         row["aliases"] = []
         seen[ident] = row
         rows.append(row)
-    return rows
+    return rows + [_hear_row(folder, data_dir) for folder in find_tasks(data_dir)]
+
+
+def _hear_row(folder: Path, data_dir: Path) -> dict[str, Any]:
+    """A HEAR task folder found in the data directory: its path is the name to run it by."""
+    row: dict[str, Any] = {"name": str(folder), "clips": None, "classes": None, "size": "-",
+                           "present": "HEAR task", "where": str(folder), "aliases": []}
+    try:
+        ds = HearTaskDataset(data_dir, download=False, task_dir=folder)
+        row["summary"] = f"HEAR task {ds.task_name} ({ds.task.kind}, {ds.task.primary_metric})"
+        row["clips"], row["classes"] = len(ds.clips()), len(ds.classes)
+    except DatasetError as exc:  # a broken task is listed with why, not fatal
+        row["present"], row["summary"] = f"error: {exc.message}", "HEAR task"
+    return row
 
 
 def _generated_row(name: str, ds: Dataset | None) -> dict[str, Any]:

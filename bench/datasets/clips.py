@@ -14,6 +14,14 @@ TRAIN, TEST = "train", "test"
 #: what a dataset asks of the classifier (``Dataset.task``): one class per clip, any number of
 #: classes per clip, or timed events inside the clip
 TASK_KINDS = ("multiclass", "multilabel", "event")
+#: the metrics bench computes for each kind, the default primary first (names valid as MLflow
+#: keys; the multilabel and event ones are the HEAR evaluation kit's names; docs/protocol.md)
+KIND_METRICS = {
+    "multiclass": ("accuracy",),
+    "multilabel": ("mAP", "d_prime", "aucroc"),
+    "event": ("event_onset_200ms_fms", "event_onset_50ms_fms",
+              "event_onset_offset_50ms_20perc_fms", "segment_1s_er"),
+}
 
 
 @dataclass(frozen=True)

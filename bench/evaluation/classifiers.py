@@ -1,97 +1,99 @@
-"""The classifier of a fold, as the protocol names it: its grid, its training, its choice.
+"""The classifier of a fold, as the protocol names it: one interface, one table of builders.
 
-``keras-mlp`` is the paper's stacked trainer (:mod:`bench.evaluation.grid`), ``torch-mlp`` the
-PyTorch head (:mod:`bench.evaluation.head`), ``logreg`` logistic regression
-(:mod:`bench.evaluation.logreg`). All three return an object with ``points_`` (one
-:class:`GridPoint` per grid point), ``best_index_`` and ``predict_proba(frames, scaler)``.
+Every classifier is built from the protocol, the fold's grid points and the fold's facts
+(:class:`FoldSetup`), and then answers the same :class:`Classifier` interface: ``fit`` (train
+every grid point, early-stop and choose on validation), ``predict_proba`` (the chosen point's
+class likelihoods per frame), ``points_`` and ``best_index_`` (what each point did and which won,
+:mod:`bench.evaluation.selection`). ``keras-mlp`` is the paper's stacked trainer
+(:mod:`bench.evaluation.stacked`), ``torch-mlp`` the PyTorch head
+(:mod:`bench.evaluation.head`), ``logreg`` logistic regression (:mod:`bench.evaluation.logreg`).
+A new classifier is one builder in :data:`BUILDERS` (and its name in ``settings.CLASSIFIERS``).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import numpy as np
 
+from bench.errors import ConfigError
 from bench.evaluation.fold_record import ChosenPoint
 from bench.evaluation.frames import Frames, Standardizer
-from bench.evaluation.grid import GridMLP, MLPSettings
-from bench.evaluation.head import HeadSettings, HeadSpec, TorchHead
+from bench.evaluation.head import HeadSettings, TorchHead
 from bench.evaluation.logreg import LogisticRegression, LogRegSettings
+from bench.evaluation.selection import GridPoint, HeadSpec, chosen_record
 from bench.evaluation.settings import ProtocolConfig
+from bench.evaluation.stacked import GridMLP, MLPSettings
 
 
-def grid_specs(protocol: ProtocolConfig) -> list[HeadSpec]:
-    """Every grid point: learning rate (slowest), weight decay, hidden shape, init (fastest)."""
-    return [HeadSpec(lr, wd, hidden, init) for lr in protocol.learning_rates
-            for wd in protocol.weight_decays for hidden in protocol.hidden_options
-            for init in protocol.inits]
+class Classifier(Protocol):
+    """What the protocol asks of a fold's classifier."""
+
+    points_: list[GridPoint]
+    best_index_: int
+
+    def fit(self, train: Frames, val: Frames, scaler: Standardizer,
+            on_epoch: Callable[[int, int], None] | None = None) -> "Classifier": ...
+
+    def predict_proba(self, frames: Frames, scaler: Standardizer) -> np.ndarray: ...
 
 
-def fold_grid(protocol: ProtocolConfig, seed: int, repeat: int,
-              fixed: ChosenPoint | None = None) -> list[HeadSpec]:
-    """The grid points one fold trains.
+@dataclass(frozen=True)
+class FoldSetup:
+    """The fold's facts a classifier is built with (the protocol gives the rest).
 
-    ``fixed``: the ``chosen`` record of the first split of this repeat (``grid_search=
-    "first_split"``): only that point. Otherwise the whole grid, or ``grid_sample`` points of
-    it drawn once per repeat (so every split of a repeat searches the same points).
+    ``threads``: the user's ``--threads`` (fixed); ``None`` lets the stacked trainer choose.
+    ``multilabel``: sigmoid outputs and binary cross-entropy (a multilabel task).
     """
-    if fixed is not None:
-        return [HeadSpec(float(fixed.lr), float(fixed.weight_decay),
-                         tuple(protocol.hidden_sizes if fixed.hidden_sizes is None
-                               else fixed.hidden_sizes),
-                         str(protocol.inits[0] if fixed.init is None else fixed.init))]
-    specs = grid_specs(protocol)
-    if 0 < protocol.grid_sample < len(specs):
-        rng = np.random.default_rng([seed, repeat, 0x67726964])  # "grid"
-        keep = np.sort(rng.choice(len(specs), size=protocol.grid_sample, replace=False))
-        specs = [specs[i] for i in keep]
-    return specs
+
+    n_classes: int
+    seed: int
+    device: str = "cpu"
+    threads: int | None = None
+    multilabel: bool = False
+
+
+def _stacked(protocol: ProtocolConfig, grid: list[HeadSpec], fold: FoldSetup) -> Classifier:
+    return GridMLP(MLPSettings.from_protocol(
+        protocol, n_classes=fold.n_classes, grid=[(g.lr, g.weight_decay) for g in grid],
+        device=fold.device, random_state=fold.seed, threads=fold.threads,
+        multilabel=fold.multilabel))
+
+
+def _torch_head(protocol: ProtocolConfig, grid: list[HeadSpec], fold: FoldSetup) -> Classifier:
+    return TorchHead(HeadSettings.from_protocol(
+        protocol, n_classes=fold.n_classes, device=fold.device, random_state=fold.seed,
+        multilabel=fold.multilabel), grid)
+
+
+def _logreg(protocol: ProtocolConfig, grid: list[HeadSpec], fold: FoldSetup) -> Classifier:
+    if fold.multilabel:
+        raise ConfigError("classifier 'logreg' is multinomial: it cannot learn a multilabel "
+                          "task", hint="use --protocol paper, hear or linear on this task")
+    return LogisticRegression(LogRegSettings(n_classes=fold.n_classes, C=protocol.logreg_c,
+                                             max_iter=protocol.max_epochs))
+
+
+#: protocol ``classifier`` name -> builder
+BUILDERS: dict[str, Callable[[ProtocolConfig, list[HeadSpec], FoldSetup], Classifier]] = {
+    "keras-mlp": _stacked, "torch-mlp": _torch_head, "logreg": _logreg}
+
+
+def fit_classifier(protocol: ProtocolConfig, grid: list[HeadSpec], fold: FoldSetup,
+                   train: Frames, val: Frames, scaler: Standardizer,
+                   on_epoch: Callable[[int, int], None] | None = None) -> Classifier:
+    """Build the protocol's classifier and train it on ``train`` (early stopping and the
+    choice on ``val``)."""
+    return BUILDERS[protocol.classifier](protocol, grid, fold).fit(train, val, scaler,
+                                                                    on_epoch=on_epoch)
+
+
+def chosen_point(model: Classifier) -> ChosenPoint:
+    """The ``chosen`` entry of a fold record for a fitted classifier."""
+    return chosen_record(model.points_, model.best_index_)
 
 
 def identity_scaler(dim: int) -> Standardizer:
     """No standardisation (``scaler_fit="none"``)."""
     return Standardizer(np.zeros(dim, np.float32), np.ones(dim, np.float32))
-
-
-def fit_classifier(protocol: ProtocolConfig, grid: list[HeadSpec], n_classes: int,
-                   train: Frames, val: Frames, scaler: Standardizer, seed: int,
-                   device: str = "cpu", on_epoch: Callable[[int, int], None] | None = None,
-                   threads: int | None = None):
-    """Train the protocol's classifier on ``train`` (early stopping and choice on ``val``).
-    ``threads``: the user's ``--threads`` (fixed); ``None`` lets the grid trainer choose."""
-    if protocol.classifier == "logreg":
-        return LogisticRegression(LogRegSettings(n_classes=n_classes, C=protocol.logreg_c,
-                                                 max_iter=protocol.max_epochs)
-                                  ).fit(train, scaler)
-    if protocol.classifier == "torch-mlp":
-        settings = HeadSettings(n_classes=n_classes, batch_size=protocol.batch_size,
-                                max_epochs=protocol.max_epochs, patience=protocol.patience,
-                                betas=(protocol.adam_beta1, protocol.adam_beta2),
-                                eps=protocol.adam_eps, dropout=protocol.dropout,
-                                batch_norm=protocol.batch_norm, monitor=protocol.monitor,
-                                monitor_ties=protocol.monitor_ties,
-                                val_every=protocol.val_every, shuffle=protocol.shuffle,
-                                selection_unit=protocol.selection_unit,
-                                tie_break=protocol.tie_break, device=device, random_state=seed)
-        return TorchHead(settings, grid).fit(train, val, scaler, on_epoch=on_epoch)
-    settings = MLPSettings(n_classes=n_classes, grid=[(g.lr, g.weight_decay) for g in grid],
-                           hidden_sizes=protocol.hidden_sizes, batch_size=protocol.batch_size,
-                           max_epochs=protocol.max_epochs, patience=protocol.patience,
-                           betas=(protocol.adam_beta1, protocol.adam_beta2), eps=protocol.adam_eps,
-                           selection_unit=protocol.selection_unit, tie_break=protocol.tie_break,
-                           device=device, random_state=seed, threads=threads)
-    return GridMLP(settings).fit(train, val, scaler, on_epoch=on_epoch)
-
-
-def chosen_record(model) -> ChosenPoint:
-    """The ``chosen`` entry of a fold record: the winning point's settings and epochs."""
-    p = model.points_[model.best_index_]
-    return ChosenPoint(lr=_or_none(p.lr), weight_decay=_or_none(p.weight_decay), epochs=p.epochs,
-                       best_epoch=p.best_epoch,
-                       hidden_sizes=None if p.hidden_sizes is None else list(p.hidden_sizes),
-                       init=p.init)
-
-
-def _or_none(x: float) -> float | None:
-    # logistic regression has neither: null in JSON (strict JSON has no NaN)
-    return None if x != x else x

@@ -58,6 +58,8 @@ class GridPointRecord(JsonRecord):
     best_epoch: int | None = None
     hidden_sizes: list[int] | None = None
     init: str | None = None
+    #: "mAP" when the ``val_*accuracy`` figures are a multilabel task's validation mAP
+    val_metric: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,7 +75,14 @@ class FoldRecord(JsonRecord):
     seed, split_seed : int, optional
         Seeds of the MLP and of the validation split.
     accuracy : float
-        Test accuracy of the chosen grid point (clip decisions).
+        Test accuracy of the chosen grid point (clip decisions); absent on multilabel tasks.
+    metric : str
+        The task's primary metric (schema v2; absent from v1 records: ``accuracy``).
+    metrics : dict
+        Every test metric of the task by name (``accuracy``; or ``mAP``, ``d_prime``,
+        ``aucroc``), ``None`` where undefined.
+    per_class_ap : dict, optional
+        Multilabel: average precision per class (``None``: no positive test clip).
     val_accuracy, val_loss : float or None
         The chosen point's validation figures (``None`` when it diverged).
     chosen : ChosenPoint
@@ -95,13 +104,16 @@ class FoldRecord(JsonRecord):
     repeat: int
     seed: int | None = None
     split_seed: int | None = None
-    accuracy: float
+    accuracy: float | None = ABSENT
+    metric: str | None = ABSENT
+    metrics: dict[str, float | None] | None = ABSENT
     val_accuracy: float | None
     val_loss: float | None = ABSENT
     chosen: ChosenPoint
     grid: list[GridPointRecord]
     per_class_accuracy: dict[str, float]
     confusion: list[list[int]] | None = None
+    per_class_ap: dict[str, float | None] | None = None
     n_train_clips: int | None = None
     n_val_clips: int | None = None
     n_test_clips: int | None = None
@@ -113,6 +125,17 @@ class FoldRecord(JsonRecord):
     #: classes with test clips but no training clip in this split, and their test clips
     untrained_classes: dict[str, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metric_name(self) -> str:
+        """The primary metric's name (``accuracy`` for records that predate the field)."""
+        return self.metric or "accuracy"
+
+    @property
+    def score(self) -> float:
+        """The primary metric's value (NaN when undefined): what runs are compared on."""
+        value = self.metrics.get(self.metric) if self.metric and self.metrics else self.accuracy
+        return float("nan") if value is None or value is ABSENT else float(value)
 
     @property
     def key(self) -> tuple[str, int]:

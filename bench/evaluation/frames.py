@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.errors import ProtocolError
+from bench.evaluation.metrics import average_precision
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -20,8 +21,8 @@ class Frames:
         All frame embeddings of a dataset (not copied).
     rows : ndarray of int64
         The rows that belong to this set.
-    y : ndarray of int64
-        Class index of each selected row.
+    y : ndarray of int64, or of float32 with shape (n, n_classes)
+        Class index of each selected row; on a multilabel task its 0/1 targets.
     clip : ndarray of int64
         Clip number (0..n_clips-1 within this set) of each selected row.
     """
@@ -33,7 +34,7 @@ class Frames:
 
     def __post_init__(self) -> None:
         self.rows = np.asarray(self.rows, dtype=np.int64)
-        self.y = np.asarray(self.y, dtype=np.int64)
+        self.y = np.asarray(self.y, dtype=np.float32 if np.ndim(self.y) == 2 else np.int64)
         self.clip = np.asarray(self.clip, dtype=np.int64)
         if not (len(self.rows) == len(self.y) == len(self.clip)):
             raise ValueError("rows, y and clip must have the same length")
@@ -45,8 +46,16 @@ class Frames:
     def n_clips(self) -> int:
         return int(self.clip.max()) + 1 if len(self.clip) else 0
 
+    @property
+    def multilabel(self) -> bool:
+        return self.y.ndim == 2
+
     def clip_labels(self) -> np.ndarray:
-        """The label of each clip (all frames of a clip share it)."""
+        """The label of each clip (all frames of a clip share it); multilabel: its 0/1 row."""
+        if self.multilabel:
+            out = np.zeros((self.n_clips, self.y.shape[1]), dtype=np.float32)
+            out[self.clip] = self.y
+            return out
         out = np.full(self.n_clips, -1, dtype=np.int64)
         out[self.clip] = self.y
         return out
@@ -92,6 +101,21 @@ def clip_scores(proba: np.ndarray, clip: np.ndarray, n_clips: int) -> np.ndarray
     scores = np.zeros((n_clips, proba.shape[1]), dtype=np.float64)
     np.add.at(scores, clip, proba)
     return scores
+
+
+def clip_means(proba: np.ndarray, clip: np.ndarray, n_clips: int) -> np.ndarray:
+    """Mean of each clip's frame probabilities: the clip decision of a multilabel task (a sum
+    would rank clips with more frames higher; with pooled clips it is the clip's one row)."""
+    counts = np.bincount(clip, minlength=n_clips).astype(np.float64)
+    return clip_scores(proba, clip, n_clips) / np.maximum(counts, 1.0)[:, None]
+
+
+def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
+    """Macro average precision over the classes with a positive row (NaN when none has one):
+    the validation figure of a multilabel task."""
+    aps = [average_precision(targets[:, c], scores[:, c]) for c in range(targets.shape[1])]
+    kept = [a for a in aps if a == a]
+    return float(np.mean(kept)) if kept else float("nan")
 
 
 def require_validation(val: Frames) -> None:

@@ -1,6 +1,6 @@
 """A PyTorch classification head trained one grid point at a time (``classifier="torch-mlp"``).
 
-The paper's recipe has its own fast trainer (:mod:`bench.evaluation.grid`: every grid point in
+The paper's recipe has its own fast trainer (:mod:`bench.evaluation.stacked`: every grid point in
 one stacked model, gradients by hand). The peers' protocols need what that trainer leaves out:
 batch normalisation and dropout (HEAR), other initialisations, networks of different depths in
 one grid, early stopping on validation accuracy, validation every few epochs, unshuffled
@@ -19,44 +19,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.errors import ProtocolError
-from bench.evaluation.frames import Frames, Standardizer, require_validation
-from bench.evaluation.grid import GridPoint, select_winner
+from bench.evaluation.frames import (Frames, Standardizer, clip_means, mean_average_precision,
+                                     require_validation)
+from bench.evaluation.recipe import Recipe
+from bench.evaluation.selection import HeadSpec, select_winner, set_selected
 
 
-@dataclass(frozen=True)
-class HeadSpec:
-    """One grid point of the head: learning rate, weight decay, hidden shape, initialisation."""
+@dataclass(kw_only=True)
+class HeadSettings(Recipe):
+    """The training recipe (everything but the grid point): the shared :class:`Recipe` and
+    what only this head offers."""
 
-    lr: float
-    weight_decay: float
-    hidden_sizes: tuple[int, ...]
-    init: str
-
-    def point(self) -> GridPoint:
-        return GridPoint(self.lr, self.weight_decay, hidden_sizes=self.hidden_sizes,
-                         init=self.init)
-
-
-@dataclass
-class HeadSettings:
-    """The training recipe (everything but the grid point)."""
-
-    n_classes: int
-    batch_size: int = 32
-    max_epochs: int = 50
-    patience: int = 20
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
     dropout: float = 0.0
     batch_norm: bool = False
     monitor: str = "val_loss"
     monitor_ties: str = "keep"
     val_every: int = 1
     shuffle: bool = True
-    selection_unit: str = "clip"
-    tie_break: str = "val_loss"
-    device: str = "cpu"
-    random_state: int = 0
 
 
 def init_params(sizes: list[int], init: str, rng: np.random.Generator
@@ -159,9 +138,7 @@ class TorchHead:
                 done = round((g + 1) * s.max_epochs / G) - round(g * s.max_epochs / G)
                 for k in range(done):
                     on_epoch(round(g * s.max_epochs / G) + k + 1, G - g - 1)
-        for p in self.points_:
-            p.val_accuracy = (p.val_clip_accuracy if s.selection_unit == "clip"
-                              else p.val_frame_accuracy)
+        set_selected(self.points_, s.selection_unit)
         self.best_index_ = select_winner(self.points_, s.tie_break)
         self.model_ = models[self.best_index_]
         return self
@@ -176,6 +153,7 @@ class TorchHead:
         opt = torch.optim.Adam(model.parameters(), lr=spec.lr, betas=s.betas, eps=s.eps)
         order_rng = np.random.default_rng(seed + 1)
         point = spec.point()
+        point.val_metric = "mAP" if s.multilabel else None
         best_state, best_value, wait = copy.deepcopy(model.state_dict()), None, 0
         n = Xtr.shape[0]
         # dropout draws from torch's global generator: fork it so that a fit is reproducible
@@ -190,7 +168,7 @@ class TorchHead:
                     if s.batch_norm and len(idx) == 1:
                         continue  # batch norm cannot train on one row (a last batch of one)
                     opt.zero_grad(set_to_none=True)
-                    loss = torch.nn.functional.cross_entropy(model(Xtr[idx]), ytr[idx])
+                    loss = _loss(model(Xtr[idx]), ytr[idx], s.multilabel)
                     if spec.weight_decay:
                         loss = loss + spec.weight_decay * sum((W ** 2).sum() for W in kernels)
                     loss.backward()
@@ -222,10 +200,14 @@ class TorchHead:
         with torch.no_grad():
             logits = model(Xva).double()
             y = torch.from_numpy(val.y).to(Xva.device)
-            loss = torch.nn.functional.cross_entropy(logits, y).item()
+            loss = _loss(logits, y.double() if val.multilabel else y, val.multilabel).item()
             if spec.weight_decay:
                 loss += spec.weight_decay * float(sum((W.double() ** 2).sum() for W in kernels))
-            proba = torch.softmax(logits, dim=1).cpu().numpy()
+            proba = _outputs(logits, val.multilabel).cpu().numpy()
+        if val.multilabel:  # mAP of the frames and of the clips (mean of frame probabilities)
+            return (loss, mean_average_precision(val.y, proba),
+                    mean_average_precision(val.clip_labels(),
+                                           clip_means(proba, val.clip, val.n_clips)))
         frame_acc = float((proba.argmax(axis=1) == val.y).mean())
         scores = np.zeros((val.n_clips, proba.shape[1]))
         np.add.at(scores, val.clip, proba)
@@ -243,8 +225,25 @@ class TorchHead:
             for start in range(0, len(frames), chunk):
                 rows = frames.rows[start:start + chunk]
                 x = torch.from_numpy(scaler.transform(frames.X[rows])).to(dev)
-                out[start:start + len(rows)] = torch.softmax(self.model_(x), 1).cpu().numpy()
+                out[start:start + len(rows)] = _outputs(self.model_(x),
+                                                        self.settings.multilabel).cpu().numpy()
         return out
+
+
+def _loss(logits, y, multilabel: bool):
+    """Cross-entropy of softmax outputs, or (multilabel) the mean binary cross-entropy of
+    sigmoid outputs over rows and classes (HEAR's ``BCEWithLogitsLoss``)."""
+    import torch
+
+    if multilabel:
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+    return torch.nn.functional.cross_entropy(logits, y)
+
+
+def _outputs(logits, multilabel: bool):
+    import torch
+
+    return torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
 
 
 def _improves(value: float, best: float | None, monitor: str, ties: str) -> bool:

@@ -2,7 +2,7 @@
 
 All G grid networks share every mini-batch; their parameters are stacked along a leading axis,
 so each layer of all networks is one batched matrix product and gradients go by hand into
-preallocated buffers (see :mod:`bench.evaluation.grid`).
+preallocated buffers (see :mod:`bench.evaluation.stacked`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from bench.evaluation.frames import Frames, Standardizer
+from bench.evaluation.frames import Frames, Standardizer, clip_means, mean_average_precision
 
 #: a stack of grid networks below this many parameters is "tiny" (tests, toy grids): it trains on
 #: one thread (its operations are too small to share) and with the few-operation Adam (the fused
@@ -49,8 +49,10 @@ def epoch_orders(n: int, shuffle_seed: int):
 
 
 def predict_proba(params: list[tuple[np.ndarray, np.ndarray]], frames: Frames,
-                  scaler: Standardizer, device: str = "cpu", chunk: int = 4096) -> np.ndarray:
-    """Softmax outputs of one MLP on standardised frames, computed in chunks."""
+                  scaler: Standardizer, device: str = "cpu", chunk: int = 4096,
+                  multilabel: bool = False) -> np.ndarray:
+    """Softmax outputs (``multilabel``: sigmoid outputs) of one MLP on standardised frames,
+    computed in chunks."""
     import torch
 
     dev = torch.device(device)
@@ -66,7 +68,8 @@ def predict_proba(params: list[tuple[np.ndarray, np.ndarray]], frames: Frames,
                 h = torch.addmm(bk, h, Wk)
                 if k < len(Ws) - 1:
                     h = h.clamp_min_(0)
-            out[start:start + len(idx)] = torch.softmax(h, dim=1).cpu().numpy()
+            out[start:start + len(idx)] = (torch.sigmoid(h) if multilabel
+                                           else torch.softmax(h, dim=1)).cpu().numpy()
     return out
 
 
@@ -103,11 +106,14 @@ class DeviceData:
         return x, self.y[idx]
 
 
-def forward_backward(W, b, xb, yb, gW, gb) -> None:
+def forward_backward(W, b, xb, yb, gW, gb, multilabel: bool = False) -> None:
     """Forward and backward pass of all stacked networks on one shared batch.
 
     Writes the gradients of the mean cross-entropy into ``gW``/``gb`` (the L2 term is added by
-    the optimizer as coupled weight decay).
+    the optimizer as coupled weight decay). ``multilabel``: ``yb`` holds 0/1 rows and the loss
+    is the binary cross-entropy of sigmoid outputs, averaged over rows and classes (PyTorch's
+    ``BCEWithLogitsLoss``, HEAR's loss), whose gradient at the logits is
+    ``(sigmoid(z) - y) / (B * C)``.
     """
     import torch
 
@@ -123,9 +129,12 @@ def forward_backward(W, b, xb, yb, gW, gb) -> None:
         pre.append(z)
         h = z.clamp_min(0) if k < L - 1 else z
         acts.append(h)
-    d = torch.softmax(pre[-1], dim=2)
-    d[:, torch.arange(B, device=d.device), yb] -= 1.0
-    d.div_(B)
+    if multilabel:
+        d = torch.sigmoid(pre[-1]).sub_(yb).div_(B * yb.shape[1])
+    else:
+        d = torch.softmax(pre[-1], dim=2)
+        d[:, torch.arange(B, device=d.device), yb] -= 1.0
+        d.div_(B)
     for k in range(L - 1, -1, -1):
         torch.bmm(acts[k].transpose(1, 2), d, out=gW[k])
         torch.sum(d, dim=1, keepdim=True, out=gb[k])
@@ -135,11 +144,13 @@ def forward_backward(W, b, xb, yb, gW, gb) -> None:
 
 
 def evaluate_points(W, b, vdata: DeviceData, n_classes: int, weight_decays: list[float],
-              chunk: int = 2048):
+              chunk: int = 2048, multilabel: bool = False):
     """Validation loss (cross-entropy + the Keras L2 penalty), frame and clip accuracy per
-    stacked network."""
+    stacked network (``multilabel``: binary cross-entropy, frame and clip mAP)."""
     import torch
 
+    if multilabel:
+        return _evaluate_multilabel(W, b, vdata, weight_decays, chunk)
     G = W[0].shape[0]
     n = len(vdata.rows)
     dev = W[0].device
@@ -166,6 +177,49 @@ def evaluate_points(W, b, vdata: DeviceData, n_classes: int, weight_decays: list
     frame_acc = (correct / n).cpu().numpy()
     clip_acc = (clip_sum.argmax(dim=2) == vdata.clip_y).double().mean(dim=1).cpu().numpy()
     return losses, frame_acc, clip_acc
+
+
+def _l2_losses(W, weight_decays: list[float], data_loss):
+    import torch
+
+    penalty = torch.zeros(W[0].shape[0], dtype=torch.float64, device=W[0].device)
+    for Wk in W:
+        penalty += Wk.double().pow(2).sum(dim=(1, 2))
+    wd = torch.tensor(weight_decays, dtype=torch.float64, device=W[0].device)
+    return (data_loss + wd * penalty).cpu().numpy()
+
+
+def _evaluate_multilabel(W, b, vdata: DeviceData, weight_decays: list[float], chunk: int):
+    """:func:`evaluate_points` of a multilabel task: the mean binary cross-entropy plus the L2
+    penalty, the mAP of the frames and of the clips (mean of each clip's frame probabilities)."""
+    import torch
+
+    G = W[0].shape[0]
+    n = len(vdata.rows)
+    dev = W[0].device
+    bce = torch.zeros(G, dtype=torch.float64, device=dev)
+    proba = []
+    for start in range(0, n, chunk):
+        idx = torch.arange(start, min(start + chunk, n), device=dev)
+        xb, yb = vdata.batch(idx)
+        h = xb.unsqueeze(0).expand(G, *xb.shape)
+        for k in range(len(W)):
+            h = torch.baddbmm(b[k], h, W[k])
+            if k < len(W) - 1:
+                h = h.clamp_min(0)
+        bce += torch.nn.functional.binary_cross_entropy_with_logits(
+            h.double(), yb.double().expand_as(h), reduction="none").sum(dim=(1, 2))
+        proba.append(torch.sigmoid(h).double().cpu().numpy())
+    p = np.concatenate(proba, axis=1)  # (G, n, C)
+    y = vdata.y.cpu().numpy()
+    clip = vdata.clip.cpu().numpy()
+    clip_y = vdata.clip_y.cpu().numpy()
+    frame_map, clip_map = np.empty(G), np.empty(G)
+    for g in range(G):
+        frame_map[g] = mean_average_precision(y, p[g])
+        clip_map[g] = mean_average_precision(clip_y, clip_means(p[g], clip, vdata.n_clips))
+    losses = _l2_losses(W, weight_decays, bce / (n * p.shape[2]))
+    return losses, frame_map, clip_map
 
 
 class FusedAdam:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.evaluation.frames import Frames, Standardizer
-from bench.evaluation.grid import GridPoint
+from bench.evaluation.selection import GridPoint
 
 
 @dataclass
@@ -47,7 +47,10 @@ class LogisticRegression:
     def __init__(self, settings: LogRegSettings):
         self.settings = settings
 
-    def fit(self, train: Frames, scaler: Standardizer) -> "LogisticRegression":
+    def fit(self, train: Frames, val: Frames | None, scaler: Standardizer, on_epoch=None
+            ) -> "LogisticRegression":
+        """Fit on ``train`` (``val`` and ``on_epoch`` are not used: no validation, no epochs;
+        they keep the classifier interface of :mod:`bench.evaluation.classifiers`)."""
         from scipy.optimize import minimize
 
         s = self.settings

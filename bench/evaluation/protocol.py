@@ -16,30 +16,55 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.evaluation.classifiers import (chosen_record, fit_classifier, fold_grid,
+from bench.evaluation.classifiers import (FoldSetup, chosen_point, fit_classifier,
                                           identity_scaler)
 from bench.evaluation.fold_record import ChosenPoint, FoldRecord, GridPointRecord
-from bench.evaluation.frames import Frames, Standardizer, clip_scores
+from bench.evaluation.frames import Frames, Standardizer
+from bench.evaluation.metrics import multilabel_targets
 from bench.evaluation.sampling import few_shot, next_fold, pool_clips
+from bench.evaluation.scoring import score_test
+from bench.evaluation.selection import fold_grid
 from bench.evaluation.settings import ProtocolConfig
 from bench.datasets.base import Clip, Split
-from bench.errors import ProtocolError
+from bench.datasets.clips import TaskInfo
+from bench.errors import ConfigError, ProtocolError
 from bench.util import interrupt
+from bench.util.jsonrecord import ABSENT
 
 
 @dataclass
 class FoldData:
-    """Everything a fold needs: the shared matrix, clip offsets, labels and folds."""
+    """Everything a fold needs: the shared matrix, clip offsets, labels and folds.
+
+    ``labels``: the class index of each clip, or (``task.kind == "multilabel"``) its 0/1 row;
+    ``strata``: what stratified draws (validation hold-out, few-shot) group clips by: the
+    class, or a multilabel clip's first label (clips without a label form one more group).
+    """
 
     X: np.ndarray
     offsets: np.ndarray
     clips: list[Clip]
     classes: tuple[str, ...]
+    task: TaskInfo = TaskInfo()
 
     def __post_init__(self) -> None:
         index = {c: i for i, c in enumerate(self.classes)}
-        self.labels = np.array([index[c.label] for c in self.clips], dtype=np.int64)
+        check_task(self.task)
+        if self.multilabel:
+            self.labels = multilabel_targets([c.labels for c in self.clips], self.classes)
+            self.strata = np.array([index[c.labels[0]] if c.labels else len(self.classes)
+                                    for c in self.clips], dtype=np.int64)
+        else:
+            self.labels = np.array([index[c.label] for c in self.clips], dtype=np.int64)
+            self.strata = self.labels
         self.counts = np.diff(self.offsets)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task.kind == "multilabel"
+
+    def stratum_name(self, s: int) -> str:
+        return self.classes[s] if s < len(self.classes) else "(no label)"
 
     def frames_of(self, clip_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows and per-row clip position of the given clips."""
@@ -54,13 +79,28 @@ class FoldData:
         """The same clips with one row each: their frames pooled (``mean``, ``max``,
         ``mean+max``)."""
         return FoldData(pool_clips(self.X, self.offsets, mode),
-                        np.arange(len(self.clips) + 1, dtype=np.int64), self.clips, self.classes)
+                        np.arange(len(self.clips) + 1, dtype=np.int64), self.clips, self.classes,
+                        self.task)
+
+
+def check_task(task: TaskInfo, protocol: ProtocolConfig | None = None) -> None:
+    """Refuse, in one line and before any slow work, a task this protocol cannot evaluate:
+    event tasks (not supported yet) and multilabel tasks with the multinomial ``logreg``."""
+    if task.kind == "event":
+        raise ConfigError("event tasks are not supported yet: bench evaluates clip tasks "
+                          "(multiclass and multilabel)",
+                          hint="docs/protocol.md, 'Event tasks', says what is missing")
+    if task.kind == "multilabel" and protocol is not None and protocol.classifier == "logreg":
+        raise ConfigError(f"protocol {protocol.preset!r} uses classifier 'logreg', which is "
+                          f"multinomial: it cannot learn a multilabel task",
+                          hint="use --protocol paper, hear or linear on this task")
 
 
 def fold_data(X: np.ndarray, offsets: np.ndarray, clips: list[Clip], classes: tuple[str, ...],
-              protocol: ProtocolConfig) -> FoldData:
-    """The matrix a run's folds share, pooled per clip when the protocol asks for it."""
-    data = FoldData(X, offsets, clips, classes)
+              protocol: ProtocolConfig, task: TaskInfo = TaskInfo()) -> FoldData:
+    """The matrix a run's folds share, pooled per clip when the protocol asks for it.
+    ``task``: the dataset's (:attr:`bench.datasets.base.Dataset.task`)."""
+    data = FoldData(X, offsets, clips, classes, task)
     return data if protocol.pooling == "none" else data.pooled(protocol.pooling)
 
 
@@ -98,9 +138,14 @@ def fold_seeds(seed: int, split_index: int, repeat: int) -> tuple[int, int]:
 
 
 def validation_split(data: FoldData, train_clips: np.ndarray, protocol: ProtocolConfig,
-                     rng: np.random.Generator, test_fold: Any = None
+                     rng: np.random.Generator, test_fold: Any = None,
+                     val_clips: np.ndarray | None = None
                      ) -> tuple[Frames, Frames, int, int, list[str]]:
     """Hold out validation data from a split's training clips.
+
+    ``val_clips``: the clips of the split's own validation folds (``Split.val_folds``, HEAR
+    task folders): they validate, and the protocol's ``val_source``, ``val_fraction``,
+    ``val_unit`` and ``min_val_per_class`` do not apply.
 
     Whole clips, stratified (``val_unit="clip"``), or single frames, stratified, so that frames
     of one clip may fall on both sides (``"frame"``, the authors' code); or the whole fold after
@@ -117,8 +162,9 @@ def validation_split(data: FoldData, train_clips: np.ndarray, protocol: Protocol
     warnings : list of str
     """
     warnings: list[str] = []
-    val_clips = np.zeros(0, dtype=np.int64)
-    if protocol.needs_validation and protocol.val_source == "next_fold":
+    given = val_clips is not None and len(val_clips) > 0
+    val_clips = val_clips if given and protocol.needs_validation else np.zeros(0, np.int64)
+    if not given and protocol.needs_validation and protocol.val_source == "next_fold":
         val_fold = next_fold([c.fold for c in data.clips], test_fold)
         in_val = np.array([data.clips[i].fold == val_fold for i in train_clips], dtype=bool)
         if not in_val.any():
@@ -127,27 +173,27 @@ def validation_split(data: FoldData, train_clips: np.ndarray, protocol: Protocol
                                 hint="next-fold validation needs k-fold splits")
         train_clips, val_clips = train_clips[~in_val], train_clips[in_val]
     if protocol.train_per_class:
-        train_clips, more = few_shot(train_clips, data.labels, protocol.train_per_class, rng)
+        train_clips, more = few_shot(train_clips, data.strata, protocol.train_per_class, rng)
         warnings.extend(more)
-    if not protocol.needs_validation or protocol.val_source == "next_fold":
+    if given or not protocol.needs_validation or protocol.val_source == "next_fold":
         return (_frames(data, train_clips), _frames(data, val_clips), len(train_clips),
                 len(val_clips), warnings)
     if protocol.val_unit == "clip":
-        val_pos = allocate(data.labels[train_clips], protocol.val_fraction, rng,
+        val_pos = allocate(data.strata[train_clips], protocol.val_fraction, rng,
                            protocol.min_val_per_class)
         val_clips = train_clips[val_pos]
         fit_clips = np.setdiff1d(train_clips, val_clips)
-        lonely = sorted(set(data.labels[train_clips].tolist())
-                        - set(data.labels[val_clips].tolist()))
+        lonely = sorted(set(data.strata[train_clips].tolist())
+                        - set(data.strata[val_clips].tolist()))
         if lonely:
             warnings.append(f"classes with a single training clip have no validation clip: "
-                            f"{[data.classes[c] for c in lonely]}")
+                            f"{[data.stratum_name(c) for c in lonely]}")
         return (_frames(data, fit_clips), _frames(data, val_clips), len(fit_clips),
                 len(val_clips), warnings)
     rows, pos = data.frames_of(train_clips)
     y = data.labels[train_clips][pos]
     mask = np.zeros(len(rows), bool)
-    mask[allocate(y, protocol.val_fraction, rng, 0)] = True
+    mask[allocate(data.strata[train_clips][pos], protocol.val_fraction, rng, 0)] = True
     train = Frames(data.X, rows[~mask], y[~mask], _dense(pos[~mask]))
     val = Frames(data.X, rows[mask], y[mask], _dense(pos[mask]))
     return train, val, len(train_clips), val.n_clips, warnings
@@ -165,8 +211,12 @@ def untrained_classes(data: FoldData, train_clips: np.ndarray, test_clips: np.nd
     The classifier never saw such a class, so every one of its test clips is scored wrong:
     the accuracy is lower than the embedding deserves, silently unless this is reported.
     """
-    trained = set(data.labels[train_clips].tolist())
-    counts = np.bincount(data.labels[test_clips], minlength=len(data.classes))
+    if data.multilabel:
+        trained = set(np.flatnonzero(data.labels[train_clips].sum(axis=0)).tolist())
+        counts = data.labels[test_clips].sum(axis=0).astype(np.int64)
+    else:
+        trained = set(data.labels[train_clips].tolist())
+        counts = np.bincount(data.labels[test_clips], minlength=len(data.classes))
     return {data.classes[c]: int(counts[c]) for c in np.flatnonzero(counts)
             if c not in trained}
 
@@ -220,13 +270,16 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
                            dtype=np.int64)
     test_clips = np.array([i for i, c in enumerate(data.clips) if c.fold == split.test_fold],
                           dtype=np.int64)
+    val_folds = set(split.val_folds)
+    val_clips = np.array([i for i, c in enumerate(data.clips) if c.fold in val_folds],
+                         dtype=np.int64)
     if len(train_clips) == 0 or len(test_clips) == 0:
         raise ProtocolError(f"split with test fold {split.test_fold!r} has "
                             f"{len(train_clips)} training and {len(test_clips)} test clips; "
                             f"both must be non-empty")
     n_classes = len(data.classes)
     train, val, n_fit_clips, n_val_clips, warnings = validation_split(
-        data, train_clips, protocol, rng, split.test_fold)
+        data, train_clips, protocol, rng, split.test_fold, val_clips)
     untrained = untrained_classes(data, train_clips, test_clips)
     if untrained:
         warnings.append(untrained_warning(untrained))
@@ -240,39 +293,34 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
         scaler = Standardizer.fit(data.X, train.rows if protocol.scaler_fit == "train"
                                   else np.concatenate([train.rows, val.rows]))
     grid = fold_grid(protocol, seed, repeat, fixed)
-    model = fit_classifier(protocol, grid, n_classes, train, val, scaler, mlp_seed, device,
-                           _checkpointed(on_epoch), threads)
+    model = fit_classifier(protocol, grid, FoldSetup(n_classes, mlp_seed, device, threads,
+                                                     data.multilabel),
+                           train, val, scaler, _checkpointed(on_epoch))
     warnings.extend(getattr(model, "warnings_", []))
 
     te_rows, te_pos = data.frames_of(test_clips)
     test = Frames(data.X, te_rows, data.labels[test_clips][te_pos], te_pos)
     proba = model.predict_proba(test, scaler)
-    scores = clip_scores(proba, te_pos, len(test_clips))
-    pred = scores.argmax(axis=1)
-    truth = data.labels[test_clips]
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(confusion, (truth, pred), 1)
-    per_class = {data.classes[c]: float(confusion[c, c] / confusion[c].sum())
-                 for c in range(n_classes) if confusion[c].sum() > 0}
+    rows = [{"clip_id": data.clips[i].id, "test_fold": split.test_fold, "repeat": repeat}
+            for i in test_clips]
+    scored = score_test(proba, te_pos, data.labels[test_clips], data.classes,
+                        data.counts[test_clips], rows, data.task.primary_metric)
+    warnings.extend(scored.warnings)
     points = [GridPointRecord.from_dict(p.to_dict()) for p in model.points_]
     best = points[model.best_index_]  # None, not NaN/Infinity, when it diverged (strict JSON)
     record = FoldRecord(
         test_fold=split.test_fold, repeat=repeat, seed=mlp_seed, split_seed=split_seed,
-        accuracy=float((pred == truth).mean()),
+        accuracy=ABSENT if scored.accuracy is None else scored.accuracy,
+        metric=scored.metric, metrics=scored.metrics,
         val_accuracy=best.val_accuracy, val_loss=best.val_loss,
-        chosen=chosen_record(model), grid=points,
-        per_class_accuracy=per_class, confusion=confusion.tolist(),
+        chosen=chosen_point(model), grid=points,
+        per_class_accuracy=scored.per_class_accuracy, confusion=scored.confusion,
+        per_class_ap=scored.per_class_ap,
         n_train_clips=int(n_fit_clips), n_val_clips=int(n_val_clips),
         n_test_clips=int(len(test_clips)), n_train_frames=len(train), n_val_frames=len(val),
         n_test_frames=int(len(te_rows)), classify_s=time.perf_counter() - t0,
         warnings=warnings, untrained_classes=untrained)
-    counts = data.counts[test_clips]
-    predictions = [{"clip_id": data.clips[i].id, "test_fold": split.test_fold, "repeat": repeat,
-                    "label": data.classes[truth[k]], "predicted": data.classes[pred[k]],
-                    "correct": int(pred[k] == truth[k]), "n_frames": int(counts[k]),
-                    "score": float(scores[k, pred[k]] / counts[k])}
-                   for k, i in enumerate(test_clips)]
-    return record, predictions
+    return record, scored.predictions
 
 
 def _dense(pos: np.ndarray) -> np.ndarray:

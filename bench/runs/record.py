@@ -36,7 +36,10 @@ __all__ = ["AccuracySummary", "ChosenPoint", "Environment", "FoldRecord", "GridP
            "format_summary", "git_sha", "load_runs", "now_iso", "read_results", "run_warnings",
            "untrained_by_class", "write_json", "write_predictions", "write_results"]
 
-SCHEMA_VERSION = 1
+#: 2: the task's primary ``metric``, its ``summary`` and every metric's mean (``metrics``) per
+#: run, ``metric``/``metrics`` per fold; ``accuracy`` absent on multilabel tasks. Version 1
+#: files are still read (their metric is accuracy).
+SCHEMA_VERSION = 2
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.csv"
 PARTIAL_DIR = "partial"
@@ -48,7 +51,7 @@ _SKIP_DIRS = frozenset({PARTIAL_DIR, "mlartifacts", "mlruns"})
 
 @dataclass(kw_only=True)
 class RunRecord(JsonRecord):
-    """One run: the content of ``results.json`` (schema v1).
+    """One run: the content of ``results.json`` (schema v2; v1 records read as accuracy runs).
 
     ``embedder`` (the embedder's spec), ``dataset`` (its description, classes and splits),
     ``protocol`` (every resolved setting), ``config`` (every RunConfig field) and ``embedding``
@@ -57,7 +60,8 @@ class RunRecord(JsonRecord):
     """
 
     NESTED: ClassVar = {"training_overlap": TrainingOverlap, "environment": Environment,
-                        "accuracy": AccuracySummary, "accuracy_over_repeats": RepeatSpread,
+                        "accuracy": AccuracySummary, "summary": AccuracySummary,
+                        "accuracy_over_repeats": RepeatSpread,
                         "folds": FoldRecord, "timings": Timings}
 
     schema_version: int
@@ -76,7 +80,13 @@ class RunRecord(JsonRecord):
     seed: int | None = None
     tags: dict[str, Any] | None = None
     environment: Environment
-    accuracy: AccuracySummary
+    #: single-label tasks (every v1 record); absent on multilabel tasks
+    accuracy: AccuracySummary | None = ABSENT
+    #: the primary metric's name and mean ± sd over (fold, repeat) (v2)
+    metric: str | None = ABSENT
+    summary: AccuracySummary | None = ABSENT
+    #: every test metric's mean over the folds (v2)
+    metrics: dict[str, float | None] | None = ABSENT
     accuracy_over_repeats: RepeatSpread | None = ABSENT
     per_class_accuracy: dict[str, float] | None = None
     folds: list[FoldRecord]
@@ -101,6 +111,16 @@ class RunRecord(JsonRecord):
                                    f"bench understands ({SCHEMA_VERSION})",
                                    hint="upgrade bench to read it")
         return super().from_dict(data, source)
+
+    @property
+    def metric_name(self) -> str:
+        """The task's primary metric (``accuracy`` for v1 records)."""
+        return self.metric or "accuracy"
+
+    @property
+    def primary(self) -> AccuracySummary:
+        """Mean ± sd of the primary metric over (fold, repeat)."""
+        return self.summary or self.accuracy
 
     @property
     def embedder_name(self) -> str:
@@ -295,18 +315,22 @@ def format_summary(record: RunRecord) -> str:
     fp = f" [{record.protocol_fingerprint}]" if record.protocol_fingerprint else ""
     lines = [f"{record.embedder_name} on {record.dataset_name}  (protocol {record.preset}{fp}, "
              f"seed {'?' if seed is None else seed})",
-             f"{'fold':>6} {'repeat':>6} {'test acc':>9} {'val acc':>8} {'lr':>8} {'wd':>8} "
-             f"{'epochs':>6}"]
+             f"{'fold':>6} {'repeat':>6} {'test ' + _metric_abbrev(record.metric_name):>9} "
+             f"{'val ' + _metric_abbrev(record.metric_name):>8} {'lr':>8} {'wd':>8} {'epochs':>6}"]
     for f in record.folds:
         chosen = f.chosen
         epochs = "" if chosen.epochs is None else chosen.epochs
-        lines.append(f"{str(f.test_fold):>6} {f.repeat:>6} {100 * f.accuracy:8.2f}% "
+        lines.append(f"{str(f.test_fold):>6} {f.repeat:>6} {100 * f.score:8.2f}% "
                      f"{_pct(f.val_accuracy)} {_sci(chosen.lr)} "
                      f"{_sci(chosen.weight_decay)} {epochs!s:>6}")
-    acc = record.accuracy
+    acc = record.primary
     n = len(record.folds) if acc.n is None else acc.n
-    lines.append(f"accuracy: {100 * acc.mean:.2f}% ± {100 * acc.std:.2f} "
+    lines.append(f"{record.metric_name}: {100 * acc.mean:.2f}% ± {100 * acc.std:.2f} "
                  f"(mean ± sd over {n} fold×repeat){fp}")
+    others = {k: v for k, v in (record.metrics or {}).items() if k != record.metric_name}
+    if others:
+        lines.append("other metrics (mean): " + ", ".join(
+            f"{k} {'n/a' if v is None else f'{v:.4f}'}" for k, v in others.items()))
     spread = record.accuracy_over_repeats
     if spread and spread.n > 1:
         lines.append(f"over repeats: {100 * spread.mean:.2f}% ± {100 * spread.std:.2f} "
@@ -324,7 +348,11 @@ def format_summary(record: RunRecord) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "    n/a " if x is None else f"{100 * x:7.2f}%"
+    return "    n/a " if x is None or x != x else f"{100 * x:7.2f}%"
+
+
+def _metric_abbrev(metric: str) -> str:
+    return "acc" if metric == "accuracy" else metric
 
 
 def run_warnings(record: RunRecord) -> list[str]:

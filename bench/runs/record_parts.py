@@ -36,7 +36,7 @@ class AccuracySummary(JsonRecord):
 
 @dataclass(kw_only=True)
 class RepeatSpread(JsonRecord):
-    """Each repeat's mean accuracy over its folds, and their mean, sd (ddof 1), min and max: the
+    """Each repeat's mean of the primary metric (accuracy) over its folds, and their mean, sd (ddof 1), min and max: the
     spread over repeats (a few-shot protocol's subsets differ per repeat)."""
 
     values: list[float]
@@ -51,7 +51,7 @@ class RepeatSpread(JsonRecord):
     def of(cls, folds: Iterable[FoldRecord]) -> "RepeatSpread":
         by: dict[int, list[float]] = {}
         for f in folds:
-            by.setdefault(int(f.repeat), []).append(float(f.accuracy))
+            by.setdefault(int(f.repeat), []).append(f.score)
         values = [sum(v) / len(v) for _, v in sorted(by.items())]
         stats = AccuracySummary.of(values)
         return cls(values=values, mean=stats.mean, std=stats.std, n=stats.n,
@@ -128,3 +128,31 @@ class TrainingOverlap(JsonRecord):
     dataset: str
     declared: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def metric_means(folds: list[FoldRecord]) -> dict[str, float | None]:
+    """Every test metric's mean over the folds that define it (``None`` where none does)."""
+    names = list(dict.fromkeys(k for f in folds for k in (f.metrics or {})))
+    out: dict[str, float | None] = {}
+    for name in names:
+        vals = [float(v) for f in folds for v in [(f.metrics or {}).get(name)] if v is not None]
+        out[name] = sum(vals) / len(vals) if vals else None
+    return out
+
+
+def summaries(folds: list[FoldRecord], classes: tuple[str, ...]) -> dict[str, Any]:
+    """The run record's summary fields from its folds (schema v2): the primary metric's name,
+    mean ± sd (``summary``) and spread over repeats, every metric's mean, and on single-label
+    tasks the accuracy summary and per-class accuracy as in v1 (the same numbers)."""
+    metric = folds[0].metric_name if folds else "accuracy"
+    out: dict[str, Any] = {"metric": metric,
+                           "summary": AccuracySummary.of(f.score for f in folds),
+                           "accuracy_over_repeats": RepeatSpread.of(folds),
+                           "metrics": metric_means(folds)}
+    if all(f.accuracy is not ABSENT and f.accuracy is not None for f in folds):
+        out["accuracy"] = AccuracySummary.of(f.accuracy for f in folds)
+        out["per_class_accuracy"] = {
+            c: float(sum(r.per_class_accuracy.get(c, 0.0) for r in folds)
+                     / max(1, sum(c in r.per_class_accuracy for r in folds)))
+            for c in classes}
+    return out

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.errors import storage_error
+from bench.evaluation.protocol import check_task
 from bench.runs.config import RunConfig
 from bench.runs.graph import CLASSIFY, EMBED, RunShape, Unit, build_graph, dependency_results
 from bench.runs.identity import PlannedRun, plan_run
@@ -95,6 +96,7 @@ def _execute(config: RunConfig, progress: bool,
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
     dataset, embedder, spec = open_parts(config, progress)
+    check_task(dataset.task, config.protocol)  # an unsupported task stops before embedding
     store = EmbeddingStore(config.cache_dir)
     plan = plan_run(config, dataset, spec, store, progress, getattr(embedder, "notes", ()))
     for w in plan.warnings:
@@ -172,7 +174,7 @@ def _classify(plan: PlannedRun, unit: Unit, inputs: list[Any], hooks: Hooks, pba
                    replace(hooks, on_epoch=on_epoch))
     pbar.update(plan.protocol.max_epochs - seen[0])
     if done.computed:
-        hooks.say(f"{fold} repeat {unit.repeat}: test accuracy {100 * done.accuracy:.2f}% "
+        hooks.say(f"{fold} repeat {unit.repeat}: test {done.metric} {100 * done.score:.2f}% "
                   f"({done.chosen.describe()})")
         for w in done.warnings:
             hooks.say(f"warning: {fold} repeat {unit.repeat}: {w}")

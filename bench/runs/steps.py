@@ -21,10 +21,10 @@ from bench.evaluation.settings import fingerprint
 from bench.io.records import read_json, record_of, set_aside
 from bench.runs.config import RunConfig
 from bench.runs.identity import PlannedRun, slug
-from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, AccuracySummary,
-                               ChosenPoint, Environment, FoldRecord, RepeatSpread, RunRecord,
-                               Timings, TrainingOverlap, git_sha, now_iso, write_json,
-                               write_predictions, write_results)
+from bench.runs.record import (PARTIAL_DIR, RESULTS_FILE, SCHEMA_VERSION, ChosenPoint,
+                               Environment, FoldRecord, RunRecord, Timings, TrainingOverlap,
+                               git_sha, now_iso, write_json, write_predictions, write_results)
+from bench.runs.record_parts import summaries
 from bench.store.pipeline import (DamagedEntries, EmbedReport, embed_clips, load_matrix,
                                   open_namespace)
 from bench.store.store import EmbeddingStore
@@ -50,9 +50,6 @@ def finish_run(plan: PlannedRun, fold_records: list[FoldRecord],
     """
     dataset, config, splits = plan.dataset, plan.config, plan.splits
     classes = tuple(dataset.classes)
-    per_class = {c: float(sum(r.per_class_accuracy.get(c, 0.0) for r in fold_records)
-                          / max(1, sum(c in r.per_class_accuracy for r in fold_records)))
-                 for c in classes}
     run_dir = plan.run_dir
     record = RunRecord(
         schema_version=SCHEMA_VERSION, run_id=plan.run_id, created=now_iso(),
@@ -68,9 +65,7 @@ def finish_run(plan: PlannedRun, fold_records: list[FoldRecord],
         protocol=plan.protocol.to_dict(), protocol_fingerprint=fingerprint(plan.protocol),
         config=config.to_dict(), seed=config.seed, tags=dict(config.tags),
         environment=Environment.current(config.device),
-        accuracy=AccuracySummary.of(r.accuracy for r in fold_records),
-        accuracy_over_repeats=RepeatSpread.of(fold_records),
-        per_class_accuracy=per_class, folds=fold_records,
+        **summaries(fold_records, classes), folds=fold_records,
         timings=Timings(embed_s=timings["embed_s"], classify_s=timings["classify_s"],
                         total_s=timings["total_s"],
                         embed_windows_per_s=report.windows_per_s if report.n_computed else None),
@@ -192,7 +187,9 @@ def open_parts(config: RunConfig, progress: bool = True, device: str | None = No
     except OSError as exc:  # e.g. synth generating into a read-only or full --data-dir
         raise storage_error(exc, config.data_dir, doing="prepare the dataset in",
                             option="--data-dir (or BENCH_DATA_DIR)") from exc
-    return dataset, embedder, embedder.prepare()
+    spec = embedder.prepare()
+    dataset.prefer_rate(spec.sample_rate)  # the audio copy that needs no resampling, if any
+    return dataset, embedder, spec
 
 
 def set_threads(threads: int | None) -> None:

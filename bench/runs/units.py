@@ -64,16 +64,18 @@ class RunTicket:
 
 @dataclass(frozen=True)
 class UnitDone:
-    """A classify unit's result: what its record says in brief."""
+    """A classify unit's result: what its record says in brief (``score``: the task's primary
+    metric, named ``metric``)."""
 
     run_id: str
     split_index: int
     repeat: int
-    accuracy: float
+    score: float
     seconds: float
     computed: bool
     chosen: ChosenPoint | None = None
     warnings: tuple[str, ...] = ()
+    metric: str = "accuracy"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def _plan(ticket: RunTicket, threads: int | None) -> PlannedRun:
         dataset = datasets.create(config.dataset, data_dir=config.data_dir,
                                   download=config.download)
         dataset.prepare(progress=False)
+        dataset.prefer_rate(ticket.spec.sample_rate)  # as the client's open_parts did
         plan = plan_run(config, dataset, ticket.spec, EmbeddingStore(config.cache_dir),
                         progress=False, notes=ticket.notes)
         if plan.key != ticket.key:
@@ -211,15 +214,17 @@ def classify_task(ticket: RunTicket, split_index: int, repeat: int,
     split = plan.splits[split_index]
     saved = read_partial(partial_path(plan.run_dir, split, repeat))
     if saved is not None:
-        return UnitDone(ticket.run_id, split_index, repeat, saved[0].accuracy, 0.0, False,
-                        saved[0].chosen)
+        return UnitDone(ticket.run_id, split_index, repeat, saved[0].score, 0.0, False,
+                        saved[0].chosen, metric=saved[0].metric_name)
     t0 = time.perf_counter()
     X, offsets, used = _matrix(plan, embedded, hooks)
-    data = fold_data(X, offsets, used, tuple(plan.dataset.classes), plan.protocol)
+    data = fold_data(X, offsets, used, tuple(plan.dataset.classes), plan.protocol,
+                     plan.dataset.task)
     record, _ = classify_unit(plan, data, split_index, split, repeat, hooks.on_epoch,
                               first_chosen=first.chosen if first is not None else None)
-    return UnitDone(ticket.run_id, split_index, repeat, record.accuracy,
-                    time.perf_counter() - t0, True, record.chosen, tuple(record.warnings or ()))
+    return UnitDone(ticket.run_id, split_index, repeat, record.score,
+                    time.perf_counter() - t0, True, record.chosen, tuple(record.warnings or ()),
+                    record.metric_name)
 
 
 def _matrix(plan: PlannedRun, embedded: list[EmbedReport], hooks: Hooks):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol
 
 from bench.errors import BenchError
+from bench.evaluation.protocol import check_task
 from bench.runs.graph import FINISH, Graph, RunShape, Unit, build_graph
 from bench.runs.identity import PlannedRun, plan_run
 from bench.runs.record import read_results
@@ -76,6 +77,7 @@ def plan_study(study: Study) -> StudyPlan:
             dataset, embedder, spec = open_parts(cfg, progress=False, device="cpu")
             opened[where] = (dataset, spec, tuple(getattr(embedder, "notes", ())))
         dataset, spec, notes = opened[where]
+        check_task(dataset.task, cfg.protocol)  # an unsupported task stops before any work
         plans.append(plan_run(cfg, dataset, spec, EmbeddingStore(cfg.cache_dir), progress=False,
                               notes=notes))
     graph = build_graph([RunShape.of(p) for p in plans], study.dask.shard_clips)

@@ -89,7 +89,7 @@ def write_study_state(out: SweepResult) -> None:
     """``sweep.json`` (machine-readable) and ``summary.md`` in the study directory."""
     rows = []
     for o in out.outcomes:
-        acc = o.record.accuracy if o.record else None
+        acc = o.record.primary if o.record else None  # the primary metric (accuracy, mAP)
         rows.append({"index": o.index, "embedder": o.config.embedder, "dataset": o.config.dataset,
                      "protocol": o.config.protocol.preset, "seed": o.config.seed,
                      "status": o.status, "run_dir": str(o.run_dir) if o.run_dir else None,
@@ -120,7 +120,7 @@ def summary_rows(out: SweepResult) -> tuple[list[str], list[list[Any]]]:
                "n", "time", "run"]
     rows = []
     for o in out.outcomes:
-        acc = o.record.accuracy if o.record else None
+        acc = o.record.primary if o.record else None  # the primary metric (accuracy, mAP)
         rows.append([o.index + 1, o.config.embedder, o.config.dataset, o.config.protocol.preset,
                      o.config.seed, o.status if not o.error else f"{o.status}: {o.error[:60]}",
                      pct(acc.mean) if acc else "", pct(acc.std) if acc else "",

@@ -47,7 +47,7 @@ def plan_runs(record: RunRecord, digest: str = "", run_dir: str | None = None
     Parameters
     ----------
     record : RunRecord
-        A results record (schema v1).
+        A results record (schema v1 or v2).
     digest : str
         sha256 of the results file, stored as a tag so a changed record is noticed.
     run_dir : str, optional
@@ -83,9 +83,13 @@ def plan_runs(record: RunRecord, digest: str = "", run_dir: str | None = None
             params[f"config.{k}"] = config[k]
 
     folds = record.folds
-    acc = record.accuracy
-    metrics: dict[str, float] = {"accuracy_mean": acc.mean, "accuracy_std": acc.std,
-                                 "accuracy_n": len(folds) if acc.n is None else acc.n}
+    acc = record.primary
+    name = key(record.metric_name)
+    metrics: dict[str, float] = {f"{name}_mean": acc.mean, f"{name}_std": acc.std,
+                                 f"{name}_n": len(folds) if acc.n is None else acc.n}
+    for k, v in (record.metrics or {}).items():  # the task's other metrics (schema v2)
+        if k != record.metric_name and v is not None:
+            metrics[f"{key(k)}_mean"] = v
     vals = [f.val_accuracy for f in folds if _finite(f.val_accuracy)]
     if vals:
         metrics["val_accuracy_mean"] = sum(vals) / len(vals)
@@ -121,7 +125,7 @@ def plan_runs(record: RunRecord, digest: str = "", run_dir: str | None = None
     for k, v in record.run_tags.items():
         tags[f"user.{k}" if k.startswith(("mlflow.", "bench.")) else k] = v
 
-    series = {"fold_test_accuracy": [f.accuracy for f in folds],
+    series = {f"fold_test_{name}": [f.score for f in folds],
               "fold_val_accuracy": [f.val_accuracy for f in folds]}
     parent = RunPlan(f"{emb_name} on {ds_name} ({record.preset}, seed {seed})",
                      _params(params), _metrics(metrics), _tags(tags), series)
@@ -138,7 +142,14 @@ def _plan_fold(fold: FoldRecord, run_id: str) -> RunPlan:
     chosen = fold.chosen
     params = {"test_fold": fold.test_fold, "repeat": fold.repeat, "seed": fold.seed,
               "chosen.lr": chosen.lr, "chosen.weight_decay": chosen.weight_decay}
-    metrics: dict[str, Any] = {"test_accuracy": fold.accuracy, "val_accuracy": fold.val_accuracy}
+    metrics: dict[str, Any] = {f"test_{key(fold.metric_name)}": fold.score,
+                               "val_accuracy": fold.val_accuracy}
+    for k, v in (fold.metrics or {}).items():
+        if v is not None:
+            metrics[f"test_{key(k)}"] = v
+    for cls, ap in (fold.per_class_ap or {}).items():
+        if ap is not None:
+            metrics[f"class_ap/{key(cls)}"] = ap
     for k in _FOLD_METRICS:
         if getattr(fold, k) is not None:
             metrics[k] = getattr(fold, k)
@@ -261,7 +272,7 @@ def confusion_figure(record: RunRecord, path: Path) -> Path | None:
                 if counts[i, j]:
                     ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=fs,
                             color="white" if frac[i, j] < 0.6 else "black")
-    acc = record.accuracy
+    acc = record.primary
     ax.set_title(f"{record.embedder_name} on {record.dataset_name}: "
                  f"{100 * acc.mean:.1f}% ± {100 * acc.std:.1f} "
                  f"(sum over {n_mats} fold×repeat)", fontsize=9)

@@ -17,7 +17,6 @@ float rounding.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -29,61 +28,19 @@ from bench.evaluation.frames import (Frames, Standardizer, clip_scores,  # noqa:
 from bench.evaluation.kernels import (TINY_NETWORK_PARAMS, DeviceData, FusedAdam,  # noqa: F401
                                       epoch_orders, evaluate_points, forward_backward,
                                       glorot_init, point_seeds, predict_proba)
+from bench.evaluation.recipe import Recipe
+from bench.evaluation.selection import GridPoint, select_winner, set_selected
 from bench.evaluation.threadtune import BLOCK_BATCHES, ThreadChooser
 from bench.util.threads import set_torch_threads, torch_threads
 
 
-@dataclass
-class GridPoint:
-    """What one grid point did: its hyper-parameters and its best-validation-loss epoch."""
+@dataclass(kw_only=True)
+class MLPSettings(Recipe):
+    """The training recipe shared by the grouped and the sequential trainer: the shared
+    :class:`Recipe`, the (learning rate, weight decay) grid and the fixed hidden shape."""
 
-    lr: float
-    weight_decay: float
-    val_accuracy: float = float("nan")
-    val_frame_accuracy: float = float("nan")
-    val_clip_accuracy: float = float("nan")
-    val_loss: float = float("inf")
-    best_epoch: int = 0
-    epochs: int = 0
-    #: the PyTorch head's grid also varies the hidden shape and initialisation (None: the
-    #: stacked trainer's points, whose shape and init the protocol fixes)
-    hidden_sizes: tuple[int, ...] | None = None
-    init: str | None = None
-
-    def to_dict(self) -> dict:
-        """The record's grid entry; a number that does not exist (the validation loss of a
-        network that diverged at once) is ``None`` (JSON ``null``), never NaN or Infinity."""
-        def num(x: float) -> float | None:
-            return x if math.isfinite(x) else None
-
-        d = {"lr": num(self.lr), "weight_decay": num(self.weight_decay),
-             "val_accuracy": num(self.val_accuracy), "val_loss": num(self.val_loss),
-             "val_frame_accuracy": num(self.val_frame_accuracy),
-             "val_clip_accuracy": num(self.val_clip_accuracy),
-             "epochs": self.epochs, "best_epoch": self.best_epoch}
-        if self.hidden_sizes is not None:
-            d["hidden_sizes"] = list(self.hidden_sizes)
-        if self.init is not None:
-            d["init"] = self.init
-        return d
-
-
-@dataclass
-class MLPSettings:
-    """The training recipe shared by the grouped and the sequential trainer."""
-
-    n_classes: int
     grid: list[tuple[float, float]]
     hidden_sizes: tuple[int, ...] = (512, 128)
-    batch_size: int = 32
-    max_epochs: int = 50
-    patience: int = 20
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    selection_unit: str = "clip"
-    tie_break: str = "val_loss"
-    device: str = "cpu"
-    random_state: int = 0
     #: "auto" picks by network size; "fused" or "stacked" force one Adam implementation
     adam_impl: str = "auto"
     #: CPU threads while training; None: one thread for tiny networks, otherwise chosen while
@@ -92,22 +49,6 @@ class MLPSettings:
 
     def layer_sizes(self, dim: int) -> list[int]:
         return [dim, *self.hidden_sizes, self.n_classes]
-
-
-def select_winner(points: list[GridPoint], tie_break: str) -> int:
-    """Index of the grid point with the highest validation accuracy.
-
-    Ties go to the lower validation loss (``val_loss``) or to the first point in grid order
-    (``first``, the authors' strict ``>``).
-    """
-    best = 0
-    for i, p in enumerate(points[1:], start=1):
-        b = points[best]
-        if p.val_accuracy > b.val_accuracy:
-            best = i
-        elif p.val_accuracy == b.val_accuracy and tie_break == "val_loss" and p.val_loss < b.val_loss:
-            best = i
-    return best
 
 
 # -- the grouped trainer ---------------------------------------------------------------------------
@@ -168,7 +109,8 @@ class GridMLP:
         b = [stack(k, 1) for k in range(L)]
         best_W = [w.clone() for w in W]
         best_b = [x.clone() for x in b]
-        points = [GridPoint(lr, wd) for lr, wd in s.grid]
+        points = [GridPoint(lr, wd, val_metric="mAP" if s.multilabel else None)
+                  for lr, wd in s.grid]
 
         data = DeviceData(train, scaler, device)
         vdata = DeviceData(val, scaler, device)
@@ -181,8 +123,7 @@ class GridMLP:
             self._train(s, W, b, best_W, best_b, points, data, vdata, shuffle_seed, on_epoch,
                         chooser)
         self.threads_chosen_ = chooser.history
-        for p in points:
-            p.val_accuracy = p.val_clip_accuracy if s.selection_unit == "clip" else p.val_frame_accuracy
+        set_selected(points, s.selection_unit)
         self.points_ = points
         self.best_index_ = select_winner(points, s.tie_break)
         g = self.best_index_
@@ -211,14 +152,15 @@ class GridMLP:
                     t_block = time.perf_counter()
                     for start in block_starts:
                         xb, yb = data.batch(order[start:start + s.batch_size])
-                        forward_backward(W, b, xb, yb, state.gW, state.gb)
+                        forward_backward(W, b, xb, yb, state.gW, state.gb, s.multilabel)
                         state.step()
                     chooser.record_block(threads, time.perf_counter() - t_block,
                                          len(block_starts), block)
                 t_train = time.perf_counter() - t_train
                 set_torch_threads(chooser.chosen)
                 losses, frame_acc, clip_acc = evaluate_points(W, b, vdata, s.n_classes,
-                                                        [s.grid[g][1] for g in active])
+                                                        [s.grid[g][1] for g in active],
+                                                        multilabel=s.multilabel)
             stopped = []
             for slot, g in enumerate(active):
                 p = points[g]
@@ -248,4 +190,5 @@ class GridMLP:
 
     def predict_proba(self, frames: Frames, scaler: Standardizer) -> np.ndarray:
         """Class likelihoods of every frame with the chosen weights, shape (n_frames, C)."""
-        return predict_proba(self.params_, frames, scaler, self.settings.device)
+        return predict_proba(self.params_, frames, scaler, self.settings.device,
+                             multilabel=self.settings.multilabel)
