@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import bench  # noqa: F401  (OpenMP settings before torch works)
-    from bench.runs.runner import check_device
+    from bench.runs.steps import check_device
 
     check_device(args.device)
     if args.quick:

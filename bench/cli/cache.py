@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from bench.cli.options import dir_option
+from bench.errors import ConfigError
 from bench.store.store import EmbeddingStore
 from bench.util.paths import default_dir
 
@@ -51,8 +52,6 @@ def verify(cache_dir: Path | None, no_repair: bool, deep: bool, no_audio: bool,
     """Check every stored embedding against its sha256, and every audio file this host
     remembers against its size and mtime (with --deep: its bytes); remove what is damaged or
     stale so the next run recomputes it. Exit 1 if anything was wrong."""
-    from bench.errors import ConfigError
-
     if deep and no_audio:
         raise ConfigError("--deep reads the audio files again and --no-audio skips them: give "
                           "one of the two")

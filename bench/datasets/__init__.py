@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.datasets import meta
 from bench.datasets.base import Clip, Dataset, Split, VerifyReport
+from bench.datasets.hear_task import is_task_folder
 from bench.errors import ConfigError
 from bench.util.registry import Registry, RegistryEntry
 
@@ -37,16 +38,12 @@ def names() -> list[str]:
 def is_path(name: str) -> bool:
     """Whether ``name`` is a dataset given by its files (a manifest CSV or a HEAR task folder)
     rather than a registry name."""
-    from bench.datasets.hear_task import is_task_folder
-
     return name.endswith(".csv") or is_task_folder(name)
 
 
 def create(name: str, *, data_dir: Path, download: bool = True) -> Dataset:
     """Build the dataset called ``name``; a path to a ``.csv`` file is read as a manifest, a
     folder holding ``task_metadata.json`` (or that file) as a HEAR task."""
-    from bench.datasets.hear_task import is_task_folder
-
     if name.endswith(".csv"):
         cls, kwargs = REGISTRY.resolve("bench.datasets.manifest:ManifestDataset")
         kwargs["manifest"] = Path(name)

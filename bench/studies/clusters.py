@@ -26,6 +26,7 @@ from typing import Any, Callable
 from bench.errors import ClusterError, ConfigError
 from bench.studies.executor import Executor
 from bench.studies.study import Study
+from bench.studies.worker_setup import PRELOAD, quiet_resource_tracker
 
 #: the command each batch system submits jobs with (what dask-jobqueue runs)
 SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub"}
@@ -132,8 +133,6 @@ def local_cluster(n_workers: int, threads: int, gpus: int = 0):
     """``n_workers`` processes on this machine; worker ``i`` sees GPU ``i % gpus`` if any."""
     import dask
     from distributed import Nanny, Scheduler, SpecCluster
-
-    from bench.studies.worker_setup import PRELOAD, quiet_resource_tracker
 
     quiet_resource_tracker()
 

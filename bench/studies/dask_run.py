@@ -24,6 +24,7 @@ from bench.studies.dispatch import Ended, run_sweep_units
 from bench.studies.executor import Executor
 from bench.studies.state import SweepResult
 from bench.studies.study import Study
+from bench.studies.worker_setup import quiet
 
 
 class DaskUnits:
@@ -103,8 +104,6 @@ class DaskSession:
             # Ctrl-C: the cancelled tasks and the busy workers being stopped are the point
             # now; Dask's warnings about them would bury the one line that says what happened
             import logging
-
-            from bench.studies.worker_setup import quiet
 
             quiet()
             if self.client is not None:
