@@ -3,7 +3,7 @@
 Layout of a run directory::
 
     <run_dir>/results.json       the record below (written last, atomically)
-    <run_dir>/predictions.csv    one row per (test clip, repeat)
+    <run_dir>/predictions.csv    one row per (test clip, repeat); event tasks: per detected event
     <run_dir>/partial/           one JSON per finished (fold, repeat), for resuming
 
 Accuracies are fractions in [0, 1]; tables print them in percent. See docs/protocol.md
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 from bench.errors import DamagedRecordError, ResultsError
+from bench.evaluation.event_fold import EVENT_PREDICTION_FIELDS
 from bench.evaluation.fold_record import ChosenPoint, FoldRecord, GridPointRecord
 from bench.io.fileio import atomic_write_text
 from bench.io.records import read_record
@@ -294,10 +295,12 @@ def load_runs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Ru
     return [read_results(p) for p in find_results([Path(p) for p in paths])]
 
 
-def write_predictions(run_dir: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write ``predictions.csv`` (one row per test clip and repeat) atomically."""
+def write_predictions(run_dir: Path, rows: list[dict[str, Any]], events: bool = False) -> Path:
+    """Write ``predictions.csv`` (one row per test clip and repeat; ``events``: one per
+    detected event, with its onset and offset in seconds) atomically."""
     path = Path(run_dir) / PREDICTIONS_FILE
-    fields = ["clip_id", "test_fold", "repeat", "label", "predicted", "correct", "n_frames", "score"]
+    fields = EVENT_PREDICTION_FIELDS if events else [
+        "clip_id", "test_fold", "repeat", "label", "predicted", "correct", "n_frames", "score"]
     import io
 
     buf = io.StringIO()
