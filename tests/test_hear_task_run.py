@@ -21,10 +21,10 @@ from bench.evaluation.events import event_scores
 from bench.runs.record import read_results
 
 QUICK = ["--max-epochs", "12"]
-#: the event task needs frames past p = 0.5, not only ranked right: more epochs than QUICK
-EVENT_EPOCHS = {"paper": ["--max-epochs", "12"], "hear": ["--max-epochs", "12"]}
-#: measured: ... (paper), ... (hear)
-MIN_ONSET_F = 0.5
+#: onset F (200 ms) of the event task with mfcc, measured: 1.0 (paper; 6 of 6 test events),
+#: 0.83 (hear; 5 of 6, one onset 0.2000000000000002 s late). A detector placing one 1 s event
+#: of every label at a uniform random onset in every clip scores 0.08 (99th percentile 0.33)
+MIN_ONSET_F = 0.75
 needs_sed_eval = pytest.mark.skipif(importlib.util.find_spec("sed_eval") is None,
                                     reason="sed_eval is not installed (pip install "
                                            "'bench-audio-embeddings[events]')")
@@ -81,13 +81,14 @@ def test_scene_multilabel_writes_map_and_stats_compare_it(tasks, tmp_path):
 
 def _onset_f(references, estimates, collar=0.2):
     """Onset-only F by hand: per clip and label, each reference onset matches at most one
-    detected onset within the collar (nearest first)."""
+    detected onset within the collar (nearest first; ``<=`` on the float difference, as
+    sed_eval compares)."""
     tp = 0
     for clip, refs in references.items():
         for label in {e.label for e in refs}:
             free = sorted(e.start for e in estimates.get(clip, ()) if e.label == label)
             for onset in sorted(e.start for e in refs if e.label == label):
-                near = [t for t in free if abs(t - onset) <= collar + 1e-9]
+                near = [t for t in free if abs(t - onset) <= collar]
                 if near:
                     free.remove(min(near, key=lambda t: abs(t - onset)))
                     tp += 1
@@ -102,7 +103,7 @@ def test_event_task_onset_f(tasks, tmp_path, protocol):
     """The event task end to end: onset F (200 ms) in results.json equals the F of the written
     predictions (one row per detected event) against the task's test events, computed by hand
     and by sed_eval, and the clean tones are found (chance, nothing or noise detected, is ~0)."""
-    _run(tasks, "beeps", tmp_path, "--protocol", protocol, *EVENT_EPOCHS[protocol])
+    _run(tasks, "beeps", tmp_path, "--protocol", protocol)
     run_dir = next(tmp_path.iterdir())
     record = read_results(run_dir)
     assert record.metric == "event_onset_200ms_fms" and not record.accuracy
