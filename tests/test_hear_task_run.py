@@ -18,7 +18,7 @@ import hear_task_fixtures as hf
 from bench.cli import main
 from bench.datasets.clips import KIND_METRICS, Event
 from bench.evaluation.events import event_scores
-from bench.runs.record import read_results
+from bench.runs.record import format_summary, read_results
 
 QUICK = ["--max-epochs", "12"]
 #: onset F (200 ms) of the event task with mfcc, measured: 1.0 (paper; 6 of 6 test events),
@@ -124,6 +124,8 @@ def test_event_task_onset_f(tasks, tmp_path, protocol):
         again["event_onset_200ms_fms"])
     assert fold.metrics["segment_1s_er"] == pytest.approx(again["segment_1s_er"])
     assert record.primary.mean >= MIN_ONSET_F
+    # the terminal's table: test onset F, and validation by what chose the grid point
+    assert "test onset_200ms_fms  val mAP" in format_summary(record)
 
 
 def test_event_task_without_sed_eval_stops_before_embedding(tasks, tmp_path, monkeypatch):

@@ -316,10 +316,13 @@ def format_summary(record: RunRecord) -> str:
     """A readable table of one run: per (fold, repeat) accuracy and chosen grid point."""
     seed = record.run_seed
     fp = f" [{record.protocol_fingerprint}]" if record.protocol_fingerprint else ""
+    # what validation chose by: the grid's figure (an event task's frame mAP), else the metric
+    val = next((g.val_metric for f in record.folds for g in f.grid if g.val_metric),
+               record.metric_name)
     lines = [f"{record.embedder_name} on {record.dataset_name}  (protocol {record.preset}{fp}, "
              f"seed {'?' if seed is None else seed})",
              f"{'fold':>6} {'repeat':>6} {'test ' + _metric_abbrev(record.metric_name):>9} "
-             f"{'val ' + _metric_abbrev(record.metric_name):>8} {'lr':>8} {'wd':>8} {'epochs':>6}"]
+             f"{'val ' + _metric_abbrev(val):>8} {'lr':>8} {'wd':>8} {'epochs':>6}"]
     for f in record.folds:
         chosen = f.chosen
         epochs = "" if chosen.epochs is None else chosen.epochs
@@ -355,7 +358,7 @@ def _pct(x: float | None) -> str:
 
 
 def _metric_abbrev(metric: str) -> str:
-    return "acc" if metric == "accuracy" else metric
+    return "acc" if metric == "accuracy" else metric.removeprefix("event_")
 
 
 def run_warnings(record: RunRecord) -> list[str]:
