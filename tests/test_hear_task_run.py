@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import hear_task_fixtures as hf
 from bench.cli import main
+from bench.datasets import create
 from bench.datasets.clips import KIND_METRICS, Event
 from bench.evaluation.events import event_scores
 from bench.runs.record import format_summary, read_results
@@ -126,6 +127,16 @@ def test_event_task_onset_f(tasks, tmp_path, protocol):
     assert record.primary.mean >= MIN_ONSET_F
     # the terminal's table: test onset F, and validation by what chose the grid point
     assert "test onset_200ms_fms  val mAP" in format_summary(record)
+
+
+def test_event_task_reads_its_postprocessing_grid(tmp_path):
+    task = hf.make_event(tmp_path)
+    assert create(str(task), data_dir=tmp_path).task.event_grid is None  # the kit's grid
+    meta = json.loads((task / "task_metadata.json").read_text())
+    meta["evaluation_params"] = {"event_postprocessing_grid": {"median_filter_ms": [150],
+                                                               "min_duration": [50, 100]}}
+    (task / "task_metadata.json").write_text(json.dumps(meta))
+    assert create(str(task), data_dir=tmp_path).task.event_grid == ((150.0,), (50.0, 100.0))
 
 
 def test_event_task_without_sed_eval_stops_before_embedding(tasks, tmp_path, monkeypatch):

@@ -77,7 +77,6 @@ class EventTimeline:
         Each row's 0/1 targets.
     clips : list of Clip
     classes : tuple of str
-    task : TaskInfo
     """
 
     offsets: np.ndarray
@@ -85,11 +84,10 @@ class EventTimeline:
     targets: np.ndarray
     clips: list[Clip]
     classes: tuple[str, ...]
-    task: TaskInfo
 
     @classmethod
     def build(cls, offsets: np.ndarray, clips: list[Clip], classes: tuple[str, ...],
-              task: TaskInfo, hop_s: float | None, window_s: float | None) -> "EventTimeline":
+              hop_s: float | None, window_s: float | None) -> "EventTimeline":
         """Times at the window centres of an embedder with hop ``hop_s`` and window
         ``window_s`` (``None``: a sequence embedder), and the targets at those times."""
         check_frame_rate(hop_s)
@@ -101,7 +99,7 @@ class EventTimeline:
         for i, clip in enumerate(clips):
             a, b = offsets[i], offsets[i + 1]
             targets[a:b] = frame_targets(clip.events, times[a:b], classes)
-        return cls(offsets, times, targets, clips, classes, task)
+        return cls(offsets, times, targets, clips, classes)
 
     def sequences(self, proba: np.ndarray, rows: np.ndarray) -> ClipSequences:
         """``proba`` (one row per entry of ``rows``) grouped by clip, in time order."""
@@ -118,17 +116,18 @@ class EventTimeline:
             out.references[clip.id] = clip.events
         return out
 
-    def score(self, val: ClipSequences, test: ClipSequences,
-              rows: dict[str, dict[str, Any]]) -> tuple[TestScores, PostprocessingRecord]:
+    def score(self, val: ClipSequences, test: ClipSequences, rows: dict[str, dict[str, Any]],
+              task: TaskInfo) -> tuple[TestScores, PostprocessingRecord]:
         """Choose the post-processing on ``val``, detect and score the events of ``test``.
 
-        ``rows``: the start of the predictions rows of each test clip (id, fold, repeat).
+        ``rows``: the start of the predictions rows of each test clip (id, fold, repeat);
+        ``task``: its primary metric chooses, its ``event_grid`` (if any) is the grid.
         Returns the scores (one predictions row per detected event) and the chosen point.
         """
         known = KIND_METRICS["event"]
-        metric = self.task.primary_metric if self.task.primary_metric in known else known[0]
-        grid = None if self.task.event_grid is None else {
-            "median_filter_ms": self.task.event_grid[0], "min_duration": self.task.event_grid[1]}
+        metric = task.primary_metric if task.primary_metric in known else known[0]
+        grid = None if task.event_grid is None else {
+            "median_filter_ms": task.event_grid[0], "min_duration": task.event_grid[1]}
         warnings = []
         if not any(val.references.values()):
             warnings.append("the validation clips hold no event: every post-processing point "

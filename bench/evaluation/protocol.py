@@ -58,8 +58,8 @@ class FoldData:
     def __post_init__(self) -> None:
         index = {c: i for i, c in enumerate(self.classes)}
         check_task(self.task)
-        self.timeline = (EventTimeline.build(self.offsets, self.clips, self.classes, self.task,
-                                             self.hop_s, self.window_s)
+        self.timeline = (EventTimeline.build(self.offsets, self.clips, self.classes, self.hop_s,
+                                             self.window_s)
                          if self.events else None)
         if self.multilabel:
             self.labels = multilabel_targets([c.labels for c in self.clips], self.classes)
@@ -338,7 +338,7 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
         line = data.timeline
         scored, post = line.score(line.sequences(model.predict_proba(val, scaler), val.rows),
                                   line.sequences(proba, test.rows),
-                                  {r["clip_id"]: r for r in rows})
+                                  {r["clip_id"]: r for r in rows}, data.task)
     else:
         scored = score_test(proba, test.clip, data.labels[test_clips], data.classes,
                             data.counts[test_clips], rows, data.task.primary_metric)
