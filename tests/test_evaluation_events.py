@@ -15,7 +15,7 @@ from bench.evaluation.events import Postprocessing
 
 needs_sed_eval = pytest.mark.skipif(importlib.util.find_spec("sed_eval") is None,
                                     reason="sed_eval is not installed (pip install "
-                                           "'bench[events]')")
+                                           "'bench-audio-embeddings[events]')")
 CLASSES = ("a", "b", "c", "d")
 
 
@@ -132,4 +132,4 @@ def test_missing_library_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_sed_eval)
     with pytest.raises(ConfigError, match="event metrics need sed_eval") as err:
         ev.event_scores(REFERENCES, ESTIMATES, CLASSES)
-    assert "pip install 'bench[events]'" in err.value.hint
+    assert "pip install 'bench-audio-embeddings[events]'" in err.value.hint

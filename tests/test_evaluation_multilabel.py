@@ -1,25 +1,31 @@
 """Multilabel tasks at the fold level: the BCE gradient, clip decisions and scores, the split's
-own validation folds, records of schema v1 and v2, and event tasks refused (issue 18)."""
+own validation folds, records of schema v1 and v2, and event tasks at the fold level (issue 18)."""
 
 from __future__ import annotations
 
+import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from bench.datasets.clips import Clip, Split, TaskInfo
+from bench.datasets.clips import KIND_METRICS, Clip, Event, Split, TaskInfo
+from bench.embedders.base import EmbedderSpec
 from bench.errors import ConfigError
 from bench.evaluation.fold_record import FoldRecord
 from bench.evaluation.frames import Frames, Standardizer, clip_means
 from bench.evaluation.kernels import forward_backward
-from bench.evaluation.protocol import fold_data, run_fold
+from bench.evaluation.protocol import check_task, fold_data, run_fold
 from bench.evaluation.scoring import score_test
 from bench.evaluation.settings import protocol_preset
 from bench.runs.record_parts import summaries
 
 MULTI = TaskInfo("multilabel", "mAP", ("mAP", "d_prime", "aucroc"))
+needs_sed_eval = pytest.mark.skipif(importlib.util.find_spec("sed_eval") is None,
+                                    reason="sed_eval is not installed (pip install "
+                                           "'bench-audio-embeddings[events]')")
 
 
 def test_bce_gradient_matches_autograd():
@@ -97,12 +103,75 @@ def test_split_val_folds_validate_and_the_protocol_draws_nothing():
     assert len(preds) == 8
 
 
-def test_event_tasks_are_refused_clearly():
-    clips = _clips({"train": 2}, multilabel=False)
-    with pytest.raises(ConfigError, match="event tasks are not supported yet"):
+EVENT = TaskInfo("event", "event_onset_200ms_fms", KIND_METRICS["event"])
+#: (clip id, fold, events): every event starts and ends on the frame grid below
+EVENT_CLIPS = [
+    ("t0", "train", (Event("x", 1.0, 2.0),)), ("t1", "train", (Event("y", 0.5, 3.0),)),
+    ("t2", "train", (Event("x", 0.2, 1.0), Event("y", 2.0, 3.5))),
+    ("t3", "train", (Event("x", 1.5, 3.0), Event("y", 1.0, 2.5))), ("t4", "train", ()),
+    ("t5", "train", (Event("y", 0.3, 1.3), Event("x", 2.5, 3.9))),
+    ("v0", "valid", (Event("x", 0.6, 1.6),)), ("v1", "valid", (Event("y", 1.2, 3.2),)),
+    ("v2", "valid", (Event("x", 2.0, 3.0), Event("y", 0.4, 1.4))),
+    ("e0", "test", (Event("x", 1.1, 2.6),)), ("e1", "test", (Event("y", 0.7, 1.9),)),
+    ("e2", "test", (Event("x", 0.5, 2.0), Event("y", 1.5, 3.5))), ("e3", "test", ())]
+
+
+@needs_sed_eval
+def test_event_fold_finds_events_at_known_times():
+    """An event task's fold: frames at their windows' centres (hop 0.1 s, window 0.2 s: 0.1,
+    0.2, ... s), each frame trained on its own targets, and on frames whose embedding says
+    which tones sound, every test event found at its onset: onset F = 1 at 200 and 50 ms."""
+    clips = [Clip(cid, Path("/nowhere"), events[0].label if events else "", fold,
+                  labels=tuple(sorted({e.label for e in events})), events=events)
+             for cid, fold, events in EVENT_CLIPS]
+    n = 40  # frames per clip: 4 s
+    offsets = np.arange(len(clips) + 1) * n
+    times = 0.1 * np.arange(n) + 0.1
+    rng = np.random.default_rng(0)
+    X = 0.2 * rng.standard_normal((len(clips) * n, 2)).astype(np.float32)
+    for c, clip in enumerate(clips):
+        for e in clip.events:  # independent of frame_targets: the tone's column, on the grid
+            X[c * n + np.flatnonzero((times > e.start - 1e-9) & (times < e.end - 1e-9)),
+              ("x", "y").index(e.label)] += 3.0
+    spec = EmbedderSpec(name="grid", sample_rate=16000, dim=2, window_s=0.2, hop_s=0.1,
+                        version="1")
+    paper = protocol_preset("paper")
+    data = fold_data(X, offsets, clips, ("x", "y"), paper, EVENT, spec)
+    np.testing.assert_allclose(data.timeline.times[:n], times)
+    # clip e0 (x from 1.1 to 2.6 s): frames 10..24 (times 1.1 .. 2.5) are on
+    e0 = data.timeline.targets[9 * n:10 * n]
+    assert np.flatnonzero(e0[:, 0]).tolist() == list(range(10, 25)) and not e0[:, 1].any()
+    quick = paper.replace(max_epochs=40, hidden_sizes=(8,), learning_rates=(1e-2,),
+                          weight_decays=(0.0,))
+    # the task's own grid (as a HEAR task's event_postprocessing_grid gives it): minimum
+    # durations of 1.5 s drop most validation events, so 100 ms wins
+    data.task = replace(EVENT, event_grid=((300.0,), (1500.0, 100.0)))
+    record, preds = run_fold(data, Split("test", ("train",), ("valid",)), 0, 0, quick, 0)
+    assert record.metric == "event_onset_200ms_fms" and set(record.metrics) == set(EVENT.metrics)
+    assert record.score == 1.0 and record.metrics["event_onset_50ms_fms"] == 1.0
+    assert record.grid[0].val_metric == "mAP" and record.n_test_frames == 4 * n
+    assert record.postprocessing.val_value == 1.0
+    assert (record.postprocessing.median_filter_ms, record.postprocessing.min_duration_ms) == (
+        300.0, 100.0)
+    # one predictions row per detected event, at the reference onsets (e3 has none)
+    found = sorted((p["clip_id"], p["predicted"], round(p["onset"], 6)) for p in preds)
+    assert found == sorted((cid, e.label, e.start) for cid, fold, events in EVENT_CLIPS
+                           if fold == "test" for e in events)
+    assert all(p["n_frames"] >= 10 and p["score"] > 0.5 for p in preds)
+
+
+def test_event_tasks_refuse_per_clip_embedders_and_logreg():
+    scene = EmbedderSpec(name="hear:pkg#scene", sample_rate=16000, dim=4, window_s=None,
+                         hop_s=0.0, version="1")
+    with pytest.raises(ConfigError, match="one embedding per frame in time; embedder "
+                                          "hear:pkg#scene gives one per clip"):
+        check_task(EVENT, protocol_preset("paper"), scene)
+    with pytest.raises(ConfigError, match="cannot learn an event task"):
+        check_task(EVENT, protocol_preset("fewshot:2"))
+    clips = _clips({"train": 2}, multilabel=True)
+    with pytest.raises(ConfigError, match="needs its frames' times"):  # no spec given
         fold_data(np.zeros((2, 3), np.float32), np.arange(3), clips, ("x", "y"),
-                  protocol_preset("paper"), TaskInfo("event", "event_onset_200ms_fms",
-                                                     ("event_onset_200ms_fms",)))
+                  protocol_preset("paper"), EVENT)
 
 
 def test_logreg_refuses_multilabel():

@@ -40,3 +40,10 @@ def frame_windows(y: np.ndarray, window: int, hop: int) -> np.ndarray:
 def frame_times(n_frames: int, hop_s: float) -> np.ndarray:
     """Start time in seconds of each window."""
     return np.arange(n_frames, dtype=np.float64) * hop_s
+
+
+def frame_centres(n_frames: int, hop_s: float, window_s: float | None) -> np.ndarray:
+    """Time in seconds of each frame as event tasks place it: the centre of its window
+    (``k * hop_s + window_s / 2``); a sequence embedder's frames (``window_s`` ``None``) at
+    ``k * hop_s``, its nominal frame period."""
+    return frame_times(n_frames, hop_s) + (0.0 if window_s is None else window_s / 2.0)

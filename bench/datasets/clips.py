@@ -46,11 +46,15 @@ class TaskInfo:
         as an MLflow metric key.
     metrics : tuple of str
         Every metric the task reports, the primary first.
+    event_grid : tuple of (tuple of float, tuple of float), optional
+        Event tasks: the median-filter widths and the minimum event durations (ms) that the
+        post-processing is chosen from on validation; ``None``: the HEAR kit's default grid.
     """
 
     kind: str = "multiclass"
     primary_metric: str = "accuracy"
     metrics: tuple[str, ...] = ("accuracy",)
+    event_grid: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in TASK_KINDS:

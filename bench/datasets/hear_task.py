@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,10 @@ class HearTaskDataset(Dataset):
         prefix = f"{self.task_name}-{self.version}"
         self.name = self.root.name if self.root.name.startswith(self.task_name) else prefix
         self.task, dropped = _task_info(self.meta)
+        grid = self.postprocessing_grid() if self.task.kind == "event" else None
+        if grid is not None:
+            self.task = replace(self.task, event_grid=(tuple(grid["median_filter_ms"]),
+                                                       tuple(grid["min_duration"])))
         if dropped:
             self.notes.append(f"metric(s) {dropped} of the task's evaluation list are not "
                               f"computed by bench; it reports {list(self.task.metrics)}")

@@ -15,7 +15,7 @@ them, all times in seconds:
    F-measure (50 ms collar, offset collar the larger of 50 ms and 20 % of the reference
    event's length) and the 1 s segment-based error rate, through ``sed_eval`` (the library
    HEAR's kit and the DCASE challenges score with), installed with ``pip install
-   'bench[events]'``. F-measures are the micro ("overall") values over all events and
+   'bench-audio-embeddings[events]'``. F-measures are the micro ("overall") values over all events and
    classes; one without any estimated or reference event is NaN in sed_eval and 0 here, as in
    the kit.
 """
@@ -42,7 +42,8 @@ HEAR_POSTPROCESSING_GRID = {"median_filter_ms": (250.0,), "min_duration": (125.0
 THRESHOLD = 0.5
 #: metrics where lower is better (the rest are F-measures)
 LOWER_IS_BETTER = frozenset({"segment_1s_er"})
-_INSTALL = "pip install 'bench[events]'   (sed_eval, the DCASE event metrics library)"
+_INSTALL = ("pip install 'bench-audio-embeddings[events]'   (sed_eval, the DCASE event metrics "
+            "library)")
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,12 @@ def _container(dcase_util, clip_id: str, events: Sequence[Event]):
     return dcase_util.containers.MetaDataContainer(
         [{"filename": clip_id, "event_label": e.label, "onset": e.start, "offset": e.end}
          for e in events])
+
+
+def require_sed_eval() -> None:
+    """Raise the one-line :class:`ConfigError` (with the pip command) when sed_eval is not
+    importable: an event task checks this before any slow work."""
+    _sed_eval()
 
 
 def _sed_eval():

@@ -64,6 +64,19 @@ class GridPointRecord(JsonRecord):
 
 
 @dataclass(kw_only=True)
+class PostprocessingRecord(JsonRecord):
+    """Event tasks: the post-processing chosen on the validation clips (the grid point of
+    :mod:`bench.evaluation.events` with the best ``val_metric``, the task's primary metric)."""
+
+    median_filter_ms: float
+    min_duration_ms: float
+    val_metric: str
+    #: the primary metric's value on the validation clips with this post-processing
+    val_value: float | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
 class FoldRecord(JsonRecord):
     """One (test fold, repeat): the chosen point's test accuracy and how it was found.
 
@@ -83,6 +96,8 @@ class FoldRecord(JsonRecord):
         ``aucroc``), ``None`` where undefined.
     per_class_ap : dict, optional
         Multilabel: average precision per class (``None``: no positive test clip).
+    postprocessing : PostprocessingRecord, optional
+        Event tasks: the post-processing chosen on validation.
     val_accuracy, val_loss : float or None
         The chosen point's validation figures (``None`` when it diverged).
     chosen : ChosenPoint
@@ -98,7 +113,8 @@ class FoldRecord(JsonRecord):
     warnings : list of str
     """
 
-    NESTED: ClassVar = {"chosen": ChosenPoint, "grid": GridPointRecord}
+    NESTED: ClassVar = {"chosen": ChosenPoint, "grid": GridPointRecord,
+                        "postprocessing": PostprocessingRecord}
 
     test_fold: Any
     repeat: int
@@ -114,6 +130,7 @@ class FoldRecord(JsonRecord):
     per_class_accuracy: dict[str, float]
     confusion: list[list[int]] | None = None
     per_class_ap: dict[str, float | None] | None = None
+    postprocessing: PostprocessingRecord | None = None
     n_train_clips: int | None = None
     n_val_clips: int | None = None
     n_test_clips: int | None = None

@@ -51,10 +51,12 @@ class Frames:
         return self.y.ndim == 2
 
     def clip_labels(self) -> np.ndarray:
-        """The label of each clip (all frames of a clip share it); multilabel: its 0/1 row."""
+        """The label of each clip (all frames of a clip share it); multilabel: its 0/1 row,
+        a class being on when it is on in any of the clip's frames (an event task's frames
+        have targets of their own)."""
         if self.multilabel:
             out = np.zeros((self.n_clips, self.y.shape[1]), dtype=np.float32)
-            out[self.clip] = self.y
+            np.maximum.at(out, self.clip, self.y)
             return out
         out = np.full(self.n_clips, -1, dtype=np.int64)
         out[self.clip] = self.y

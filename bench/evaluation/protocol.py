@@ -5,7 +5,8 @@ For each official split and each repeat: hold out a validation share of the trai
 ``hear``), fit the standardisation (training frames, or training + validation frames, or none),
 train the classifier's grid with early stopping, keep the grid point with the best validation
 accuracy, and predict each test clip by summing its frames' class likelihoods (with pooled
-clips: its one vector's).
+clips: its one vector's). Event tasks: frames with their own targets, events detected and
+scored per clip (:mod:`bench.evaluation.event_fold`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from bench.embedders.base import EmbedderSpec
 from bench.evaluation.classifiers import (FoldSetup, chosen_point, fit_classifier,
                                           identity_scaler)
+from bench.evaluation.event_fold import EventTimeline, check_frame_rate, event_protocol
+from bench.evaluation.events import require_sed_eval
 from bench.evaluation.fold_record import ChosenPoint, FoldRecord, GridPointRecord
 from bench.evaluation.frames import Frames, Standardizer
 from bench.evaluation.metrics import multilabel_targets
@@ -36,9 +40,11 @@ from bench.util.jsonrecord import ABSENT
 class FoldData:
     """Everything a fold needs: the shared matrix, clip offsets, labels and folds.
 
-    ``labels``: the class index of each clip, or (``task.kind == "multilabel"``) its 0/1 row;
+    ``labels``: the class index of each clip, or (multilabel and event tasks) its 0/1 row;
     ``strata``: what stratified draws (validation hold-out, few-shot) group clips by: the
     class, or a multilabel clip's first label (clips without a label form one more group).
+    ``timeline``: event tasks: each row's time (from ``hop_s`` and ``window_s``, the
+    embedder's) and its own 0/1 targets, which the classifier learns instead of the clip's.
     """
 
     X: np.ndarray
@@ -46,10 +52,15 @@ class FoldData:
     clips: list[Clip]
     classes: tuple[str, ...]
     task: TaskInfo = TaskInfo()
+    hop_s: float | None = None
+    window_s: float | None = None
 
     def __post_init__(self) -> None:
         index = {c: i for i, c in enumerate(self.classes)}
         check_task(self.task)
+        self.timeline = (EventTimeline.build(self.offsets, self.clips, self.classes, self.hop_s,
+                                             self.window_s)
+                         if self.events else None)
         if self.multilabel:
             self.labels = multilabel_targets([c.labels for c in self.clips], self.classes)
             self.strata = np.array([index[c.labels[0]] if c.labels else len(self.classes)
@@ -61,7 +72,19 @@ class FoldData:
 
     @property
     def multilabel(self) -> bool:
-        return self.task.kind == "multilabel"
+        """Sigmoid outputs, any number of classes at once (multilabel and event tasks)."""
+        return self.task.kind in ("multilabel", "event")
+
+    @property
+    def events(self) -> bool:
+        return self.task.kind == "event"
+
+    def row_labels(self, rows: np.ndarray, clip_idx: np.ndarray) -> np.ndarray:
+        """The targets of some rows (``clip_idx``: each row's clip): its clip's label, or
+        on an event task the row's own targets."""
+        if self.timeline is not None:
+            return self.timeline.targets[rows]
+        return self.labels[clip_idx]
 
     def stratum_name(self, s: int) -> str:
         return self.classes[s] if s < len(self.classes) else "(no label)"
@@ -83,25 +106,32 @@ class FoldData:
                         self.task)
 
 
-def check_task(task: TaskInfo, protocol: ProtocolConfig | None = None) -> None:
-    """Refuse, in one line and before any slow work, a task this protocol cannot evaluate:
-    event tasks (not supported yet) and multilabel tasks with the multinomial ``logreg``."""
+def check_task(task: TaskInfo, protocol: ProtocolConfig | None = None,
+               spec: EmbedderSpec | None = None) -> None:
+    """Refuse, in one line and before any slow work, a task this protocol (and embedder)
+    cannot evaluate: multilabel and event tasks with the multinomial ``logreg``; event tasks
+    without sed_eval or with an embedder of one vector per clip."""
     if task.kind == "event":
-        raise ConfigError("event tasks are not supported yet: bench evaluates clip tasks "
-                          "(multiclass and multilabel)",
-                          hint="docs/protocol.md, 'Event tasks', says what is missing")
-    if task.kind == "multilabel" and protocol is not None and protocol.classifier == "logreg":
+        require_sed_eval()
+        if spec is not None:
+            check_frame_rate(spec.hop_s, f"embedder {spec.name}")
+    if (task.kind in ("multilabel", "event") and protocol is not None
+            and protocol.classifier == "logreg"):
         raise ConfigError(f"protocol {protocol.preset!r} uses classifier 'logreg', which is "
-                          f"multinomial: it cannot learn a multilabel task",
+                          f"multinomial: it cannot learn "
+                          f"{'an event' if task.kind == 'event' else 'a multilabel'} task",
                           hint="use --protocol paper, hear or linear on this task")
 
 
 def fold_data(X: np.ndarray, offsets: np.ndarray, clips: list[Clip], classes: tuple[str, ...],
-              protocol: ProtocolConfig, task: TaskInfo = TaskInfo()) -> FoldData:
-    """The matrix a run's folds share, pooled per clip when the protocol asks for it.
-    ``task``: the dataset's (:attr:`bench.datasets.base.Dataset.task`)."""
-    data = FoldData(X, offsets, clips, classes, task)
-    return data if protocol.pooling == "none" else data.pooled(protocol.pooling)
+              protocol: ProtocolConfig, task: TaskInfo = TaskInfo(),
+              spec: EmbedderSpec | None = None) -> FoldData:
+    """The matrix a run's folds share, pooled per clip when the protocol asks for it (never
+    on an event task). ``task``: the dataset's (:attr:`bench.datasets.base.Dataset.task`);
+    ``spec``: the embedder's, whose hop and window place an event task's frames in time."""
+    hop_s, window_s = (spec.hop_s, spec.window_s) if spec is not None else (None, None)
+    data = FoldData(X, offsets, clips, classes, task, hop_s, window_s)
+    return data if protocol.pooling == "none" or data.events else data.pooled(protocol.pooling)
 
 
 def allocate(labels: np.ndarray, fraction: float, rng: np.random.Generator,
@@ -191,7 +221,7 @@ def validation_split(data: FoldData, train_clips: np.ndarray, protocol: Protocol
         return (_frames(data, fit_clips), _frames(data, val_clips), len(fit_clips),
                 len(val_clips), warnings)
     rows, pos = data.frames_of(train_clips)
-    y = data.labels[train_clips][pos]
+    y = data.row_labels(rows, train_clips[pos])
     mask = np.zeros(len(rows), bool)
     mask[allocate(data.strata[train_clips][pos], protocol.val_fraction, rng, 0)] = True
     train = Frames(data.X, rows[~mask], y[~mask], _dense(pos[~mask]))
@@ -201,7 +231,7 @@ def validation_split(data: FoldData, train_clips: np.ndarray, protocol: Protocol
 
 def _frames(data: FoldData, clip_idx: np.ndarray) -> Frames:
     rows, pos = data.frames_of(clip_idx)
-    return Frames(data.X, rows, data.labels[clip_idx][pos], pos)
+    return Frames(data.X, rows, data.row_labels(rows, clip_idx[pos]), pos)
 
 
 def untrained_classes(data: FoldData, train_clips: np.ndarray, test_clips: np.ndarray
@@ -260,9 +290,10 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
     record : FoldRecord
         The fold entry of ``results.json``.
     predictions : list of dict
-        One row per test clip.
+        One row per test clip; on an event task one per detected event.
     """
     t0 = time.perf_counter()
+    protocol = event_protocol(protocol) if data.events else protocol
     split_seed, mlp_seed = fold_seeds(seed, split_index, repeat)
     rng = np.random.default_rng(split_seed)
     train_folds = set(split.train_folds)
@@ -298,13 +329,19 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
                            train, val, scaler, _checkpointed(on_epoch))
     warnings.extend(getattr(model, "warnings_", []))
 
-    te_rows, te_pos = data.frames_of(test_clips)
-    test = Frames(data.X, te_rows, data.labels[test_clips][te_pos], te_pos)
+    test = _frames(data, test_clips)
     proba = model.predict_proba(test, scaler)
     rows = [{"clip_id": data.clips[i].id, "test_fold": split.test_fold, "repeat": repeat}
             for i in test_clips]
-    scored = score_test(proba, te_pos, data.labels[test_clips], data.classes,
-                        data.counts[test_clips], rows, data.task.primary_metric)
+    post = None
+    if data.timeline is not None:
+        line = data.timeline
+        scored, post = line.score(line.sequences(model.predict_proba(val, scaler), val.rows),
+                                  line.sequences(proba, test.rows),
+                                  {r["clip_id"]: r for r in rows}, data.task)
+    else:
+        scored = score_test(proba, test.clip, data.labels[test_clips], data.classes,
+                            data.counts[test_clips], rows, data.task.primary_metric)
     warnings.extend(scored.warnings)
     points = [GridPointRecord.from_dict(p.to_dict()) for p in model.points_]
     best = points[model.best_index_]  # None, not NaN/Infinity, when it diverged (strict JSON)
@@ -315,10 +352,10 @@ def run_fold(data: FoldData, split: Split, split_index: int, repeat: int,
         val_accuracy=best.val_accuracy, val_loss=best.val_loss,
         chosen=chosen_point(model), grid=points,
         per_class_accuracy=scored.per_class_accuracy, confusion=scored.confusion,
-        per_class_ap=scored.per_class_ap,
+        per_class_ap=scored.per_class_ap, postprocessing=post,
         n_train_clips=int(n_fit_clips), n_val_clips=int(n_val_clips),
         n_test_clips=int(len(test_clips)), n_train_frames=len(train), n_val_frames=len(val),
-        n_test_frames=int(len(te_rows)), classify_s=time.perf_counter() - t0,
+        n_test_frames=len(test), classify_s=time.perf_counter() - t0,
         warnings=warnings, untrained_classes=untrained)
     return record, scored.predictions
 

@@ -77,7 +77,7 @@ def score_test(proba: np.ndarray, clip: np.ndarray, truth: np.ndarray, classes: 
 def _multilabel(proba, clip, truth, classes, counts, rows, primary) -> TestScores:
     means = clip_means(proba, clip, len(truth))
     found = multilabel_scores(truth, means, classes)
-    metrics = {k: _finite_or_none(v) for k, v in found.as_dict().items()}
+    metrics = {k: json_number(v) for k, v in found.as_dict().items()}
     warnings = ([f"classes left out of the macro means (no positive or no negative test clip): "
                  f"{', '.join(found.undefined)}"] if found.undefined else [])
     on = means >= 0.5
@@ -89,10 +89,12 @@ def _multilabel(proba, clip, truth, classes, counts, rows, primary) -> TestScore
                             "predicted": LABEL_SEP.join(said), "correct": int(true == said),
                             "n_frames": int(counts[k]), "score": float(means[k].max())})
     return TestScores(primary if primary in metrics else "mAP", metrics,
-                      per_class_ap={c: _finite_or_none(a) for c, a in zip(classes, found.average_precision)},
+                      per_class_ap={c: json_number(a)
+                                    for c, a in zip(classes, found.average_precision)},
                       warnings=warnings, predictions=predictions)
 
 
-def _finite_or_none(x: float) -> float | None:
-    # strict JSON has no NaN: an undefined metric is null
+def json_number(x: float) -> float | None:
+    """A metric as results.json holds it: ``None`` (null) where undefined (NaN), strict JSON
+    having no NaN."""
     return None if x != x else float(x)

@@ -3,7 +3,7 @@
 Layout of a run directory::
 
     <run_dir>/results.json       the record below (written last, atomically)
-    <run_dir>/predictions.csv    one row per (test clip, repeat)
+    <run_dir>/predictions.csv    one row per (test clip, repeat); event tasks: per detected event
     <run_dir>/partial/           one JSON per finished (fold, repeat), for resuming
 
 Accuracies are fractions in [0, 1]; tables print them in percent. See docs/protocol.md
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 from bench.errors import DamagedRecordError, ResultsError
+from bench.evaluation.event_fold import EVENT_PREDICTION_FIELDS
 from bench.evaluation.fold_record import ChosenPoint, FoldRecord, GridPointRecord
 from bench.io.fileio import atomic_write_text
 from bench.io.records import read_record
@@ -294,10 +295,12 @@ def load_runs(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Ru
     return [read_results(p) for p in find_results([Path(p) for p in paths])]
 
 
-def write_predictions(run_dir: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write ``predictions.csv`` (one row per test clip and repeat) atomically."""
+def write_predictions(run_dir: Path, rows: list[dict[str, Any]], events: bool = False) -> Path:
+    """Write ``predictions.csv`` (one row per test clip and repeat; ``events``: one per
+    detected event, with its onset and offset in seconds) atomically."""
     path = Path(run_dir) / PREDICTIONS_FILE
-    fields = ["clip_id", "test_fold", "repeat", "label", "predicted", "correct", "n_frames", "score"]
+    fields = EVENT_PREDICTION_FIELDS if events else [
+        "clip_id", "test_fold", "repeat", "label", "predicted", "correct", "n_frames", "score"]
     import io
 
     buf = io.StringIO()
@@ -313,10 +316,13 @@ def format_summary(record: RunRecord) -> str:
     """A readable table of one run: per (fold, repeat) accuracy and chosen grid point."""
     seed = record.run_seed
     fp = f" [{record.protocol_fingerprint}]" if record.protocol_fingerprint else ""
+    # what validation chose by: the grid's figure (an event task's frame mAP), else the metric
+    val = next((g.val_metric for f in record.folds for g in f.grid if g.val_metric),
+               record.metric_name)
     lines = [f"{record.embedder_name} on {record.dataset_name}  (protocol {record.preset}{fp}, "
              f"seed {'?' if seed is None else seed})",
              f"{'fold':>6} {'repeat':>6} {'test ' + _metric_abbrev(record.metric_name):>9} "
-             f"{'val ' + _metric_abbrev(record.metric_name):>8} {'lr':>8} {'wd':>8} {'epochs':>6}"]
+             f"{'val ' + _metric_abbrev(val):>8} {'lr':>8} {'wd':>8} {'epochs':>6}"]
     for f in record.folds:
         chosen = f.chosen
         epochs = "" if chosen.epochs is None else chosen.epochs
@@ -352,7 +358,7 @@ def _pct(x: float | None) -> str:
 
 
 def _metric_abbrev(metric: str) -> str:
-    return "acc" if metric == "accuracy" else metric
+    return "acc" if metric == "accuracy" else metric.removeprefix("event_")
 
 
 def run_warnings(record: RunRecord) -> list[str]:

@@ -96,7 +96,7 @@ def _execute(config: RunConfig, progress: bool,
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
     dataset, embedder, spec = open_parts(config, progress)
-    check_task(dataset.task, config.protocol)  # an unsupported task stops before embedding
+    check_task(dataset.task, config.protocol, spec)  # an unsupported task: before embedding
     store = EmbeddingStore(config.cache_dir)
     plan = plan_run(config, dataset, spec, store, progress, getattr(embedder, "notes", ()))
     for w in plan.warnings:

@@ -71,7 +71,8 @@ def finish_run(plan: PlannedRun, fold_records: list[FoldRecord],
                         embed_windows_per_s=report.windows_per_s if report.n_computed else None),
         embedding=report.to_dict(), skipped=report.skipped, warnings=plan.warnings, key=plan.key,
         path=str(run_dir / RESULTS_FILE))
-    _write("the predictions file", lambda: write_predictions(run_dir, predictions),
+    _write("the predictions file", lambda: write_predictions(
+        run_dir, predictions, events=dataset.task.kind == "event"),
            run_dir / "predictions.csv")
     _write("the results file", lambda: write_results(run_dir, record), run_dir / RESULTS_FILE)
     return record

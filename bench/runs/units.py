@@ -219,7 +219,7 @@ def classify_task(ticket: RunTicket, split_index: int, repeat: int,
     t0 = time.perf_counter()
     X, offsets, used = _matrix(plan, embedded, hooks)
     data = fold_data(X, offsets, used, tuple(plan.dataset.classes), plan.protocol,
-                     plan.dataset.task)
+                     plan.dataset.task, plan.spec)
     record, _ = classify_unit(plan, data, split_index, split, repeat, hooks.on_epoch,
                               first_chosen=first.chosen if first is not None else None)
     return UnitDone(ticket.run_id, split_index, repeat, record.score,
