@@ -31,9 +31,6 @@ from bench.evaluation.settings import ProtocolConfig
 #: (a pooled clip has no time), whole validation clips (post-processing reads each clip's frame
 #: sequence), the grid chosen on frame mAP (a clip's frames do not share targets)
 EVENT_FIELDS = {"pooling": "none", "val_unit": "clip", "selection_unit": "frame"}
-#: the columns of an event task's predictions.csv: one row per detected event
-EVENT_PREDICTION_FIELDS = ["clip_id", "test_fold", "repeat", "predicted", "onset", "offset",
-                           "n_frames", "score"]
 
 
 def event_protocol(protocol: ProtocolConfig) -> ProtocolConfig:

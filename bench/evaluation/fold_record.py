@@ -11,6 +11,11 @@ from typing import Any, ClassVar
 
 from bench.util.jsonrecord import ABSENT, JsonRecord
 
+#: the columns of an event task's predictions.csv: one row per detected event (here, with the
+#: records, so that reading or writing a run never imports the numeric event code)
+EVENT_PREDICTION_FIELDS = ["clip_id", "test_fold", "repeat", "predicted", "onset", "offset",
+                           "n_frames", "score"]
+
 
 @dataclass(kw_only=True)
 class ChosenPoint(JsonRecord):

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 from bench.errors import DamagedRecordError, ResultsError
-from bench.evaluation.event_fold import EVENT_PREDICTION_FIELDS
-from bench.evaluation.fold_record import ChosenPoint, FoldRecord, GridPointRecord
+from bench.evaluation.fold_record import (EVENT_PREDICTION_FIELDS, ChosenPoint, FoldRecord,
+                                         GridPointRecord)
 from bench.io.fileio import atomic_write_text
 from bench.io.records import read_record
 from bench.runs.record_parts import (AccuracySummary, Environment, RepeatSpread, Timings,
